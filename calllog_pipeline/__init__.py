@@ -1,0 +1,1 @@
+"""calllog_pipeline: Voice-AI call logs from several providers into one clean dataset."""

@@ -1,0 +1,211 @@
+"""The one HTTP layer every provider goes through.
+
+Bearer auth, connect/read timeouts, a client-side rate limit per provider, and retries with
+exponential backoff and jitter on 429, 5xx, timeouts and unreadable bodies. A server's own
+``Retry-After`` / rate-limit headers win over our backoff, and pause every concurrent request,
+not only the one that was refused. Errors that retrying cannot fix (401, 403, 400, 422) fail at
+once with a message saying what to change. No message ever contains the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from calllog_pipeline.redact import redact_text
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class ProviderError(Exception):
+    """A provider call failed in a way the user has to act on; the message says how."""
+
+
+class ProviderAuthError(ProviderError):
+    pass
+
+
+class ProviderRequestError(ProviderError):
+    pass
+
+
+class ProviderUnavailable(ProviderError):
+    pass
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any  # decoded JSON; None for 304
+    headers: httpx.Headers
+    size: int
+    fetched_at: float = field(default_factory=time.time)
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0  # 429 answers
+    not_modified: int = 0
+    bytes: int = 0
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    provider_title: str
+    base_url: str
+    headers: dict[str, str]
+    secrets: tuple[str, ...]
+    api_key_env: str
+    rate_limit_requests: int
+    rate_limit_period_s: float
+    max_concurrency: int
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_attempts: int
+    max_backoff_s: float
+
+
+class ApiClient:
+    """An async client for one provider; use as ``async with ApiClient(settings) as client``."""
+
+    def __init__(self, settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None):
+        self.settings = settings
+        self.stats = ClientStats()
+        self._limiter = AsyncLimiter(settings.rate_limit_requests, settings.rate_limit_period_s)
+        self._paused_until = 0.0
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/"),
+            headers=settings.headers,
+            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+            limits=httpx.Limits(max_connections=settings.max_concurrency * 2),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._http.aclose()
+
+    async def get(self, path: str, params: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Retryable),
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=self._wait,
+            reraise=True,
+        )
+        started = time.monotonic()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        self.stats.retries += 1
+                    return await self._get_once(path, params, headers or {})
+        except _Retryable as exc:
+            raise ProviderUnavailable(
+                f"{self.settings.provider_title} {path} kept failing ({exc.reason}) after "
+                f"{self.settings.max_attempts} attempts over {time.monotonic() - started:.0f}s. "
+                "The provider looks down or overloaded; nothing was written for this partition and "
+                "earlier files are untouched. Re-run the partition once the provider recovers."
+            ) from None
+        raise AssertionError("unreachable")
+
+    def _wait(self, retry_state) -> float:
+        exc = retry_state.outcome.exception()
+        backoff = wait_exponential_jitter(initial=0.5, max=self.settings.max_backoff_s)(retry_state)
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.settings.max_backoff_s)
+        return backoff
+
+    async def _get_once(self, path: str, params: dict[str, Any], headers: dict[str, str]) -> Response:
+        pause = self._paused_until - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        async with self._limiter:
+            self.stats.requests += 1
+            try:
+                raw = await self._http.get(path, params=params, headers=headers)
+            except httpx.TimeoutException:
+                raise self._retry("timeout") from None
+            except httpx.TransportError as exc:
+                raise self._retry(f"connection error: {type(exc).__name__}") from None
+        self.stats.bytes += len(raw.content)
+        return self._interpret(path, raw)
+
+    def _interpret(self, path: str, raw: httpx.Response) -> Response:
+        status = raw.status_code
+        if status == 304:
+            self.stats.not_modified += 1
+            return Response(status, None, raw.headers, len(raw.content))
+        if status == 429:
+            self.stats.throttled += 1
+            wait = retry_after_seconds(raw.headers)
+            if wait is not None:
+                # The limit is shared by all our requests: hold every one of them, not just this.
+                self._paused_until = max(self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s))
+            raise self._retry("429 rate limited", wait)
+        if status in RETRYABLE_STATUS:
+            raise self._retry(f"HTTP {status}")
+        if status in (401, 403):
+            raise ProviderAuthError(
+                f"{self.settings.provider_title} refused the credentials for {path} (HTTP {status}): "
+                f"check {self.settings.api_key_env} (and the account's access to this endpoint). Not retried."
+            )
+        if status >= 400:
+            raise ProviderRequestError(
+                f"{self.settings.provider_title} rejected the request {path} with HTTP {status}: "
+                f"{self._safe(raw.text[:300])}. This is a bug or a changed API, not a transient error; "
+                "not retried."
+            )
+        try:
+            body = orjson.loads(raw.content)
+        except orjson.JSONDecodeError:
+            raise self._retry("unreadable JSON body") from None
+        return Response(status, body, raw.headers, len(raw.content))
+
+    def _retry(self, reason: str, retry_after: float | None = None) -> _Retryable:
+        self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
+        return _Retryable(reason, retry_after)
+
+    def _safe(self, text: str) -> str:
+        return redact_text(text, self.settings.secrets)
+
+
+def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """How long a 429 asks us to wait, from whichever header the provider sends."""
+    now = time.time() if now is None else now
+    if value := headers.get("retry-after"):
+        try:
+            return float(value)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value)
+            return max(parsed.timestamp() - now, 0.0) if parsed else None
+    if value := headers.get("x-ratelimit-reset"):
+        reset = float(value)
+        # Epoch seconds when large, else seconds from now (providers differ; both are seen).
+        return max(reset - now, 0.0) if reset > 1e9 else reset
+    if headers.get("x-ratelimit-remaining") == "0" and (value := headers.get("x-ratelimit-interval-milliseconds")):
+        return float(value) / 1000.0
+    return None

@@ -1,0 +1,130 @@
+"""The small interface every provider plugin fills in.
+
+A provider is one package under ``calllog_pipeline.providers``: ``api.py`` says how to page its
+endpoints (the connection resource and one ``Endpoint`` per raw asset), ``mapping.py`` says how its
+records become canonical rows. Nothing outside that package knows a provider's quirks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+import dagster as dg
+import pyarrow as pa
+
+from calllog_pipeline.http import ApiClient, ClientSettings
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range [start, end) of call creation times (timezone-aware)."""
+
+    start: datetime
+    end: datetime
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+class Order(enum.Enum):
+    """How a listing is sorted, which decides what new arrivals do to its pages."""
+
+    OLDEST_FIRST = "oldest_first"  # arrivals append pages at the end: nothing shifts
+    NEWEST_FIRST = "newest_first"  # arrivals push every record down: pages drift
+
+
+class ProviderApi(dg.ConfigurableResource):
+    """Connection settings shared by every provider; subclasses add their own fields."""
+
+    title: ClassVar[str]  # the provider's name in messages
+    api_key_env: ClassVar[str]  # where the key comes from, so errors can say what to fix
+
+    api_key: str
+    base_url: str
+    rate_limit_requests: int = 10  # client-side limit: this many requests ...
+    rate_limit_period_s: float = 1.0  # ... per this many seconds
+    max_concurrency: int = 4  # pages in flight at once
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    max_attempts: int = 8
+    max_backoff_s: float = 60.0
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+
+    def secrets(self) -> list[str]:
+        """Values that must never be logged, stored or raised."""
+        return [self.api_key]
+
+    def source_context(self) -> dict[str, str]:
+        """Non-secret settings the mapping needs to read records (stored beside raw files)."""
+        return {}
+
+    def client(self, transport=None) -> ApiClient:
+        return ApiClient(
+            ClientSettings(
+                provider_title=self.title,
+                base_url=self.base_url,
+                headers=self.headers(),
+                secrets=tuple(self.secrets()),
+                api_key_env=self.api_key_env,
+                rate_limit_requests=self.rate_limit_requests,
+                rate_limit_period_s=self.rate_limit_period_s,
+                max_concurrency=self.max_concurrency,
+                connect_timeout_s=self.connect_timeout_s,
+                read_timeout_s=self.read_timeout_s,
+                max_attempts=self.max_attempts,
+                max_backoff_s=self.max_backoff_s,
+            ),
+            transport=transport,
+        )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One paginated listing of a provider, materialized as one raw asset."""
+
+    name: str  # asset name part, e.g. "call_logs"
+    path: str  # appended to the provider's base URL
+    description: str
+    page_size: int  # the documented maximum: fewer requests
+    order: Order
+    page_params: Callable[[int, int], dict[str, Any]]  # (page number, page size) -> query params
+    read_page: Callable[[Any], tuple[list[dict], int]]  # decoded body -> (records, total count)
+    record_id: Callable[[dict], str | None]
+    record_time: Callable[[dict, Mapping[str, str]], datetime | None]  # (record, source_context)
+    # Query params restricting the listing to a window; None when the API has no time filter.
+    window_params: Callable[[Window], dict[str, Any]] | None = None
+    conditional: bool = False  # answers ETag / If-None-Match with 304
+
+
+class RawDay(Protocol):
+    """Read access to one provider's raw partition, as normalization sees it."""
+
+    def batches(self, endpoint: str) -> Iterator[list[dict]]:
+        """The endpoint's raw records, in bounded batches (empty if the endpoint has no file)."""
+
+    def source_context(self, endpoint: str) -> Mapping[str, str]:
+        """The provider's ``source_context()`` recorded when the endpoint was fetched."""
+
+
+# table name ("calls", "actions", "interactions", "quarantine") -> a batch of rows in that table's schema
+TableBatch = tuple[str, pa.RecordBatch]
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    title: str
+    api: Callable[[], ProviderApi]  # builds the resource from environment variables
+    endpoints: tuple[Endpoint, ...]
+    normalize: Callable[[RawDay], Iterator[TableBatch]]
+    # Asset metadata shown in the UI.
+    kinds: frozenset[str] = frozenset({"api"})
+
+    def endpoint(self, name: str) -> Endpoint:
+        return next(e for e in self.endpoints if e.name == name)

@@ -1,0 +1,65 @@
+"""Settings that shape the asset graph, read once when the definitions load.
+
+Secrets and endpoints are resources (see ``providers``); only what decides which assets and
+partitions exist is read here, because Dagster needs it before any run starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ALL_PROVIDERS = ("dialnexa", "leadconnector", "omnidimension")
+DEFAULT_HISTORY_DAYS = 30
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str
+    start_date: date
+    timezone: str
+    providers: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
+        return cls(
+            data_dir=env.get("CALLLOG_DATA_DIR") or "./data",
+            start_date=_parse_start_date(env.get("CALLLOG_START_DATE")),
+            timezone=_parse_timezone(env.get("CALLLOG_TIMEZONE") or "UTC"),
+            providers=_parse_providers(env.get("CALLLOG_PROVIDERS")),
+        )
+
+
+def _parse_start_date(value: str | None) -> date:
+    if not value:
+        return date.today() - timedelta(days=DEFAULT_HISTORY_DAYS)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SettingsError(f"CALLLOG_START_DATE must be YYYY-MM-DD, got {value!r}") from None
+
+
+def _parse_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"CALLLOG_TIMEZONE must be an IANA zone such as Europe/Berlin, got {value!r}") from None
+    return value
+
+
+def _parse_providers(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ALL_PROVIDERS
+    names = tuple(dict.fromkeys(n.strip().lower() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if n not in ALL_PROVIDERS]
+    if unknown or not names:
+        raise SettingsError(
+            f"CALLLOG_PROVIDERS has unknown provider(s) {unknown}; choose from {', '.join(ALL_PROVIDERS)}"
+        )
+    return names
