@@ -310,4 +310,3 @@ def list_call_logs(
     if headers.get("if-none-match") == etag:
         return Reply(304, b"", {"etag": etag})
     return Reply(200, body, {"content-type": "application/json", "etag": etag})
-

@@ -173,9 +173,7 @@ class World:
         self.config = config
         self.seed = config.seed
         self.clock = Clock(config)
-        self.history_start_ms = max(
-            self.clock.start_ms - config.history_days * DAY_MS, ORIGIN_DAY * DAY_MS
-        )
+        self.history_start_ms = max(self.clock.start_ms - config.history_days * DAY_MS, ORIGIN_DAY * DAY_MS)
         self._counts: dict[tuple[str, int], int] = {}
         self._prefix: dict[str, list[int]] = {p: [0] for p in PROVIDERS}  # calls before ORIGIN_DAY+k
         self._lock = threading.Lock()

@@ -1,0 +1,227 @@
+"""The simulator's Starlette app: routing, auth, rate limits, latency, faults and counters."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import dialnexa, leadconnector, omnidimension
+from .common import ApiError, Reply
+from .config import PROVIDERS, SimulatorConfig
+from .world import World, digest, unit
+
+Handler = Callable[[World, Mapping[str, str], Mapping[str, str], int], Reply]
+
+UNAUTHORIZED = {
+    "dialnexa": {"error": {"code": "unauthorized", "message": "Invalid or missing API key"}},
+    "leadconnector": {"statusCode": 401, "message": "Invalid JWT", "error": "Unauthorized"},
+    "omnidimension": {"detail": "Invalid or missing API key"},
+}
+MALFORMED_BODY = b'{"data": [{"id": "partial", "status": \x7f<html>502 upstream garbage</html>,,'
+
+
+class RateLimiter:
+    """Sliding window of `requests` per `per_seconds`, per provider (wall clock)."""
+
+    def __init__(self, config: SimulatorConfig):
+        self.limits = dict(config.rate_limits)
+        self.hits: dict[str, deque[float]] = {p: deque() for p in PROVIDERS}
+        self.total: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def hit(self, provider: str) -> tuple[bool, int, float]:
+        """(allowed, remaining, seconds until a slot frees up)."""
+        limit = self.limits.get(provider)
+        now = time.monotonic()
+        with self._lock:
+            self.total[provider] += 1
+            if limit is None:
+                return True, 0, 0.0
+            window = self.hits[provider]
+            while window and window[0] <= now - limit.per_seconds:
+                window.popleft()
+            reset = (window[0] + limit.per_seconds - now) if window else limit.per_seconds
+            if len(window) >= limit.requests:
+                return False, 0, max(reset, 0.0)
+            window.append(now)
+            return True, limit.requests - len(window), reset
+
+
+@dataclass
+class Endpoint:
+    provider: str
+    handler: Handler
+
+
+class Simulator:
+    """Everything the app shares across requests; also what SimulatorServer reads."""
+
+    def __init__(self, config: SimulatorConfig):
+        self.config = config
+        self.world = World(config)
+        self.limiter = RateLimiter(config)
+        self.fault_counter = 0
+        self.counters: Counter[str] = Counter()
+        self.by_status: Counter[int] = Counter()
+        self.by_provider: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {
+                "requests": self.counters["requests"],
+                "responses": dict(self.by_status),
+                "by_provider": dict(self.by_provider),
+                "not_modified": self.by_status[304],
+                "rate_limited": self.by_status[429],
+                "faults": dict(self.faults),
+            }
+
+    def next_fault(self) -> tuple[str | None, int]:
+        """Deterministic per-request fault decision: the n-th request draws from hash(seed, n)."""
+        with self._lock:
+            n = self.fault_counter
+            self.fault_counter += 1
+        key = digest(self.config.seed, "fault", n)
+        u = unit(key)
+        faults = self.config.faults
+        acc = 0.0
+        for kind, p in (
+            ("server_error", faults.server_error),
+            ("stall", faults.stall),
+            ("truncated", faults.truncated),
+            ("malformed", faults.malformed),
+        ):
+            acc += p
+            if u < acc:
+                return kind, (500, 502, 503)[key[4] % 3]
+        return None, 0
+
+    # -- rate-limit headers, in each provider's dialect ----------------------------------------
+    def rate_headers(self, provider: str, allowed: bool, remaining: int, reset_s: float) -> dict[str, str]:
+        limit = self.config.rate_limits.get(provider)
+        if provider == "leadconnector":
+            # Sent on every response; without a configured limit the published burst is reported.
+            max_requests = limit.requests if limit else 100
+            interval_ms = int((limit.per_seconds if limit else 10) * 1000)
+            used_today = self.limiter.total[provider]
+            return {
+                "X-RateLimit-Limit-Daily": str(leadconnector.DAILY_LIMIT),
+                "X-RateLimit-Daily-Remaining": str(max(0, leadconnector.DAILY_LIMIT - used_today)),
+                "X-RateLimit-Interval-Milliseconds": str(interval_ms),
+                "X-RateLimit-Max": str(max_requests),
+                "X-RateLimit-Remaining": str(remaining if limit else max_requests),
+            }
+        if provider == "dialnexa" and limit is not None:
+            headers = {
+                "X-RateLimit-Limit": str(limit.requests),
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(math.ceil(time.time() + reset_s)),  # epoch seconds
+            }
+            if not allowed:
+                headers["Retry-After"] = str(max(1, math.ceil(reset_s)))
+            return headers
+        return {}  # OmniDimension documents no rate-limit headers
+
+
+def _too_many(provider: str) -> Reply:
+    bodies = {
+        "dialnexa": {"error": {"code": "rate_limited", "message": "Too many requests"}},
+        "leadconnector": {"statusCode": 429, "message": "Too Many Requests"},
+        "omnidimension": {"detail": "Rate limit exceeded. Please retry after a minute."},
+    }
+    return Reply(429, orjson.dumps(bodies[provider]))
+
+
+def _authorized(sim: Simulator, provider: str, headers: Mapping[str, str]) -> bool:
+    return headers.get("authorization", "") == f"Bearer {sim.config.api_keys.get(provider, '')}"
+
+
+async def _serve(sim: Simulator, endpoint: Endpoint, request: Request) -> Response:
+    provider = endpoint.provider
+    with sim._lock:
+        sim.counters["requests"] += 1
+        sim.by_provider[provider] += 1
+    clock_ms = sim.world.clock.tick()
+    params = dict(request.query_params)
+    headers = request.headers
+    rate_headers: dict[str, str] = {}
+    fault = None
+    try:
+        if not _authorized(sim, provider, headers):
+            raise ApiError(401, UNAUTHORIZED[provider])
+        if provider == "leadconnector":
+            leadconnector.check_headers(params, headers, sim.config.location_id)
+        allowed, remaining, reset_s = sim.limiter.hit(provider)
+        rate_headers = sim.rate_headers(provider, allowed, remaining, reset_s)
+        if not allowed:
+            reply = _too_many(provider)
+        else:
+            reply = await run_in_threadpool(endpoint.handler, sim.world, params, headers, clock_ms)
+            fault, code = sim.next_fault()
+    except ApiError as exc:
+        reply = Reply(exc.status, orjson.dumps(exc.body), exc.headers)
+
+    if fault is not None:
+        with sim._lock:
+            sim.faults[fault] += 1
+        if fault == "server_error":
+            reply = Reply(code, orjson.dumps({"error": "Internal server error", "status": code}))
+        elif fault == "stall":
+            await asyncio.sleep(sim.config.stall_s)
+        elif fault == "truncated":
+            reply = Reply(200, reply.body[: len(reply.body) // 2], {})
+        elif fault == "malformed":
+            reply = Reply(200, MALFORMED_BODY, {})
+    if sim.config.latency_ms:
+        await asyncio.sleep(sim.config.latency_ms / 1000)
+    with sim._lock:
+        sim.by_status[reply.status] += 1
+    out_headers = {**rate_headers, **reply.headers}
+    if reply.status == 304:
+        return Response(status_code=304, headers=out_headers)
+    return Response(reply.body, status_code=reply.status, headers=out_headers, media_type="application/json")
+
+
+ROUTES = {
+    "/dialnexa/v1/calls": Endpoint("dialnexa", dialnexa.list_calls),
+    "/dialnexa/v1/call-logs": Endpoint("dialnexa", dialnexa.list_call_logs),
+    "/leadconnector/voice-ai/dashboard/call-logs": Endpoint("leadconnector", leadconnector.list_call_logs),
+    "/omnidimension/api/v1/calls/logs": Endpoint("omnidimension", omnidimension.list_call_logs),
+}
+
+
+def build_app(config: SimulatorConfig | Simulator) -> Starlette:
+    """The ASGI app; `app.state.sim` holds the shared Simulator (world, clock, counters)."""
+    sim = config if isinstance(config, Simulator) else Simulator(config)
+
+    def route(path: str, endpoint: Endpoint) -> Route:
+        async def handle(request: Request) -> Response:
+            return await _serve(sim, endpoint, request)
+
+        return Route(path, handle, methods=["GET"])
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(sim.stats())
+
+    routes = [route(path, ep) for path, ep in ROUTES.items()]
+    routes += [Route("/_sim/health", health), Route("/_sim/stats", stats)]
+    app = Starlette(routes=routes)
+    app.state.sim = sim
+    return app
