@@ -1,0 +1,371 @@
+"""Helpers every provider mapping shares: coercion, times, phone numbers, transcripts, JSON, batches.
+
+Nothing here knows a provider. The mapping modules (``providers/<name>/mapping.py``) hold the quirks
+and call these helpers to turn one raw record into canonical rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from calllog_pipeline import schemas
+
+REDACTED = "[REDACTED]"
+
+
+class Reject(Exception):
+    """A record cannot become a canonical row; it goes to the quarantine table instead."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def ingested_now() -> datetime:
+    """The ``ingested_at`` stamp of one normalization run (tests replace it with a fixed time)."""
+    return datetime.now(UTC)
+
+
+# --- scalar coercion: the wrong type becomes None, never a guess -------------------------------------
+
+
+def as_str(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # numeric ids (OmniDimension) are still ids
+    return None
+
+
+def as_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def as_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def take(record: Mapping[str, Any], key: str, coerce, invalid: dict[str, Any], false_is_null: bool = False):
+    """``coerce(record[key])``; a present value that does not coerce is kept in ``invalid``.
+
+    Missing, null and blank values are simply None. ``false_is_null`` reads ``false`` as "no value"
+    for providers that send it in place of null (OmniDimension).
+    """
+    value = record.get(key)
+    if value is None or value == "" or (false_is_null and value is False):
+        return None
+    out = coerce(value)
+    if out is None:
+        invalid[key] = value
+    return out
+
+
+def record_id_of(record: Any, *keys: str) -> str | None:
+    """Best-effort id for a quarantined record (any of ``keys`` that holds a usable id)."""
+    if not isinstance(record, dict):
+        return None
+    for key in keys:
+        found = as_str(record.get(key))
+        if found is not None:
+            return found
+    return None
+
+
+# --- times --------------------------------------------------------------------------------------------
+
+
+def parse_iso_utc(value: Any, field: str) -> datetime:
+    """An ISO-8601 instant as an aware UTC datetime; raises ``Reject`` when absent or not a date."""
+    if value is None or value == "":
+        raise Reject("missing_time", f"{field} is empty")
+    if not isinstance(value, str):
+        raise Reject("unparseable_time", f"{field} is not a string: {value!r}"[:200])
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Reject("unparseable_time", f"{field} is not an ISO-8601 time: {value!r}"[:200]) from None
+    # A zone-less ISO time from an API that documents UTC ("...Z") is read as UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_iso_utc_or_none(value: Any) -> datetime | None:
+    """Like ``parse_iso_utc`` for optional times: anything unusable is None."""
+    try:
+        return parse_iso_utc(value, "time")
+    except Reject:
+        return None
+
+
+def parse_local(value: Any, field: str, zone: tzinfo, fmt: str) -> datetime:
+    """A zone-less local time in ``fmt`` read in ``zone``, returned in UTC; raises ``Reject``."""
+    if value is None or value == "" or value is False:
+        raise Reject("missing_time", f"{field} is empty")
+    if not isinstance(value, str):
+        raise Reject("unparseable_time", f"{field} is not a string: {value!r}"[:200])
+    try:
+        local = datetime.strptime(value.strip(), fmt)
+    except ValueError:
+        raise Reject("unparseable_time", f"{field} does not match {fmt}: {value!r}"[:200]) from None
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+# --- phone numbers ------------------------------------------------------------------------------------
+
+_PHONE_PUNCTUATION = str.maketrans("", "", " -().\u00a0/")
+
+
+def e164(value: Any) -> str | None:
+    """``+<country><number>`` or None when the value is not an international phone number.
+
+    Numbers without ``+`` or ``00`` are ambiguous (no country code), so they are not guessed.
+    """
+    if not isinstance(value, str):
+        return None
+    compact = value.strip().translate(_PHONE_PUNCTUATION)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if not compact.startswith("+"):
+        return None
+    digits = compact[1:]
+    if digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15 and digits[0] != "0":
+        return compact
+    return None
+
+
+# --- transcripts --------------------------------------------------------------------------------------
+
+
+def split_turns(text: Any, speakers: Mapping[str, str], separator: re.Pattern[str]) -> list[tuple[str, str]]:
+    """``[(speaker, text), ...]`` from a ``label: words`` transcript.
+
+    ``speakers`` maps a lower-cased label to ``agent``/``user``. A line without a known label
+    continues the current turn. Labels with no words (an empty ``user:``) produce no turn.
+    """
+    if not isinstance(text, str) or not text:
+        return []
+    turns: list[tuple[str, str]] = []
+    current: str | None = None
+    open_turn = False
+    for line in separator.split(text):
+        line = line.strip()
+        if not line:
+            continue
+        label, colon, words = line.partition(":")
+        speaker = speakers.get(label.strip().lower()) if colon else None
+        if speaker is not None:
+            current, words = speaker, words.strip()
+            open_turn = bool(words)
+            if words:
+                turns.append((speaker, words))
+        elif open_turn:
+            turns[-1] = (turns[-1][0], f"{turns[-1][1]}\n{line}")
+        elif current is not None:
+            turns.append((current, line))
+            open_turn = True
+    return turns
+
+
+# --- JSON, secrets, hashing ---------------------------------------------------------------------------
+
+# Key names whose values are credentials wherever they appear (normalized: lower case, no _ or -).
+_SECRET_KEYS = frozenset(
+    {
+        "apikey",
+        "secret",
+        "secretkey",
+        "clientsecret",
+        "password",
+        "token",
+        "accesstoken",
+        "authtoken",
+        "refreshtoken",
+        "bearertoken",
+        "authorization",
+        "authenticationvalue",
+    }
+)
+# OmniDimension webhook payloads embed `secret_key_...` call_sids (omnidimension-call-logs.txt).
+_SECRET_VALUE = re.compile(r"secret_key_[A-Za-z0-9_\-]+|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]+")
+_SUSPICIOUS = re.compile(
+    r"secret_key_|(?i:bearer\s)|\"(?i:api_?key|secret|secret_?key|client_?secret|password|token|"
+    r"access_?token|auth_?token|refresh_?token|bearer_?token|authorization|authenticationValue)\""
+)
+
+
+def redact_text(text: str | None) -> str | None:
+    """``text`` with embedded credentials replaced by ``[REDACTED]``."""
+    if text is None or ("secret_key_" not in text and "earer" not in text):
+        return text
+    return _SECRET_VALUE.sub(REDACTED, text)
+
+
+def scrub_secrets(value: Any) -> Any:
+    """A copy of a JSON value with credential fields and embedded credential strings redacted."""
+    if isinstance(value, dict):
+        return {
+            key: (
+                REDACTED
+                if _is_secret_key(key) and item is not None and not isinstance(item, bool)
+                else scrub_secrets(item)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [scrub_secrets(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def _is_secret_key(key: Any) -> bool:
+    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
+
+
+def dump_json(value: Any) -> str | None:
+    """Compact JSON text with credentials removed (None stays None)."""
+    if value is None:
+        return None
+    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    if _SUSPICIOUS.search(text) is None:  # fast path: nothing that could be a credential
+        return text
+    return orjson.dumps(scrub_secrets(value), option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def unmapped(record: Mapping[str, Any], mapped: frozenset[str], **more: Any) -> dict[str, Any] | None:
+    """The record's fields that no column holds (nulls dropped), plus ``more``; None when empty."""
+    rest = {k: v for k, v in record.items() if k not in mapped and v is not None}
+    rest.update((k, v) for k, v in more.items() if v is not None)
+    return rest or None
+
+
+def salted_hash(value: str, salt: str) -> str:
+    """A stable pseudonym for an identifier: the same number hashes the same across tables."""
+    return hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()[:32]
+
+
+# --- columnar batches ---------------------------------------------------------------------------------
+
+
+class RowBuffer:
+    """Rows of one canonical table collected column by column, emitted as a RecordBatch.
+
+    Types come from the declared schema (``pa.array(..., type=field.type)``), never from the values.
+    """
+
+    def __init__(self, table: str):
+        self.table = table
+        self.schema = schemas.TABLES[table]
+        self.names = [f.name for f in self.schema if f.name != "ingested_at"]
+        self.columns: dict[str, list[Any]] = {name: [] for name in self.names}
+
+    def __len__(self) -> int:
+        return len(self.columns[self.names[0]])
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        for name in self.names:
+            self.columns[name].append(row.get(name))
+
+    def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.append(row)
+
+    def take_batch(self, ingested_at: datetime) -> pa.RecordBatch:
+        """The buffered rows as a batch in the table's schema; the buffer is emptied."""
+        n = len(self)
+        arrays = [pa.array(self.columns[f.name], type=f.type) for f in self.schema if f.name != "ingested_at"]
+        arrays.append(pa.array([ingested_at] * n, type=schemas.TIMESTAMP))
+        self.columns = {name: [] for name in self.names}
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+class TableBuffers:
+    """One RowBuffer per canonical table for one provider-day; ``drain`` yields the filled ones."""
+
+    def __init__(self, provider: str):
+        self.provider = provider
+        self.ingested_at = ingested_now()
+        self.calls = RowBuffer("calls")
+        self.actions = RowBuffer("actions")
+        self.interactions = RowBuffer("interactions")
+        self.quarantine = RowBuffer("quarantine")
+
+    def drain(self) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for buffer in (self.calls, self.actions, self.interactions, self.quarantine):
+            if len(buffer):
+                yield buffer.table, buffer.take_batch(self.ingested_at)
+
+    def reject(self, endpoint: str, record: Any, reason: str, detail: str, record_id: str | None) -> None:
+        self.quarantine.append(
+            {
+                "provider": self.provider,
+                "endpoint": endpoint,
+                "record_id": record_id,
+                "reason": reason,
+                "detail": detail,
+                "payload": dump_json(record) or "null",
+            }
+        )
+
+    def add_turns(self, call_id: str, turns: Iterable[tuple], source: str = "transcript") -> None:
+        """Interaction rows from ``(speaker, text)`` or ``(speaker, text, at, response_latency_s)``."""
+        for index, (speaker, text, *timing) in enumerate(turns):
+            at, latency = (*timing, None, None)[:2]
+            self.interactions.append(
+                {
+                    "provider": self.provider,
+                    "call_id": call_id,
+                    "turn_index": index,
+                    "speaker": speaker,
+                    "text": redact_text(text),
+                    "at": at,
+                    "response_latency_s": latency,
+                    "source": source,
+                }
+            )
+
+
+class SeenIds:
+    """Call ids already emitted for a provider-day, with a digest of their record.
+
+    The same record listed twice (pages drift while a newest-first listing is fetched) is dropped
+    silently; the same id with different content is a real conflict and is quarantined.
+    """
+
+    def __init__(self) -> None:
+        self._digests: dict[str, bytes] = {}
+
+    def check(self, call_id: str, record: Any) -> bool:
+        """True if the record is new; False if an identical copy was seen; raises on a conflict."""
+        digest = hashlib.blake2b(orjson.dumps(record, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+        previous = self._digests.setdefault(call_id, digest)
+        if previous is digest:
+            return True
+        if previous == digest:
+            return False
+        raise Reject("duplicate_id", f"call id {call_id} appears again with different content")

@@ -1,0 +1,276 @@
+"""DialNexa records -> canonical rows.
+
+DialNexa lists the same call twice: ``GET /calls`` (the scheduling view: numbers, ``ended_at``,
+``metadata``) and ``GET /call-logs`` (the analytics view: sentiment, ``analysis``, ``end_reason``).
+They merge into one ``calls`` row per call. The ``/calls`` side is held as a compact Arrow table
+(one row per call of the day); each call-log batch is joined against it with pyarrow, and the
+``/calls`` rows no log matched are emitted at the end. Memory: that table plus one batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from calllog_pipeline import schemas
+from calllog_pipeline.normalized.common import (
+    Reject,
+    SeenIds,
+    TableBuffers,
+    as_float,
+    as_str,
+    dump_json,
+    e164,
+    parse_iso_utc,
+    parse_iso_utc_or_none,
+    record_id_of,
+    split_turns,
+    take,
+)
+from calllog_pipeline.providers.base import RawDay, TableBatch
+
+PROVIDER = "dialnexa"
+CALLS_ENDPOINT = "calls"
+LOGS_ENDPOINT = "call_logs"
+
+# Both pages list status spellings that differ from each other and from the filter enum
+# (dialnexa-calls.txt: "no-answer", "in-progress"; the enum: did_not_pick, no_answer, created,
+# sent, received, retry_expired). Keys are lower-cased with "-" and " " read as "_".
+STATUS = {
+    "completed": "completed",
+    "no_answer": "no_answer",
+    "did_not_pick": "no_answer",
+    "busy": "busy",
+    "failed": "failed",
+    "retry_expired": "failed",  # retries ran out without a connected call
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "initiated": "in_progress",
+    "in_progress": "in_progress",
+    "ringing": "in_progress",
+    "created": "queued",  # scheduled, not dialled yet
+    "sent": "queued",  # handed to the dialler, not connected yet
+    "received": "queued",
+}
+
+# The fields a column holds; every other field goes to `extra`.
+MAPPED = frozenset(
+    {
+        "id",
+        "call_id",
+        "agent_id",
+        "agent_name",
+        "to_phone_number",
+        "from_phone_number",
+        "direction",
+        "status",
+        "duration_seconds",
+        "duration_sec",
+        "recording_url",
+        "created_at",
+        "ended_at",
+        "sentiment",
+        "end_reason",
+        "summary",
+        "transcript",
+        "analysis",
+    }
+)
+
+# "Agent: ..." / "User: ..." lines (README, "Facts from the providers' public documentation").
+SPEAKERS = {"agent": "agent", "user": "user"}
+LINE_BREAK = re.compile(r"\r?\n")
+
+BATCH_ROWS = 5_000
+
+
+def normalize(raw: RawDay) -> Iterator[TableBatch]:
+    out = TableBuffers(PROVIDER)
+    seen = SeenIds()
+    side_batches: list[pa.RecordBatch] = []
+    for records in raw.batches(CALLS_ENDPOINT):
+        _collect(out, CALLS_ENDPOINT, records, seen)
+        side_batches.append(out.calls.take_batch(out.ingested_at))
+        yield from out.drain()
+    side = pa.Table.from_batches(side_batches, schema=schemas.CALLS).combine_chunks()
+    matched = np.zeros(side.num_rows, dtype=bool)
+
+    seen = SeenIds()
+    for records in raw.batches(LOGS_ENDPOINT):
+        _collect(out, LOGS_ENDPOINT, records, seen)
+        if len(out.calls):
+            merged, partner_rows = merge_with_calls(out.calls.take_batch(out.ingested_at), side)
+            matched[partner_rows] = True
+            _add_transcript_turns(out, merged)
+            yield "calls", merged
+        yield from out.drain()
+
+    for batch in side.filter(pa.array(~matched)).to_batches(max_chunksize=BATCH_ROWS):
+        _add_transcript_turns(out, batch)
+        yield "calls", batch
+        yield from out.drain()
+
+
+def _collect(out: TableBuffers, endpoint: str, records: list[Any], seen: SeenIds) -> None:
+    for record in records:
+        try:
+            row = call_row(record, endpoint)
+            if seen.check(row["call_id"], record):
+                out.calls.append(row)
+        except Reject as rejected:
+            out.reject(
+                endpoint, record, rejected.reason, rejected.detail, record_id_of(record, "call_id", "id")
+            )
+
+
+def call_row(record: Any, endpoint: str) -> dict[str, Any]:
+    """One ``/calls`` or ``/call-logs`` record as a (possibly partial) canonical call row."""
+    if not isinstance(record, dict):
+        raise Reject("wrong_shape", f"expected a JSON object, got {type(record).__name__}")
+    invalid: dict[str, Any] = {}
+    call_id, log_id = _ids(record, endpoint)
+    started_at = parse_iso_utc(record.get("created_at"), "created_at")
+    ended_at = take(record, "ended_at", parse_iso_utc_or_none, invalid)
+    status_raw = take(record, "status", as_str, invalid)
+    return {
+        "provider": PROVIDER,
+        "call_id": call_id,
+        "agent_id": take(record, "agent_id", as_str, invalid),
+        "agent_name": take(record, "agent_name", as_str, invalid),
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "duration_s": _duration(record, started_at, ended_at, invalid),
+        "status": canonical_status(status_raw),
+        "status_raw": status_raw,
+        "end_reason": take(record, "end_reason", _end_reason, invalid),
+        # "Returns every call placed in your workspace" (dialnexa-calls.txt): DialNexa dials out.
+        "direction": take(record, "direction", _direction, invalid) or "outbound",
+        "channel": "phone",
+        "from_number": take(record, "from_phone_number", e164, invalid),
+        "to_number": take(record, "to_phone_number", e164, invalid),
+        "sentiment": take(record, "sentiment", _sentiment, invalid),
+        "summary": take(record, "summary", as_str, invalid),
+        "transcript": take(record, "transcript", as_str, invalid),
+        "recording_url": take(record, "recording_url", as_str, invalid),
+        "is_test": None,  # DialNexa does not mark test calls
+        "cost_usd": None,
+        "tokens": None,
+        "extracted": dump_json(record["analysis"]) if isinstance(record.get("analysis"), dict) else None,
+        "extra": _extra(record, log_id, invalid),
+    }
+
+
+def _ids(record: dict[str, Any], endpoint: str) -> tuple[str, str | None]:
+    """(call id, call-log id): a log carries ``call_id`` beside its own ``log_...`` id, or only ``id``
+    which is then the call id (dialnexa-call-logs.txt, first vs second example)."""
+    own_id = as_str(record.get("id"))
+    if endpoint == LOGS_ENDPOINT and record.get("call_id") is not None:
+        call_id = as_str(record.get("call_id"))
+        if call_id is None:
+            raise Reject("missing_id", f"call_id is not an id: {record.get('call_id')!r}"[:200])
+        return call_id, own_id
+    if own_id is None:
+        raise Reject("missing_id", "record has no id")
+    return own_id, None
+
+
+def _duration(record: dict, started_at: datetime, ended_at: datetime | None, invalid: dict) -> float | None:
+    # The field is `duration_seconds` in one example and `duration_sec` in another (both pages).
+    for key in ("duration_seconds", "duration_sec"):
+        seconds = take(record, key, as_float, invalid)
+        if seconds is not None:
+            return seconds
+    if ended_at is not None and ended_at >= started_at:
+        return (ended_at - started_at).total_seconds()
+    return None
+
+
+def canonical_status(status_raw: str | None) -> str:
+    if status_raw is None:
+        return "unknown"
+    return STATUS.get(status_raw.strip().lower().replace("-", "_").replace(" ", "_"), "unknown")
+
+
+def _end_reason(value: Any) -> str | None:
+    word = as_str(value)
+    word = word.strip().lower() if word else None
+    return word if word in schemas.END_REASONS else None
+
+
+def _sentiment(value: Any) -> str | None:
+    word = as_str(value)
+    word = word.strip().lower() if word else None
+    return word if word in schemas.SENTIMENTS else None
+
+
+def _direction(value: Any) -> str | None:
+    word = as_str(value)
+    word = word.strip().lower() if word else None
+    return word if word in schemas.DIRECTIONS else None
+
+
+def _extra(record: dict[str, Any], log_id: str | None, invalid: dict[str, Any]) -> str | None:
+    rest = {k: v for k, v in record.items() if k not in MAPPED and v is not None}
+    if log_id is not None:
+        rest["log_id"] = log_id
+    if isinstance(record.get("analysis"), (list, str, int, float)):
+        invalid["analysis"] = record["analysis"]
+    if invalid:
+        rest["_invalid"] = invalid
+    return dump_json(rest) if rest else None
+
+
+# --- the /calls + /call-logs join ---------------------------------------------------------------------
+
+_FROM_LOG_ONLY = ("provider", "call_id", "ingested_at")
+
+
+def merge_with_calls(logs: pa.RecordBatch, side: pa.Table) -> tuple[pa.RecordBatch, np.ndarray]:
+    """Each call-log row completed with its ``/calls`` row; returns (merged rows, side rows used).
+
+    The log (the enriched view) wins where both have a value; ``status``/``status_raw`` are taken as
+    a pair so a log without a status never hides the ``/calls`` status; ``extra`` objects are merged.
+    """
+    positions = pc.index_in(logs.column("call_id"), value_set=side.column("call_id"))
+    partner = side.take(positions).combine_chunks()
+    log_has_status = pc.is_valid(logs.column("status_raw"))
+    columns = []
+    for field in schemas.CALLS:
+        mine = logs.column(field.name)
+        theirs = partner.column(field.name).combine_chunks() if partner.num_rows else mine
+        if field.name in _FROM_LOG_ONLY:
+            columns.append(mine)
+        elif field.name in ("status", "status_raw"):
+            columns.append(pc.if_else(log_has_status, mine, pc.coalesce(theirs, mine)))
+        elif field.name == "extra":
+            columns.append(pa.array(_merge_objects(mine.to_pylist(), theirs.to_pylist()), type=pa.string()))
+        else:
+            columns.append(pc.coalesce(mine, theirs))
+    merged = pa.RecordBatch.from_arrays(columns, schema=schemas.CALLS)
+    return merged, positions.drop_null().to_numpy(zero_copy_only=False)
+
+
+def _merge_objects(primary: list[str | None], secondary: list[str | None]) -> list[str | None]:
+    merged = []
+    for first, second in zip(primary, secondary, strict=True):
+        if first is None or second is None:
+            merged.append(first if second is None else second)
+        else:
+            merged.append(orjson.dumps({**orjson.loads(second), **orjson.loads(first)}).decode())
+    return merged
+
+
+def _add_transcript_turns(out: TableBuffers, calls: pa.RecordBatch) -> None:
+    transcripts = calls.column("transcript")
+    if transcripts.null_count == len(transcripts):
+        return
+    for call_id, text in zip(calls.column("call_id").to_pylist(), transcripts.to_pylist(), strict=True):
+        if text:
+            out.add_turns(call_id, split_turns(text, SPEAKERS, LINE_BREAK))

@@ -1,0 +1,423 @@
+"""OmniDimension call logs -> canonical rows.
+
+Quirks (omnidimension-call-logs.txt): ``false`` stands for null in most fields; ``time_of_call`` is
+``MM/DD/YYYY HH:MM:SS`` local time without a zone (the zone is the fetch setting recorded in the raw
+file's ``source_context``); ``call_duration`` is an ``M:S`` string beside
+``call_duration_in_seconds``; ``interactions[]`` are structured turns with latencies and
+``function_call_data`` tool calls; ``post_call_actions`` webhook payloads embed credentials
+(``call_sid`` starting ``secret_key_``); ``call_conversation`` is HTML with ``<br/>`` separators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from calllog_pipeline import schemas
+from calllog_pipeline.normalized.common import (
+    Reject,
+    SeenIds,
+    TableBuffers,
+    as_bool,
+    as_float,
+    as_int,
+    as_str,
+    dump_json,
+    e164,
+    parse_local,
+    record_id_of,
+    split_turns,
+    take,
+)
+from calllog_pipeline.providers.base import RawDay, TableBatch
+
+PROVIDER = "omnidimension"
+ENDPOINT = "call_logs"
+TIME_OF_CALL = "%m/%d/%Y %H:%M:%S"
+WEBHOOK_TIME = "%Y-%m-%d %H:%M:%S"  # post_call_actions[].create_date, same local zone as time_of_call
+
+# The page's call_status filter: "completed" | "busy" | "failed" | "no-answer".
+STATUS = {
+    "completed": "completed",
+    "busy": "busy",
+    "failed": "failed",
+    "no_answer": "no_answer",
+    "in_progress": "in_progress",
+    "ongoing": "in_progress",
+    "initiated": "in_progress",
+    "queued": "queued",
+    "scheduled": "queued",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
+HANGUP_SOURCE = {
+    "user": "user_disconnected",
+    "customer": "user_disconnected",
+    "caller": "user_disconnected",
+    "agent": "agent_disconnected",
+    "bot": "agent_disconnected",
+    "assistant": "agent_disconnected",
+}
+# post_call_actions holds one list per integration kind.
+POST_CALL_KINDS = {
+    "call_recording_webhook_ids": "webhook",
+    "email_service_ids": "email",
+    "hubspot_service_ids": "crm_sync",
+    "salesforce_service_ids": "crm_sync",
+    "slack_service_ids": "notification",
+    "google_sheets_service_ids": "spreadsheet",
+}
+MAPPED = frozenset(
+    {
+        "id",
+        "bot_id",
+        "agent_id",
+        "bot_name",
+        "time_of_call",
+        "call_duration",
+        "call_duration_in_seconds",
+        "call_status",
+        "is_voicemail",
+        "hangup_source",
+        "call_direction",
+        "channel_type",
+        "from_number",
+        "to_number",
+        "sentiment_score",
+        "sentiment_analysis_details",
+        "call_conversation",
+        "recording_url",
+        "is_simulation",
+        "aggregated_estimated_cost",
+        "total_tokens",
+        "extracted_variables",
+        "interactions",
+        "post_call_actions",
+    }
+)
+FUNCTION_CALL_MAPPED = frozenset({"args", "result", "success", "time_taken", "function_name"})
+WEBHOOK_MAPPED = frozenset(
+    {"id", "name", "webhook_url", "webhook_method", "payload", "create_date", "response_body"}
+)
+
+SPEAKERS = {"user": "user", "llm": "agent", "bot": "agent", "assistant": "agent", "agent": "agent"}
+HTML_BREAK = re.compile(r"<br\s*/?>|\r?\n", re.IGNORECASE)
+
+
+def normalize(raw: RawDay) -> Iterator[TableBatch]:
+    zone = source_zone(raw.source_context(ENDPOINT))
+    out = TableBuffers(PROVIDER)
+    seen = SeenIds()
+    for records in raw.batches(ENDPOINT):
+        for record in records:
+            try:
+                normalize_call(out, record, zone, seen)
+            except Reject as rejected:
+                out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
+        yield from out.drain()
+
+
+def source_zone(context: Mapping[str, str]) -> tzinfo:
+    name = context.get("timezone") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"omnidimension source_context timezone is not an IANA zone: {name!r}") from None
+
+
+def normalize_call(out: TableBuffers, record: Any, zone: tzinfo, seen: SeenIds) -> None:
+    row = call_row(record, zone)
+    call_id = row["call_id"]
+    if not seen.check(call_id, record):
+        return
+    out.calls.append(row)
+    interactions = record.get("interactions")
+    if isinstance(interactions, list) and interactions:
+        out.add_turns(call_id, structured_turns(interactions, zone), source="turns")
+        out.actions.extend(function_call_rows(call_id, interactions, zone))
+    else:
+        out.add_turns(call_id, split_turns(record.get("call_conversation"), SPEAKERS, HTML_BREAK))
+    out.actions.extend(post_call_rows(call_id, record.get("post_call_actions"), zone))
+
+
+def call_row(record: Any, zone: tzinfo) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise Reject("wrong_shape", f"expected a JSON object, got {type(record).__name__}")
+    call_id = as_str(record.get("id"))
+    if call_id is None:
+        raise Reject("missing_id", "record has no id")
+    started_at = parse_local(record.get("time_of_call"), "time_of_call", zone, TIME_OF_CALL)
+    invalid: dict[str, Any] = {}
+    not_phone: dict[str, Any] = {}
+    status_raw = take(record, "call_status", as_str, invalid, false_is_null=True)
+    return {
+        "provider": PROVIDER,
+        "call_id": call_id,
+        "agent_id": _first(record, ("bot_id", "agent_id"), invalid),
+        "agent_name": take(record, "bot_name", as_str, invalid, false_is_null=True),
+        "started_at": started_at,
+        "ended_at": None,  # no end time; interaction times suggest time_of_call may be the log time
+        "duration_s": _duration(record, invalid),
+        "status": _status(status_raw),
+        "status_raw": status_raw,
+        "end_reason": _end_reason(record, status_raw),
+        "direction": _word(record, "call_direction", schemas.DIRECTIONS, invalid),
+        "channel": _channel(record, invalid),
+        "from_number": _phone(record, "from_number", not_phone),
+        "to_number": _phone(record, "to_number", not_phone),
+        "sentiment": _word(record, "sentiment_score", schemas.SENTIMENTS, invalid),
+        "summary": take(record, "sentiment_analysis_details", as_str, invalid, false_is_null=True),
+        "transcript": conversation_text(record.get("call_conversation")),
+        "recording_url": take(record, "recording_url", as_str, invalid, false_is_null=True),
+        "is_test": take(record, "is_simulation", as_bool, invalid),
+        "cost_usd": take(record, "aggregated_estimated_cost", as_float, invalid, false_is_null=True),
+        "tokens": take(record, "total_tokens", as_int, invalid, false_is_null=True),
+        "extracted": _json_object(record, "extracted_variables", invalid),
+        "extra": _extra(record, not_phone, invalid),
+    }
+
+
+def _first(record: dict, keys: tuple[str, ...], invalid: dict) -> str | None:
+    for key in keys:
+        value = take(record, key, as_str, invalid, false_is_null=True)
+        if value is not None:
+            return value
+    return None
+
+
+def _duration(record: dict[str, Any], invalid: dict[str, Any]) -> float | None:
+    seconds = take(record, "call_duration_in_seconds", as_float, invalid, false_is_null=True)
+    if seconds is not None:
+        return seconds
+    return take(record, "call_duration", minutes_seconds, invalid, false_is_null=True)
+
+
+def minutes_seconds(value: Any) -> float | None:
+    """``"M:S"`` (or ``"H:M:S"``) as seconds; None if it is not that shape."""
+    if not isinstance(value, str):
+        return None
+    parts = value.strip().split(":")
+    if not 2 <= len(parts) <= 3 or not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return float(seconds)
+
+
+def _status(status_raw: str | None) -> str:
+    if status_raw is None:
+        return "unknown"
+    return STATUS.get(status_raw.strip().lower().replace("-", "_").replace(" ", "_"), "unknown")
+
+
+def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
+    """DialNexa's end-reason words, where OmniDimension's fields say the same thing."""
+    if record.get("is_voicemail") is True:
+        return "voicemail_detected"
+    source = record.get("hangup_source")
+    if isinstance(source, str) and source.strip().lower() in HANGUP_SOURCE:
+        return HANGUP_SOURCE[source.strip().lower()]
+    status = _status(status_raw)
+    if status == "no_answer":
+        return "user_did_not_pick_up"
+    if status == "busy":
+        return "user_busy"
+    return None
+
+
+def _word(record: dict, key: str, vocabulary: tuple[str, ...], invalid: dict) -> str | None:
+    """A lower-cased vocabulary word ("Positive" -> "positive"); other values are kept as invalid."""
+    value = take(record, key, as_str, invalid, false_is_null=True)
+    if value is None:
+        return None
+    word = value.strip().lower()
+    if word not in vocabulary:
+        invalid[key] = value
+        return None
+    return word
+
+
+def _channel(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:
+    value = take(record, "channel_type", as_str, invalid, false_is_null=True)
+    if value is None:
+        return None
+    lowered = value.lower()
+    if "chat" in lowered:  # "Widget-Chat" in the page's example
+        return "chat"
+    if "web" in lowered:
+        return "web_call"
+    if any(word in lowered for word in ("phone", "call", "sip", "pstn", "telephony")):
+        return "phone"
+    invalid["channel_type"] = value
+    return None
+
+
+def _phone(record: dict[str, Any], key: str, not_phone: dict[str, Any]) -> str | None:
+    """E.164 or None; chat calls put words here ("Chat", "Assistant"), kept in ``extra``."""
+    value = record.get(key)
+    number = e164(value)
+    if number is None and value not in (None, False, ""):
+        not_phone[key] = value
+    return number
+
+
+def conversation_text(value: Any) -> str | None:
+    """``call_conversation`` as plain lines: ``<br/>`` becomes a line break, blank lines go."""
+    if not isinstance(value, str):
+        return None
+    lines = [line.strip() for line in HTML_BREAK.split(value)]
+    text = "\n".join(line for line in lines if line)
+    return text or None
+
+
+def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> str | None:
+    value = record.get(key)
+    if value is None or value is False:
+        return None
+    if not isinstance(value, dict):
+        invalid[key] = value
+        return None
+    return dump_json(value)
+
+
+def _extra(record: dict[str, Any], not_phone: dict[str, Any], invalid: dict[str, Any]) -> str | None:
+    rest = {k: v for k, v in record.items() if k not in MAPPED and v is not None}
+    rest.update(not_phone)
+    if invalid:
+        rest["_invalid"] = invalid
+    return dump_json(rest) if rest else None
+
+
+# --- interactions and their tool calls ----------------------------------------------------------------
+
+
+def _in_order(interactions: list[Any]) -> list[dict[str, Any]]:
+    turns = [i for i in interactions if isinstance(i, dict)]
+    if all(as_int(i.get("interaction_sequence")) is not None for i in turns):
+        turns.sort(key=lambda i: i["interaction_sequence"])
+    return turns
+
+
+def _local_or_none(value: Any, zone: tzinfo, fmt: str) -> datetime | None:
+    try:
+        return parse_local(value, "time", zone, fmt)
+    except Reject:
+        return None
+
+
+def structured_turns(interactions: list[Any], zone: tzinfo) -> list[tuple]:
+    """(speaker, text, at, latency) turns: the user's query, then the agent's answer, per interaction.
+
+    The first interaction has an empty ``user_query`` (the agent greets first): empty turns are
+    skipped. ``total_response_time`` is the agent's response latency.
+    """
+    turns: list[tuple] = []
+    for interaction in _in_order(interactions):
+        at = _local_or_none(interaction.get("time_of_call"), zone, TIME_OF_CALL)
+        query = as_str(interaction.get("user_query"))
+        if query:
+            turns.append(("user", query.strip(), at, None))
+        answer = as_str(interaction.get("bot_response"))
+        if answer:
+            latency = as_float(interaction.get("total_response_time"))
+            turns.append(("agent", answer.strip(), at, latency))
+    return turns
+
+
+def function_call_rows(call_id: str, interactions: list[Any], zone: tzinfo) -> list[dict[str, Any]]:
+    rows = []
+    for interaction in _in_order(interactions):
+        calls = interaction.get("function_call_data")
+        if not isinstance(calls, list):  # `false` when the turn called no tool
+            continue
+        at = _local_or_none(interaction.get("time_of_call"), zone, TIME_OF_CALL)
+        turn_id = as_str(interaction.get("id")) or f"{call_id}/{interaction.get('interaction_sequence')}"
+        for position, call in enumerate(c for c in calls if isinstance(c, dict)):
+            rows.append(function_call_row(call_id, f"{turn_id}:{position}", call, at))
+    return rows
+
+
+def function_call_row(call_id: str, action_id: str, call: dict[str, Any], at: datetime | None) -> dict:
+    result = call.get("result")
+    rest = {k: v for k, v in call.items() if k not in FUNCTION_CALL_MAPPED and v is not None}
+    return {
+        "provider": PROVIDER,
+        "call_id": call_id,
+        "action_id": action_id,
+        "action_type": "function_call",
+        "action_type_raw": "function_call_data",
+        "name": as_str(call.get("function_name")),
+        "executed_at": at,
+        "succeeded": as_bool(call.get("success")),
+        "latency_s": as_float(call.get("time_taken")),
+        "parameters": dump_json(call.get("args")) if call.get("args") is not False else None,
+        "result": result if isinstance(result, str) else dump_json(result if result is not False else None),
+        "extra": dump_json(rest) if rest else None,
+    }
+
+
+def post_call_rows(call_id: str, post_call: Any, zone: tzinfo) -> list[dict[str, Any]]:
+    if not isinstance(post_call, dict):
+        return []
+    rows = []
+    for kind, items in post_call.items():
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, dict):
+                rows.append(post_call_row(call_id, kind, item, zone))
+    return rows
+
+
+def post_call_row(call_id: str, kind: str, item: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+    rest = {k: v for k, v in item.items() if k not in WEBHOOK_MAPPED and v is not None}
+    parameters = {
+        k: item[k] for k in ("webhook_url", "webhook_method") if item.get(k) not in (None, False, "")
+    }
+    if item.get("payload") not in (None, False, ""):
+        parameters["payload"] = _maybe_json(item["payload"])  # dump_json strips its credentials
+    body = item.get("response_body")
+    return {
+        "provider": PROVIDER,
+        "call_id": call_id,
+        "action_id": as_str(item.get("id")),
+        "action_type": POST_CALL_KINDS.get(kind, "other"),
+        "action_type_raw": kind,
+        "name": as_str(item.get("name")),
+        "executed_at": _local_or_none(item.get("create_date"), zone, WEBHOOK_TIME),
+        "succeeded": delivery_succeeded(item),
+        "latency_s": None,
+        "parameters": dump_json(parameters) if parameters else None,
+        "result": body if isinstance(body, str) and body else None,
+        "extra": dump_json(rest) if rest else None,
+    }
+
+
+def delivery_succeeded(item: dict[str, Any]) -> bool | None:
+    """2xx response -> True; another code, an error message or a failed status -> False."""
+    code = as_int(item.get("response_code"))
+    if code is not None:
+        return 200 <= code < 300
+    if item.get("error_message") not in (None, False, ""):
+        return False
+    status = as_str(item.get("status"))
+    if status is None:
+        return None
+    return {"sent": True, "success": True, "delivered": True, "failed": False, "error": False}.get(
+        status.lower()
+    )
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
