@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,7 @@ class ClientSettings:
     read_timeout_s: float
     max_attempts: int
     max_backoff_s: float
+    throttle_wait_s: float | None = None  # wait after a 429 that names no time of its own
 
 
 class ApiClient:
@@ -95,6 +97,7 @@ class ApiClient:
         self.stats = ClientStats()
         self._limiter = AsyncLimiter(settings.rate_limit_requests, settings.rate_limit_period_s)
         self._paused_until = 0.0
+        self._in_flight = asyncio.Semaphore(settings.max_concurrency)
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
             headers=settings.headers,
@@ -109,7 +112,17 @@ class ApiClient:
     async def __aexit__(self, *exc) -> None:
         await self._http.aclose()
 
-    async def get(self, path: str, params: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    async def get(
+        self,
+        path: str,
+        params: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        parse: Callable[[Any], Any] = lambda body: body,
+    ) -> Response:
+        """GET ``path``; ``parse`` turns the decoded body into what the caller needs.
+
+        A body that ``parse`` rejects (an error object, a cut-off page) is retried like a 5xx.
+        """
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Retryable),
             stop=stop_after_attempt(self.settings.max_attempts),
@@ -122,7 +135,7 @@ class ApiClient:
                 with attempt:
                     if attempt.retry_state.attempt_number > 1:
                         self.stats.retries += 1
-                    return await self._get_once(path, params, headers or {})
+                    return await self._get_once(path, params, headers or {}, parse)
         except _Retryable as exc:
             raise ProviderUnavailable(
                 f"{self.settings.provider_title} {path} kept failing ({exc.reason}) after "
@@ -139,11 +152,11 @@ class ApiClient:
             return min(max(exc.retry_after, 0.0), self.settings.max_backoff_s)
         return backoff
 
-    async def _get_once(self, path: str, params: dict[str, Any], headers: dict[str, str]) -> Response:
+    async def _get_once(self, path, params, headers, parse) -> Response:
         pause = self._paused_until - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-        async with self._limiter:
+        async with self._in_flight, self._limiter:
             self.stats.requests += 1
             try:
                 raw = await self._http.get(path, params=params, headers=headers)
@@ -152,7 +165,13 @@ class ApiClient:
             except httpx.TransportError as exc:
                 raise self._retry(f"connection error: {type(exc).__name__}") from None
         self.stats.bytes += len(raw.content)
-        return self._interpret(path, raw)
+        response = self._interpret(path, raw)
+        if not response.not_modified:
+            try:
+                response.body = parse(response.body)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise self._retry(f"unexpected response shape ({type(exc).__name__})") from None
+        return response
 
     def _interpret(self, path: str, raw: httpx.Response) -> Response:
         status = raw.status_code
@@ -162,6 +181,8 @@ class ApiClient:
         if status == 429:
             self.stats.throttled += 1
             wait = retry_after_seconds(raw.headers)
+            if wait is None:
+                wait = self.settings.throttle_wait_s
             if wait is not None:
                 # The limit is shared by all our requests: hold every one of them, not just this.
                 self._paused_until = max(self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s))

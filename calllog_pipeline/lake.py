@@ -65,7 +65,11 @@ class Lake(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def writer(self, path: str, schema: pa.Schema, metadata: Mapping[str, object] | None = None):
-        """Stream record batches into ``path``; the file appears only if the block succeeds."""
+        """Stream record batches into ``path``; the file appears only if the block succeeds.
+
+        ``metadata`` values are stored JSON-encoded in the Parquet footer; more can be added
+        before the block ends with ``add_metadata(pw, {...})``.
+        """
         fs = self.fs
         parent = path.rsplit("/", 1)[0]
         fs.makedirs(parent, exist_ok=True)
@@ -81,13 +85,17 @@ class Lake(dg.ConfigurableResource):
                 fs.rm(tmp)
             raise
 
+    @staticmethod
+    def add_metadata(pw: pq.ParquetWriter, metadata: Mapping[str, object]) -> None:
+        pw.add_key_value_metadata({k: orjson.dumps(v) for k, v in metadata.items()})
+
     def write_table(self, path: str, table: pa.Table, metadata: Mapping[str, object] | None = None) -> None:
         with self.writer(path, table.schema, metadata) as pw:
             pw.write_table(table)
 
     def file_metadata(self, path: str) -> dict[str, object]:
         with self.fs.open(path, "rb") as f:
-            raw = pq.read_schema(f).metadata or {}
+            raw = pq.read_metadata(f).metadata or {}
         return {k.decode(): orjson.loads(v) for k, v in raw.items() if not k.startswith(b"ARROW")}
 
     def iter_batches(self, path: str, columns: list[str] | None = None, batch_size: int = RAW_BATCH_ROWS):

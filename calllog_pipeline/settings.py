@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-ALL_PROVIDERS = ("dialnexa", "leadconnector", "omnidimension")
+from calllog_pipeline.providers import REGISTRY
+
 DEFAULT_HISTORY_DAYS = 30
 
 
@@ -55,11 +56,11 @@ def _parse_timezone(value: str) -> str:
 
 def _parse_providers(value: str | None) -> tuple[str, ...]:
     if not value:
-        return ALL_PROVIDERS
+        return tuple(REGISTRY)
     names = tuple(dict.fromkeys(n.strip().lower() for n in value.split(",") if n.strip()))
-    unknown = [n for n in names if n not in ALL_PROVIDERS]
+    unknown = [n for n in names if n not in REGISTRY]
     if unknown or not names:
         raise SettingsError(
-            f"CALLLOG_PROVIDERS has unknown provider(s) {unknown}; choose from {', '.join(ALL_PROVIDERS)}"
+            f"CALLLOG_PROVIDERS has unknown provider(s) {unknown}; choose from {', '.join(REGISTRY)}"
         )
     return names

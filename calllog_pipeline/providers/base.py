@@ -8,6 +8,7 @@ records become canonical rows. Nothing outside that package knows a provider's q
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +42,7 @@ class ProviderApi(dg.ConfigurableResource):
     """Connection settings shared by every provider; subclasses add their own fields."""
 
     title: ClassVar[str]  # the provider's name in messages
-    api_key_env: ClassVar[str]  # where the key comes from, so errors can say what to fix
+    env_prefix: ClassVar[str]  # field ``x`` is read from ``<PREFIX>_X``, e.g. DIALNEXA_BASE_URL
 
     api_key: str
     base_url: str
@@ -52,6 +53,11 @@ class ProviderApi(dg.ConfigurableResource):
     read_timeout_s: float = 30.0
     max_attempts: int = 8
     max_backoff_s: float = 60.0
+    throttle_wait_s: float | None = None  # how long to back off after a bare 429
+
+    def default_params(self) -> dict[str, Any]:
+        """Query parameters every request of this provider carries."""
+        return {}
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
@@ -64,6 +70,27 @@ class ProviderApi(dg.ConfigurableResource):
         """Non-secret settings the mapping needs to read records (stored beside raw files)."""
         return {}
 
+    @classmethod
+    def api_key_env(cls) -> str:
+        return f"{cls.env_prefix}_API_KEY"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ProviderApi:
+        """Every field from ``<PREFIX>_<FIELD>`` when set; secrets stay ``EnvVar`` references,
+        so their values never reach run config, and a missing one fails naming the variable."""
+        values: dict[str, Any] = {}
+        for name, info in cls.model_fields.items():
+            var = f"{cls.env_prefix}_{name.upper()}"
+            if name in cls.secret_fields:
+                values[name] = dg.EnvVar(var)
+            elif var in env:
+                values[name] = env[var]
+            elif info.is_required():
+                values[name] = dg.EnvVar(var)
+        return cls(**values)
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
+
     def client(self, transport=None) -> ApiClient:
         return ApiClient(
             ClientSettings(
@@ -71,7 +98,7 @@ class ProviderApi(dg.ConfigurableResource):
                 base_url=self.base_url,
                 headers=self.headers(),
                 secrets=tuple(self.secrets()),
-                api_key_env=self.api_key_env,
+                api_key_env=self.api_key_env(),
                 rate_limit_requests=self.rate_limit_requests,
                 rate_limit_period_s=self.rate_limit_period_s,
                 max_concurrency=self.max_concurrency,
@@ -79,6 +106,7 @@ class ProviderApi(dg.ConfigurableResource):
                 read_timeout_s=self.read_timeout_s,
                 max_attempts=self.max_attempts,
                 max_backoff_s=self.max_backoff_s,
+                throttle_wait_s=self.throttle_wait_s,
             ),
             transport=transport,
         )

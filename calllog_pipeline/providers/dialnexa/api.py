@@ -1,0 +1,96 @@
+"""DialNexa: ``GET /calls`` (lightweight) and ``GET /call-logs`` (enriched, ETag-aware).
+
+From the reference pages (shared/provider-api/dialnexa-*.txt):
+* both take ``page``/``limit`` (max 100) and answer ``{"data": [...], "meta": {"total": ...}}``;
+  ``meta.totalPages`` is only sometimes present, so the page count comes from ``total``.
+* ``/calls`` is sorted newest first with no sort option; ``from``/``to`` (ISO 8601) bound
+  ``created_at``, so a past day's listing is closed and stable.
+* ``/call-logs`` takes ``start_date``/``end_date`` as whole ``YYYY-MM-DD`` days (read as UTC) and
+  ``created_at=asc``: we ask for the UTC days that cover the window and keep the records inside it.
+  It supports ``If-None-Match`` -> 304, which makes re-reading an unchanged day cheap.
+* A call-log's own ``id`` is a ``log_...`` id or, in older records, the call id.
+* Rate limits are per key and unpublished: 429 with ``Retry-After`` and ``X-RateLimit-*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, Window
+from calllog_pipeline.timeutil import iso_z, parse_iso_utc
+
+PAGE_SIZE = 100
+
+
+class DialNexaApi(ProviderApi):
+    """DialNexa connection: ``DIALNEXA_API_KEY``, ``DIALNEXA_BASE_URL``."""
+
+    title: ClassVar[str] = "DialNexa"
+    env_prefix: ClassVar[str] = "DIALNEXA"
+
+    base_url: str = "https://api.dialnexa.com/v1"
+    # No published number: a conservative default, raise it if your plan allows.
+    rate_limit_requests: int = 10
+    rate_limit_period_s: float = 1.0
+
+
+def _page_params(number: int, size: int) -> dict[str, Any]:
+    return {"page": number, "limit": size}
+
+
+def _read_page(body: Any) -> tuple[list[dict], int]:
+    records = body["data"]
+    if not isinstance(records, list):
+        raise TypeError("data is not a list")
+    return records, int(body["meta"]["total"])
+
+
+def _record_id(record: dict) -> str | None:
+    rid = record.get("id")
+    return None if rid in (None, "") else str(rid)
+
+
+def _created_at(record: dict, _context: Mapping[str, str]) -> datetime | None:
+    return parse_iso_utc(record.get("created_at"))
+
+
+def _calls_window(window: Window) -> dict[str, Any]:
+    return {"from": iso_z(window.start), "to": iso_z(window.end)}
+
+
+def _call_logs_window(window: Window) -> dict[str, Any]:
+    last_instant = window.end - timedelta(microseconds=1)
+    return {
+        "start_date": window.start.astimezone(UTC).date().isoformat(),
+        "end_date": last_instant.astimezone(UTC).date().isoformat(),
+    }
+
+
+CALLS = Endpoint(
+    name="calls",
+    path="/calls",
+    description="DialNexa GET /calls: every call placed, the lightweight scheduling view.",
+    page_size=PAGE_SIZE,
+    order=Order.NEWEST_FIRST,
+    page_params=_page_params,
+    read_page=_read_page,
+    record_id=_record_id,
+    record_time=_created_at,
+    window_params=_calls_window,
+)
+
+CALL_LOGS = Endpoint(
+    name="call_logs",
+    path="/call-logs",
+    description="DialNexa GET /call-logs: enriched call logs (sentiment, analysis, end reason).",
+    page_size=PAGE_SIZE,
+    order=Order.OLDEST_FIRST,
+    page_params=lambda number, size: {**_page_params(number, size), "created_at": "asc"},
+    read_page=_read_page,
+    record_id=_record_id,
+    record_time=_created_at,
+    window_params=_call_logs_window,
+    conditional=True,
+)

@@ -1,0 +1,79 @@
+"""HighLevel / LeadConnector Voice AI: ``GET /voice-ai/dashboard/call-logs``.
+
+From the reference page (shared/provider-api/leadconnector-voice-ai-call-logs.txt):
+* every request needs a ``Version`` header and a ``locationId``;
+* ``startDate``/``endDate`` are Unix epoch milliseconds, both or neither, start < end, and the
+  end is inclusive (the page's example ends a day at ``...199000``), so we send ``end - 1 ms``;
+* ``sortBy=createdAt&sort=ascend`` gives a listing that new calls only append to;
+* ``pageSize`` is at most 50; the answer is ``{"total", "page", "pageSize", "callLogs"}``.
+HighLevel's published limit is 100 requests per 10 s per location (and 200,000 a day); a 429
+comes with ``X-RateLimit-*`` headers but no ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, Window
+from calllog_pipeline.timeutil import epoch_ms, parse_iso_utc
+
+
+class LeadConnectorApi(ProviderApi):
+    """LeadConnector connection: ``LEADCONNECTOR_API_KEY``, ``LEADCONNECTOR_LOCATION_ID``,
+    ``LEADCONNECTOR_BASE_URL``, ``LEADCONNECTOR_API_VERSION``."""
+
+    title: ClassVar[str] = "LeadConnector Voice AI"
+    env_prefix: ClassVar[str] = "LEADCONNECTOR"
+
+    base_url: str = "https://services.leadconnectorhq.com"
+    location_id: str
+    api_version: str = "2021-04-15"
+    rate_limit_requests: int = 100
+    rate_limit_period_s: float = 10.0
+    # A bare 429 means the 10 s burst window is spent.
+    throttle_wait_s: float | None = 10.0
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "Version": self.api_version}
+
+    def default_params(self) -> dict[str, Any]:
+        return {"locationId": self.location_id}
+
+    def source_context(self) -> dict[str, str]:
+        return {"location_id": self.location_id, "api_version": self.api_version}
+
+
+def _read_page(body: Any) -> tuple[list[dict], int]:
+    records = body["callLogs"]
+    if not isinstance(records, list):
+        raise TypeError("callLogs is not a list")
+    return records, int(body["total"])
+
+
+def _record_id(record: dict) -> str | None:
+    rid = record.get("id")
+    return None if rid in (None, "") else str(rid)
+
+
+def _created_at(record: dict, _context: Mapping[str, str]) -> datetime | None:
+    return parse_iso_utc(record.get("createdAt"))
+
+
+def _window(window: Window) -> dict[str, Any]:
+    return {"startDate": epoch_ms(window.start), "endDate": epoch_ms(window.end - timedelta(milliseconds=1))}
+
+
+CALL_LOGS = Endpoint(
+    name="call_logs",
+    path="/voice-ai/dashboard/call-logs",
+    description="LeadConnector GET /voice-ai/dashboard/call-logs: Voice AI call logs with executed actions.",
+    page_size=50,
+    order=Order.OLDEST_FIRST,
+    page_params=lambda number, size: {"page": number, "pageSize": size, "sortBy": "createdAt", "sort": "ascend"},
+    read_page=_read_page,
+    record_id=_record_id,
+    record_time=_created_at,
+    window_params=_window,
+)

@@ -1,0 +1,65 @@
+"""OmniDimension: ``GET /calls/logs``.
+
+From the reference page (shared/provider-api/omnidimension-call-logs.txt):
+* ``pageno``/``pagesize`` (at most 150), answer ``{"call_log_data": [...], "total_records": N}``;
+* no date filter at all and always newest first: the pages holding a day are found by binary
+  search and read as a range, which new calls keep shifting (see ``raw.fetch``);
+* ``time_of_call`` is ``MM/DD/YYYY HH:MM:SS`` local time with no zone, read in ``OMNIDIM_TIMEZONE``.
+A 429 carries no headers and means "back off about a minute".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi
+from calllog_pipeline.timeutil import parse_local
+
+TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
+
+
+class OmniDimensionApi(ProviderApi):
+    """OmniDimension connection: ``OMNIDIM_API_KEY``, ``OMNIDIM_BASE_URL``, ``OMNIDIM_TIMEZONE``."""
+
+    title: ClassVar[str] = "OmniDimension"
+    env_prefix: ClassVar[str] = "OMNIDIM"
+
+    base_url: str = "https://backend.omnidim.io/api/v1"
+    timezone: str = "UTC"
+    rate_limit_requests: int = 60
+    rate_limit_period_s: float = 60.0
+    throttle_wait_s: float | None = 60.0
+
+    def source_context(self) -> dict[str, str]:
+        return {"timezone": self.timezone}
+
+
+def _read_page(body: Any) -> tuple[list[dict], int]:
+    records = body["call_log_data"]
+    if not isinstance(records, list):
+        raise TypeError("call_log_data is not a list")
+    return records, int(body["total_records"])
+
+
+def _record_id(record: dict) -> str | None:
+    rid = record.get("id")
+    return None if rid in (None, "", False) else str(rid)
+
+
+def _time_of_call(record: dict, context: Mapping[str, str]) -> datetime | None:
+    return parse_local(record.get("time_of_call"), TIME_FORMAT, context.get("timezone", "UTC"))
+
+
+CALL_LOGS = Endpoint(
+    name="call_logs",
+    path="/calls/logs",
+    description="OmniDimension GET /calls/logs: call logs with interactions, tool calls and post-call actions.",
+    page_size=150,
+    order=Order.NEWEST_FIRST,
+    page_params=lambda number, size: {"pageno": number, "pagesize": size},
+    read_page=_read_page,
+    record_id=_record_id,
+    record_time=_time_of_call,
+)

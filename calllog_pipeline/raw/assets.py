@@ -1,0 +1,230 @@
+"""Raw layer: one daily-partitioned asset per provider endpoint, records exactly as received.
+
+Each day is written to ``raw/<provider>/<endpoint>/date=YYYY-MM-DD/data.parquet`` (one row per
+record: record_id, endpoint, page, fetched_at and the redacted JSON payload), atomically, so
+re-materializing a day replaces it whole. ETags and the listing's total live in the file's
+footer: on the next run an unchanged DialNexa call-log day costs one 304 per page and no write.
+"""
+
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from orjson import loads
+
+from calllog_pipeline.http import ApiClient, ProviderError
+from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
+from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
+from calllog_pipeline.raw.fetch import FetchStats, Page, WindowFetch
+from calllog_pipeline.redact import redact_text, redacted_json
+
+DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
+
+
+def raw_asset_key(provider: str, endpoint: str) -> dg.AssetKey:
+    return dg.AssetKey([provider, endpoint])
+
+
+class _Unchanged(Exception):
+    """Every page answered 304: keep the stored file instead of rewriting it."""
+
+
+@dataclass
+class DayOutcome:
+    day: str
+    records: int = 0
+    unchanged: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+    stats: FetchStats = field(default_factory=FetchStats)
+
+
+class RawSink:
+    """Buffers accepted records and streams them to the Parquet writer in bounded batches."""
+
+    def __init__(self, writer: pq.ParquetWriter, endpoint: str, secrets: tuple[str, ...]):
+        self.writer, self.endpoint, self.secrets = writer, endpoint, secrets
+        self._rows: dict[str, list] = {name: [] for name in RAW_SCHEMA.names}
+
+    def __call__(self, page: Page, records: list[dict], record_id) -> None:
+        rows = self._rows
+        for record in records:
+            rows["record_id"].append(record_id(record))
+            rows["payload"].append(redacted_json(record, self.secrets).decode())
+        rows["endpoint"].extend([self.endpoint] * len(records))
+        rows["page"].extend([page.number] * len(records))
+        rows["fetched_at"].extend([page.fetched_at] * len(records))
+        if len(rows["payload"]) >= RAW_BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows["payload"]:
+            self.writer.write_batch(pa.RecordBatch.from_pydict(self._rows, schema=RAW_SCHEMA))
+            self._rows = {name: [] for name in RAW_SCHEMA.names}
+
+
+def _stored_page_reader(lake: Lake, path: str):
+    """Reads one page of the previous file back, for pages the provider answered 304."""
+
+    def stored_page(number: int) -> list[dict]:
+        with lake.fs.open(path, "rb") as f:
+            table = pq.read_table(f, columns=["page", "payload"])
+        payloads = table.filter(pc.equal(table["page"], number))["payload"].to_pylist()
+        return [loads(p) for p in payloads]
+
+    return stored_page
+
+
+async def ingest_day(
+    client: ApiClient, api: ProviderApi, provider: Provider, endpoint: Endpoint, lake: Lake,
+    day: str, window: Window, log,
+) -> DayOutcome:
+    """Fetch one day of one endpoint into its raw file; returns what happened."""
+    started = time.monotonic()
+    outcome = DayOutcome(day)
+    path = lake.raw_path(provider.name, endpoint.name, day)
+    previous = lake.file_metadata(path) if endpoint.conditional and lake.exists(path) else {}
+    secrets = tuple(api.secrets())
+    metadata = {
+        "source_context": api.source_context(),
+        "endpoint": redact_text(api.base_url.rstrip("/") + endpoint.path, secrets),
+        "window": [window.start.isoformat(), window.end.isoformat()],
+        "fetched_at": datetime.now(UTC).isoformat(),
+    }
+    label = f"[{provider.name}/{endpoint.name} {day}]"
+    try:
+        with lake.writer(path, RAW_SCHEMA, metadata) as pw:
+            sink = RawSink(pw, endpoint.name, secrets)
+            fetch = WindowFetch(
+                client, endpoint, window, api.source_context(),
+                lambda page, records: sink(page, records, endpoint.record_id),
+                default_params=api.default_params(),
+                concurrency=api.max_concurrency,
+                known_etags=previous.get("etags"),
+                known_total=previous.get("total", 0),
+                stored_page=_stored_page_reader(lake, path) if previous else None,
+                progress=lambda msg: log.info(f"{label} {msg}"),
+            )
+            outcome.stats = await fetch.run()
+            if outcome.stats.pages and outcome.stats.not_modified_pages == outcome.stats.pages:
+                raise _Unchanged
+            sink.flush()
+            lake.add_metadata(pw, {"etags": outcome.stats.etags, "total": outcome.stats.total})
+    except _Unchanged:
+        outcome.unchanged = True
+        log.info(f"{label} unchanged since the last run (all pages 304): kept the stored file")
+    outcome.records = outcome.stats.records
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+async def ingest_days(
+    api: ProviderApi, provider: Provider, endpoint: Endpoint, lake: Lake,
+    days: list[tuple[str, Window]], log,
+) -> tuple[list[DayOutcome], dict]:
+    """Ingest several days with one client (one rate limit); a failing day spares the others,
+    but a provider-level error (bad key, outage) stops the rest at once."""
+    gate = asyncio.Semaphore(DAYS_IN_FLIGHT)
+    outcomes: list[DayOutcome] = []
+
+    async with api.client() as client:
+
+        async def one(day: str, window: Window) -> None:
+            async with gate:
+                try:
+                    outcomes.append(await ingest_day(client, api, provider, endpoint, lake, day, window, log))
+                except ProviderError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - recorded per day, reported at the end
+                    outcomes.append(DayOutcome(day, error=redact_text(f"{type(exc).__name__}: {exc}",
+                                                                      api.secrets())))
+
+        async with asyncio.TaskGroup() as group:
+            for day, window in days:
+                group.create_task(one(day, window))
+    return sorted(outcomes, key=lambda o: o.day), vars(client.stats)
+
+
+def _summary(outcomes: list[DayOutcome], client_stats: dict, seconds: float) -> dict[str, dg.MetadataValue]:
+    def total(attr: str) -> int:
+        return sum(getattr(o.stats, attr) for o in outcomes)
+
+    rows = [
+        f"| {o.day} | {o.records} | {o.stats.pages} | {o.stats.not_modified_pages} | "
+        f"{o.stats.duplicates} | {o.stats.drift_refetches} | "
+        f"{'unchanged' if o.unchanged else (o.error or 'written')} |"
+        for o in outcomes
+    ]
+    return {
+        "records": dg.MetadataValue.int(sum(o.records for o in outcomes)),
+        "pages": dg.MetadataValue.int(total("pages")),
+        "requests": dg.MetadataValue.int(client_stats["requests"]),
+        "retries": dg.MetadataValue.int(client_stats["retries"]),
+        "rate_limited_429": dg.MetadataValue.int(client_stats["throttled"]),
+        "not_modified_304": dg.MetadataValue.int(client_stats["not_modified"]),
+        "duplicates_dropped": dg.MetadataValue.int(total("duplicates")),
+        "out_of_window_dropped": dg.MetadataValue.int(total("out_of_window")),
+        "drift_rescans": dg.MetadataValue.int(total("drift_refetches")),
+        "window_probes": dg.MetadataValue.int(total("probes")),
+        "bytes": dg.MetadataValue.int(client_stats["bytes"]),
+        "seconds": dg.MetadataValue.float(round(seconds, 3)),
+        "retry_reasons": dg.MetadataValue.json(client_stats["retry_reasons"]),
+        "days": dg.MetadataValue.md(
+            "| day | records | pages | 304 | duplicates | drift re-reads | result |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        ),
+    }
+
+
+def build_raw_asset(
+    provider: Provider, endpoint: Endpoint, partitions_def: dg.TimeWindowPartitionsDefinition
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=raw_asset_key(provider.name, endpoint.name),
+        group_name="raw",
+        description=(
+            f"{endpoint.description}\n\nEvery record created in the partition's day, exactly once, "
+            f"as received (credentials redacted). Lake path: raw/{provider.name}/{endpoint.name}/"
+            "date=YYYY-MM-DD/data.parquet"
+        ),
+        partitions_def=partitions_def,
+        # A ranged backfill runs as one run: one process, one client and one rate limit for the
+        # whole range instead of a process per day, while each day is still fetched and written
+        # on its own (bounded memory, and a failed day never discards another day's file).
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=f"{provider.name}_api",
+        kinds={"python", "parquet"},
+        owners=["team:data-platform"],
+        tags={"provider": provider.name, "layer": "raw"},
+        metadata={"provider": provider.title, "endpoint": endpoint.path, "page_size": endpoint.page_size},
+        required_resource_keys={"lake", provider.name},
+    )
+    def raw_endpoint(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        api: ProviderApi = getattr(context.resources, provider.name)
+        lake: Lake = context.resources.lake
+        days = [
+            (key, Window(w.start, w.end))
+            for key in context.partition_keys
+            for w in [partitions_def.time_window_for_partition_key(key)]
+        ]
+        started = time.monotonic()
+        outcomes, client_stats = asyncio.run(ingest_days(api, provider, endpoint, lake, days, context.log))
+        metadata = _summary(outcomes, client_stats, time.monotonic() - started)
+        if failed := [o for o in outcomes if o.error]:
+            raise dg.Failure(
+                description=(
+                    f"{provider.title} {endpoint.path}: {len(failed)} of {len(days)} day(s) failed and were "
+                    f"not written ({', '.join(o.day for o in failed)}); the other days' files are complete. "
+                    f"First error: {failed[0].error}. Re-run the failed partitions."
+                ),
+                metadata=metadata,
+            )
+        return dg.MaterializeResult(metadata=metadata)
+
+    return raw_endpoint

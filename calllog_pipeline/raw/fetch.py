@@ -1,0 +1,280 @@
+"""Fetch every record of one endpoint created in a window, exactly once.
+
+Two facts about page-numbered listings decide the strategy:
+
+* On a listing sorted **oldest first**, a call that arrives while we page is appended after
+  everything else: pages already fetched stay valid and the total only grows, so we fetch the
+  pages the final total implies and are done.
+* On a listing sorted **newest first**, each arrival pushes every record one place down. A record
+  on the edge of page p is shifted onto page p+1; if p+1 was fetched *before* p (pages are fetched
+  concurrently) that record would be missed. Each page answer carries the listing's total at that
+  moment, so a later page whose total is *smaller* than its predecessor's proves such a shift
+  happened in between: that page is fetched again. Shifts the other way only repeat records,
+  which the id set drops.
+
+Where the API filters by time (``Endpoint.window_params``) the listing is the window itself.
+OmniDimension has no time filter: we binary-search its newest-first listing for the pages that
+hold the window, fetch those, and widen the range until the edge pages lie outside the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from calllog_pipeline.http import ApiClient, Response
+from calllog_pipeline.providers.base import Endpoint, Order, Window
+
+MAX_REPAIR_ROUNDS = 50
+
+
+@dataclass
+class Page:
+    number: int
+    records: list[dict]
+    total: int
+    fetched_at: datetime
+    etag: str | None = None
+    not_modified: bool = False
+
+
+@dataclass
+class FetchStats:
+    pages: int = 0
+    records: int = 0
+    duplicates: int = 0
+    out_of_window: int = 0
+    drift_refetches: int = 0
+    probes: int = 0  # pages read only to locate the window (OmniDimension)
+    not_modified_pages: int = 0
+    total: int = 0  # the largest total the listing reported
+    etags: dict[str, str] = field(default_factory=dict)
+
+
+# Receives each page's new, in-window records: (page, records, fetched_at).
+Sink = Callable[[Page, list[dict]], None]
+# Given a page number answered 304, returns that page's records as stored last time.
+StoredPage = Callable[[int], list[dict]]
+
+
+class WindowFetch:
+    """One endpoint, one window: page through it and hand each new record to ``sink`` once."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        endpoint: Endpoint,
+        window: Window,
+        source_context: Mapping[str, str],
+        sink: Sink,
+        *,
+        default_params: Mapping[str, Any] | None = None,
+        concurrency: int = 4,
+        page_size: int | None = None,
+        known_etags: Mapping[str, str] | None = None,
+        known_total: int = 0,
+        stored_page: StoredPage | None = None,
+        progress: Callable[[str], None] = lambda _msg: None,
+    ):
+        self.client, self.endpoint, self.window = client, endpoint, window
+        self.context = source_context
+        self.default_params = dict(default_params or {})
+        self.sink = sink
+        self.concurrency = max(1, concurrency)
+        self.size = page_size or endpoint.page_size
+        self.known_etags = dict(known_etags or {}) if endpoint.conditional and stored_page else {}
+        self.stored_page = stored_page
+        self.known_total = known_total  # the listing's total when the stored ETags were taken
+        self.progress = progress
+        self.stats = FetchStats()
+        self._seen: set[str] = set()
+        self._totals: dict[int, int] = {}
+        self._probed: dict[int, Page] = {}
+        self._newest: dict[int, datetime] = {}  # newest readable record time per page
+
+    # -- public -----------------------------------------------------------------------------
+
+    async def run(self) -> FetchStats:
+        started = time.monotonic()
+        if self.endpoint.window_params is not None:
+            first = await self._fetch(1)
+            self._accept(first)
+            await self._fetch_all(range(2, self._page_count(first.total) + 1))
+            await self._repair(lo=1)
+        else:
+            lo, hi = await self._locate()
+            await self._fetch_all(range(lo, hi + 1))
+            await self._repair(lo=lo)
+            await self._widen(lo)
+        self.progress(
+            f"done: {self.stats.records} records from {self.stats.pages} pages in "
+            f"{time.monotonic() - started:.1f}s"
+        )
+        return self.stats
+
+    # -- paging -----------------------------------------------------------------------------
+
+    def _params(self, number: int) -> dict[str, Any]:
+        params = {**self.default_params, **self.endpoint.page_params(number, self.size)}
+        if self.endpoint.window_params is not None:
+            params.update(self.endpoint.window_params(self.window))
+        return params
+
+    def _etag_key(self, number: int) -> str:
+        return f"{number}/{self.size}"
+
+    async def _fetch(self, number: int) -> Page:
+        if number in self._probed:
+            return self._probed.pop(number)
+        headers = {}
+        if etag := self.known_etags.get(self._etag_key(number)):
+            headers["If-None-Match"] = etag
+        response: Response = await self.client.get(
+            self.endpoint.path, self._params(number), headers, parse=self.endpoint.read_page
+        )
+        fetched_at = datetime.fromtimestamp(response.fetched_at, UTC)
+        if response.not_modified:
+            records = self.stored_page(number) if self.stored_page else []
+            return Page(number, records, self.known_total, fetched_at, etag, not_modified=True)
+        records, total = response.body
+        return Page(number, records, total, fetched_at, response.headers.get("etag"))
+
+    async def _fetch_all(self, numbers: Iterable[int]) -> None:
+        """Fetch pages with bounded concurrency, accepting each as it arrives."""
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for n in numbers:
+            queue.put_nowait(n)
+        total = queue.qsize()
+
+        async def worker() -> None:
+            while not queue.empty():
+                page = await self._fetch(queue.get_nowait())
+                self._accept(page)
+                if self.stats.pages % 25 == 0:
+                    self.progress(f"{self.stats.pages} pages, {self.stats.records} records ({total} queued)")
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self.concurrency, total)):
+                group.create_task(worker())
+
+    def _accept(self, page: Page) -> None:
+        self.stats.pages += 1
+        self.stats.not_modified_pages += page.not_modified
+        self._totals[page.number] = page.total
+        self.stats.total = max(self.stats.total, page.total)
+        if page.etag:
+            self.stats.etags[self._etag_key(page.number)] = page.etag
+        fresh = []
+        timed = self._timed(page.records)
+        if times := [t for _, t in timed if t is not None]:
+            self._newest[page.number] = max(times)
+        for record, moment in timed:
+            if moment is not None and moment not in self.window:
+                self.stats.out_of_window += 1
+                continue
+            rid = self.endpoint.record_id(record)
+            if rid is not None:
+                if rid in self._seen:
+                    self.stats.duplicates += 1
+                    continue
+                self._seen.add(rid)
+            fresh.append(record)
+        self.stats.records += len(fresh)
+        if fresh:
+            self.sink(page, fresh)
+
+    def _timed(self, records: list[dict]) -> list[tuple[dict, datetime | None]]:
+        """Pair records with their creation time; an unreadable time borrows its neighbour's.
+
+        A record with a broken timestamp still sits in the listing's order, so the time of the
+        record before it decides its window (the mapping quarantines it later, with the reason).
+        """
+        out, previous = [], None
+        for record in records:
+            moment = self.endpoint.record_time(record, self.context)
+            if moment is None:
+                moment = previous
+            out.append((record, moment))
+            previous = moment
+        return out
+
+    def _page_count(self, total: int) -> int:
+        return max(1, math.ceil(total / self.size))
+
+    # -- drift ------------------------------------------------------------------------------
+
+    async def _repair(self, lo: int) -> None:
+        """Re-fetch pages a concurrent arrival may have hidden, and pages the total grew into."""
+        for _ in range(MAX_REPAIR_ROUNDS):
+            suspect = self._hidden_page(lo)
+            if suspect is None:
+                last = max(self._totals)
+                grown = self._page_count(max(self._totals.values()))
+                if self.endpoint.window_params is None or grown <= last:
+                    return
+                suspect = last + 1  # the window's listing grew past the pages we read
+            self.stats.drift_refetches += 1
+            self.progress(f"drift: listing changed while paging, re-reading page {suspect}")
+            self._accept(await self._fetch(suspect))
+        raise RuntimeError(
+            f"{self.endpoint.path}: the listing kept changing through {MAX_REPAIR_ROUNDS} re-reads; "
+            "re-run the partition when traffic is lower"
+        )
+
+    def _hidden_page(self, lo: int) -> int | None:
+        if self.endpoint.order is not Order.NEWEST_FIRST:
+            return None
+        pages = sorted(p for p in self._totals if p >= lo)
+        for before, after in zip(pages, pages[1:], strict=False):
+            if after == before + 1 and self._totals[after] < self._totals[before]:
+                return after
+        return None
+
+    # -- locating a window in an unfiltered newest-first listing -------------------------------
+
+    async def _probe(self, number: int) -> Page:
+        if number not in self._probed:
+            self._probed[number] = await self._fetch(number)
+            self.stats.probes += 1
+        return self._probed[number]
+
+    def _times(self, page: Page) -> list[datetime]:
+        return [t for t in (self.endpoint.record_time(r, self.context) for r in page.records) if t]
+
+    async def _locate(self) -> tuple[int, int]:
+        """Pages [lo, hi] of a newest-first listing that hold the window (binary search)."""
+        first = await self._probe(1)
+        pages = self._page_count(first.total)
+
+        async def first_page_where(predicate: Callable[[list[datetime]], bool]) -> int:
+            low, high = 1, pages + 1  # answer in [low, high]; pages+1 means "none"
+            while low < high:
+                mid = (low + high) // 2
+                times = self._times(await self._probe(mid))
+                if not times or predicate(times):
+                    high = mid
+                else:
+                    low = mid + 1
+            return low
+
+        # First page holding anything older than the window's end, and first page wholly older
+        # than its start; the window lies between.
+        lo = await first_page_where(lambda times: min(times) < self.window.end)
+        past = await first_page_where(lambda times: max(times) < self.window.start)
+        return min(lo, pages), max(min(past, pages), lo)
+
+    async def _widen(self, lo: int) -> None:
+        """Extend the fetched range until its last page lies wholly before the window."""
+        for _ in range(MAX_REPAIR_ROUNDS):
+            last = max(self._totals)
+            newest = self._newest.get(last)
+            if last >= self._page_count(self._totals[last]) or (newest and newest < self.window.start):
+                return
+            self.stats.drift_refetches += 1
+            self._accept(await self._fetch(last + 1))
+            await self._repair(lo)
