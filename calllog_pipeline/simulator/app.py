@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 from collections import Counter, deque
@@ -24,11 +23,8 @@ from .world import World, digest, unit
 
 Handler = Callable[[World, Mapping[str, str], Mapping[str, str], int], Reply]
 
-UNAUTHORIZED = {
-    "dialnexa": {"error": {"code": "unauthorized", "message": "Invalid or missing API key"}},
-    "leadconnector": {"statusCode": 401, "message": "Invalid JWT", "error": "Unauthorized"},
-    "omnidimension": {"detail": "Invalid or missing API key"},
-}
+# Each provider module speaks its own dialect: errors, pre-checks, rate-limit headers, truth ids.
+PROVIDER_MODULES = {"dialnexa": dialnexa, "leadconnector": leadconnector, "omnidimension": omnidimension}
 MALFORMED_BODY = b'{"data": [{"id": "partial", "status": \x7f<html>502 upstream garbage</html>,,'
 
 
@@ -110,41 +106,6 @@ class Simulator:
                 return kind, (500, 502, 503)[key[4] % 3]
         return None, 0
 
-    # -- rate-limit headers, in each provider's dialect ----------------------------------------
-    def rate_headers(self, provider: str, allowed: bool, remaining: int, reset_s: float) -> dict[str, str]:
-        limit = self.config.rate_limits.get(provider)
-        if provider == "leadconnector":
-            # Sent on every response; without a configured limit the published burst is reported.
-            max_requests = limit.requests if limit else 100
-            interval_ms = int((limit.per_seconds if limit else 10) * 1000)
-            used_today = self.limiter.total[provider]
-            return {
-                "X-RateLimit-Limit-Daily": str(leadconnector.DAILY_LIMIT),
-                "X-RateLimit-Daily-Remaining": str(max(0, leadconnector.DAILY_LIMIT - used_today)),
-                "X-RateLimit-Interval-Milliseconds": str(interval_ms),
-                "X-RateLimit-Max": str(max_requests),
-                "X-RateLimit-Remaining": str(remaining if limit else max_requests),
-            }
-        if provider == "dialnexa" and limit is not None:
-            headers = {
-                "X-RateLimit-Limit": str(limit.requests),
-                "X-RateLimit-Remaining": str(remaining),
-                "X-RateLimit-Reset": str(math.ceil(time.time() + reset_s)),  # epoch seconds
-            }
-            if not allowed:
-                headers["Retry-After"] = str(max(1, math.ceil(reset_s)))
-            return headers
-        return {}  # OmniDimension documents no rate-limit headers
-
-
-def _too_many(provider: str) -> Reply:
-    bodies = {
-        "dialnexa": {"error": {"code": "rate_limited", "message": "Too many requests"}},
-        "leadconnector": {"statusCode": 429, "message": "Too Many Requests"},
-        "omnidimension": {"detail": "Rate limit exceeded. Please retry after a minute."},
-    }
-    return Reply(429, orjson.dumps(bodies[provider]))
-
 
 def _authorized(sim: Simulator, provider: str, headers: Mapping[str, str]) -> bool:
     return headers.get("authorization", "") == f"Bearer {sim.config.api_keys.get(provider, '')}"
@@ -152,6 +113,7 @@ def _authorized(sim: Simulator, provider: str, headers: Mapping[str, str]) -> bo
 
 async def _serve(sim: Simulator, endpoint: Endpoint, request: Request) -> Response:
     provider = endpoint.provider
+    module = PROVIDER_MODULES[provider]
     with sim._lock:
         sim.counters["requests"] += 1
         sim.by_provider[provider] += 1
@@ -162,13 +124,14 @@ async def _serve(sim: Simulator, endpoint: Endpoint, request: Request) -> Respon
     fault = None
     try:
         if not _authorized(sim, provider, headers):
-            raise ApiError(401, UNAUTHORIZED[provider])
-        if provider == "leadconnector":
-            leadconnector.check_headers(params, headers, sim.config.location_id)
+            raise ApiError(401, module.UNAUTHORIZED)
+        module.check_request(params, headers, sim.config)
         allowed, remaining, reset_s = sim.limiter.hit(provider)
-        rate_headers = sim.rate_headers(provider, allowed, remaining, reset_s)
+        rate_headers = module.rate_limit_headers(
+            sim.config.rate_limits.get(provider), allowed, remaining, reset_s, sim.limiter.total[provider]
+        )
         if not allowed:
-            reply = _too_many(provider)
+            reply = Reply(429, orjson.dumps(module.TOO_MANY))
         else:
             reply = await run_in_threadpool(endpoint.handler, sim.world, params, headers, clock_ms)
             fault, code = sim.next_fault()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 import orjson
 
 from .common import ApiError, Reply, parse_int, select
+from .config import RateLimit, SimulatorConfig
 from .world import DAY_MS, Call, World, conversation, digest, iso_ms, person, phone, to_ms
 
 PROVIDER = "dialnexa"
@@ -188,8 +191,34 @@ def render_log(world: World, call: Call, clock_ms: int) -> dict:
     return record
 
 
-def truth_id(endpoint: str, call: Call) -> str:
+def truth_id(world: World, endpoint: str, call: Call) -> str:
     return call_id(call) if endpoint == "calls" else log_record_id(call)
+
+
+# -- the provider's dialect for errors and rate limits (used by app.py) --------------------------
+ENDPOINTS = ("calls", "call_logs")
+UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "Invalid or missing API key"}}
+TOO_MANY = {"error": {"code": "rate_limited", "message": "Too many requests"}}
+
+
+def check_request(params: Mapping[str, str], headers: Mapping[str, str], config: SimulatorConfig) -> None:
+    """Nothing beyond the bearer token."""
+
+
+def rate_limit_headers(
+    limit: RateLimit | None, allowed: bool, remaining: int, reset_s: float, used: int
+) -> dict[str, str]:
+    """Per API key; the page publishes no numbers. X-RateLimit-Reset is in epoch seconds."""
+    if limit is None:
+        return {}
+    headers = {
+        "X-RateLimit-Limit": str(limit.requests),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(math.ceil(time.time() + reset_s)),
+    }
+    if not allowed:
+        headers["Retry-After"] = str(max(1, math.ceil(reset_s)))
+    return headers
 
 
 def _page_params(params: Mapping[str, str]) -> tuple[int, int]:

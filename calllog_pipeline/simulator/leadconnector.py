@@ -9,6 +9,7 @@ import random
 from collections.abc import Mapping
 
 from .common import ApiError, Reply, json_reply, parse_int, select
+from .config import RateLimit, SimulatorConfig
 from .world import SUMMARIES, Call, World, conversation, hex_id, iso_ms, object_id, person, phone
 
 PROVIDER = "leadconnector"
@@ -214,19 +215,39 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
     return record
 
 
-def truth_id(world: World, call: Call) -> str | None:
+def truth_id(world: World, endpoint: str, call: Call) -> str | None:
     return record_id(world, call)
 
 
-def check_headers(params: Mapping[str, str], headers: Mapping[str, str], location_id: str) -> None:
+# -- the provider's dialect for errors and rate limits (used by app.py) --------------------------
+ENDPOINTS = ("call_logs",)
+UNAUTHORIZED = {"statusCode": 401, "message": "Invalid JWT", "error": "Unauthorized"}
+TOO_MANY = {"statusCode": 429, "message": "Too Many Requests"}
+
+
+def check_request(params: Mapping[str, str], headers: Mapping[str, str], config: SimulatorConfig) -> None:
     """Version header and locationId, checked before rate limiting and faults."""
     if not headers.get("version"):
         raise error(400, "Version header is required")
     location = params.get("locationId")
     if not location:
         raise unprocessable("locationId should not be empty")
-    if location != location_id:
+    if location != config.location_id:
         raise error(403, "The token does not have access to this location.")
+
+
+def rate_limit_headers(
+    limit: RateLimit | None, allowed: bool, remaining: int, reset_s: float, used: int
+) -> dict[str, str]:
+    """On every response. Without a configured limit the published burst (100 per 10 s) is reported."""
+    max_requests = limit.requests if limit else 100
+    return {
+        "X-RateLimit-Limit-Daily": str(DAILY_LIMIT),
+        "X-RateLimit-Daily-Remaining": str(max(0, DAILY_LIMIT - used)),
+        "X-RateLimit-Interval-Milliseconds": str(int((limit.per_seconds if limit else 10) * 1000)),
+        "X-RateLimit-Max": str(max_requests),
+        "X-RateLimit-Remaining": str(remaining if limit else max_requests),
+    }
 
 
 def _csv(params: Mapping[str, str], name: str) -> set[str] | None:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .common import ApiError, Reply, json_reply, parse_int, select
+from .config import RateLimit, SimulatorConfig
 from .world import SUMMARIES, Call, World, conversation, person, phone
 
 PROVIDER = "omnidimension"
@@ -316,8 +317,25 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
     return record
 
 
-def truth_id(call: Call) -> str:
+def truth_id(world: World, endpoint: str, call: Call) -> str:
     return str(record_id(call))
+
+
+# -- the provider's dialect for errors and rate limits (used by app.py) --------------------------
+ENDPOINTS = ("call_logs",)
+UNAUTHORIZED = {"detail": "Invalid or missing API key"}
+TOO_MANY = {"detail": "Rate limit exceeded. Please retry after a minute."}
+
+
+def check_request(params: Mapping[str, str], headers: Mapping[str, str], config: SimulatorConfig) -> None:
+    """Nothing beyond the bearer token."""
+
+
+def rate_limit_headers(
+    limit: RateLimit | None, allowed: bool, remaining: int, reset_s: float, used: int
+) -> dict[str, str]:
+    """OmniDimension documents no rate-limit headers: a bare 429."""
+    return {}
 
 
 def list_call_logs(

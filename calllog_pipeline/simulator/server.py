@@ -6,13 +6,12 @@ import argparse
 import socket
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import uvicorn
 
-from . import dialnexa, leadconnector, omnidimension
-from .app import Simulator, build_app
+from .app import PROVIDER_MODULES, Simulator, build_app
 from .config import PROVIDERS, Faults, RateLimit, SimulatorConfig
 from .world import to_ms
 
@@ -95,8 +94,7 @@ class SimulatorServer:
         return self.sim.stats()
 
     def now(self) -> datetime:
-        from datetime import UTC
-
+        """The sim clock."""
         return datetime.fromtimestamp(self.sim.world.clock.now_ms() / 1000, tz=UTC)
 
     def advance(self, seconds: float) -> None:
@@ -105,20 +103,14 @@ class SimulatorServer:
 
     def truth(self, provider: str, endpoint: str, start: datetime, end: datetime) -> set[str]:
         """Ids of the records `endpoint` serves with created time in [start, end), as of now."""
-        valid = {"dialnexa": ("calls", "call_logs")}.get(provider, ("call_logs",))
-        if provider not in PROVIDERS or endpoint not in valid:
+        module = PROVIDER_MODULES.get(provider)
+        if module is None or endpoint not in module.ENDPOINTS:
             raise ValueError(f"unknown endpoint {provider}/{endpoint}")
         world = self.sim.world
         window = world.visible_range(provider, to_ms(start), to_ms(end), world.clock.now_ms())
         ids = set()
         for g in window:
-            call = world.call(provider, g)
-            if provider == "dialnexa":
-                rid = dialnexa.truth_id(endpoint, call)
-            elif provider == "leadconnector":
-                rid = leadconnector.truth_id(world, call)
-            else:
-                rid = omnidimension.truth_id(call)
+            rid = module.truth_id(world, endpoint, world.call(provider, g))
             if rid is not None:
                 ids.add(rid)
         return ids
