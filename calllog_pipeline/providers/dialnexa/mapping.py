@@ -41,14 +41,16 @@ CALLS_ENDPOINT = "calls"
 LOGS_ENDPOINT = "call_logs"
 
 # Both pages list status spellings that differ from each other and from the filter enum
-# (dialnexa-calls.txt: "no-answer", "in-progress"; the enum: did_not_pick, no_answer, created,
-# sent, received, retry_expired). Keys are lower-cased with "-" and " " read as "_".
+# (dialnexa-calls.txt: "no-answer", "in-progress"; the enum: created, initiated, sent, received,
+# did_not_pick, no_answer, retry_expired). Keys are lower-cased with "-" and " " read as "_".
 STATUS = {
     "completed": "completed",
+    "received": "completed",  # an inbound call that was answered (see INBOUND_STATUSES)
     "no_answer": "no_answer",
     "did_not_pick": "no_answer",
     "busy": "busy",
     "failed": "failed",
+    "sent": "failed",  # dispatched to the carrier but never connected: a final state once the day is over
     "retry_expired": "failed",  # retries ran out without a connected call
     "cancelled": "cancelled",
     "canceled": "cancelled",
@@ -56,9 +58,8 @@ STATUS = {
     "in_progress": "in_progress",
     "ringing": "in_progress",
     "created": "queued",  # scheduled, not dialled yet
-    "sent": "queued",  # handed to the dialler, not connected yet
-    "received": "queued",
 }
+INBOUND_STATUSES = frozenset({"received"})
 
 # The fields a column holds; every other field goes to `extra`.
 MAPPED = frozenset(
@@ -150,8 +151,7 @@ def call_row(record: Any, endpoint: str) -> dict[str, Any]:
         "status": canonical_status(status_raw),
         "status_raw": status_raw,
         "end_reason": take(record, "end_reason", _end_reason, invalid),
-        # "Returns every call placed in your workspace" (dialnexa-calls.txt): DialNexa dials out.
-        "direction": take(record, "direction", _direction, invalid) or "outbound",
+        "direction": take(record, "direction", _direction, invalid) or _direction_of(status_raw),
         "channel": "phone",
         "from_number": take(record, "from_phone_number", e164, invalid),
         "to_number": take(record, "to_phone_number", e164, invalid),
@@ -196,6 +196,12 @@ def canonical_status(status_raw: str | None) -> str:
     if status_raw is None:
         return "unknown"
     return STATUS.get(status_raw.strip().lower().replace("-", "_").replace(" ", "_"), "unknown")
+
+
+def _direction_of(status_raw: str | None) -> str:
+    """DialNexa places calls ("Returns every call placed in your workspace", dialnexa-calls.txt);
+    only a ``received`` call came in."""
+    return "inbound" if status_raw and status_raw.strip().lower() in INBOUND_STATUSES else "outbound"
 
 
 def _end_reason(value: Any) -> str | None:

@@ -63,6 +63,13 @@ HANGUP_SOURCE = {
     "bot": "agent_disconnected",
     "assistant": "agent_disconnected",
 }
+# hangup_reason when hangup_source is "system" (neither side hung up).
+HANGUP_REASON = {
+    "voicemail_detected": "voicemail_detected",
+    "no_answer": "user_did_not_pick_up",
+    "busy": "user_busy",
+    "call_failed": "unknown",
+}
 # post_call_actions holds one list per integration kind.
 POST_CALL_KINDS = {
     "call_recording_webhook_ids": "webhook",
@@ -72,6 +79,7 @@ POST_CALL_KINDS = {
     "slack_service_ids": "notification",
     "google_sheets_service_ids": "spreadsheet",
 }
+# hangup_source / hangup_reason stay in `extra` as the evidence behind `end_reason`.
 MAPPED = frozenset(
     {
         "id",
@@ -83,7 +91,6 @@ MAPPED = frozenset(
         "call_duration_in_seconds",
         "call_status",
         "is_voicemail",
-        "hangup_source",
         "call_direction",
         "channel_type",
         "from_number",
@@ -223,6 +230,9 @@ def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
     source = record.get("hangup_source")
     if isinstance(source, str) and source.strip().lower() in HANGUP_SOURCE:
         return HANGUP_SOURCE[source.strip().lower()]
+    reason = record.get("hangup_reason")
+    if isinstance(reason, str) and reason.strip().lower() in HANGUP_REASON:
+        return HANGUP_REASON[reason.strip().lower()]
     status = _status(status_raw)
     if status == "no_answer":
         return "user_did_not_pick_up"

@@ -1,0 +1,300 @@
+"""A user's story: raw files land in the lake, a day is normalized, and the tables are opened with DuckDB."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from calllog_pipeline.lake import RAW_SCHEMA, Lake
+from calllog_pipeline.normalized import Privacy, build_normalized_assets, privacy_from_env
+from calllog_pipeline.normalized.common import salted_hash
+from calllog_pipeline.providers.base import Provider
+from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa_normalize
+from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector_normalize
+from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension_normalize
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DAY = "2024-05-01"
+PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+
+def _provider(name: str, normalize) -> Provider:
+    return Provider(name=name, title=name, api=lambda: None, endpoints=(), normalize=normalize)
+
+
+PROVIDERS = [
+    _provider("dialnexa", dialnexa_normalize),
+    _provider("leadconnector", leadconnector_normalize),
+    _provider("omnidimension", omnidimension_normalize),
+]
+RAW_KEYS = [
+    dg.AssetKey(["dialnexa", "calls"]),
+    dg.AssetKey(["dialnexa", "call_logs"]),
+    dg.AssetKey(["leadconnector", "call_logs"]),
+    dg.AssetKey(["omnidimension", "call_logs"]),
+]
+ASSETS = build_normalized_assets(PROVIDERS, PARTITIONS, RAW_KEYS)
+
+
+def fixture(name: str) -> list[dict]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def write_raw(lake: Lake, provider: str, endpoint: str, day: str, records: list, context: dict | None = None):
+    rows = [
+        {
+            "record_id": str(r.get("id")) if isinstance(r, dict) and r.get("id") is not None else None,
+            "endpoint": endpoint,
+            "page": 1,
+            "fetched_at": datetime(2024, 5, 2, tzinfo=UTC),
+            "payload": json.dumps(r),
+        }
+        for r in records
+    ]
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+    lake.write_table(
+        lake.raw_path(provider, endpoint, day), table, metadata={"source_context": context or {}}
+    )
+
+
+def dialnexa_day(lake: Lake) -> None:
+    """The page examples of 2024-05-01 (the 2024-03-01 example is moved onto that day)."""
+    calls, logs = fixture("dialnexa_calls.json"), fixture("dialnexa_call_logs.json")
+    for record in (calls[0], logs[0]):
+        record["created_at"] = "2024-05-01T10:00:00.000Z"
+    calls[0]["ended_at"] = "2024-05-01T10:02:25.000Z"
+    write_raw(lake, "dialnexa", "calls", DAY, calls)
+    write_raw(lake, "dialnexa", "call_logs", DAY, logs)
+
+
+def leadconnector_day(lake: Lake) -> None:
+    record = fixture("leadconnector_call_logs.json")[0]
+    record["createdAt"] = "2024-05-01T10:30:00.000Z"
+    write_raw(lake, "leadconnector", "call_logs", DAY, [record])
+
+
+def omnidimension_day(lake: Lake, timezone: str = "Asia/Kolkata") -> None:
+    record = fixture("omnidimension_call_logs.json")[0]
+    record["time_of_call"] = "05/01/2024 14:46:15"  # 09:16:15 UTC in Asia/Kolkata
+    write_raw(lake, "omnidimension", "call_logs", DAY, [record], {"timezone": timezone})
+
+
+def materialize(tmp_path: Path, privacy: Privacy | None = None, run_config=None) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        ASSETS,
+        resources={"lake": Lake(root=str(tmp_path)), "privacy": privacy or Privacy()},
+        partition_key=DAY,
+        run_config=run_config,
+        raise_on_error=True,
+    )
+
+
+def query(tmp_path: Path, sql: str) -> list[tuple]:
+    sql = sql.replace("LAKE", str(tmp_path))
+    return duckdb.sql(sql).fetchall()
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {
+        f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+@pytest.fixture
+def full_day(tmp_path: Path) -> Path:
+    lake = Lake(root=str(tmp_path))
+    dialnexa_day(lake)
+    leadconnector_day(lake)
+    omnidimension_day(lake)
+    return tmp_path
+
+
+def test_a_day_of_three_providers_becomes_one_calls_table(full_day: Path):
+    result = materialize(full_day)
+    assert result.success
+    rows = query(
+        full_day,
+        "SELECT provider, status, count(*) FROM read_parquet('LAKE/calls/**/*.parquet', hive_partitioning=true) "
+        "GROUP BY ALL ORDER BY ALL",
+    )
+    assert rows == [
+        ("dialnexa", "completed", 2),
+        ("dialnexa", "no_answer", 1),
+        ("leadconnector", "completed", 1),
+        ("omnidimension", "completed", 1),
+    ]
+    (started,) = query(
+        full_day,
+        "SELECT started_at FROM read_parquet('LAKE/calls/**/*.parquet', hive_partitioning=true) "
+        "WHERE provider = 'omnidimension'",
+    )[0:1]
+    assert started[0] == datetime(2024, 5, 1, 9, 16, 15, tzinfo=UTC)  # local Asia/Kolkata -> UTC
+
+
+def test_the_partition_columns_come_from_the_folder_names(full_day: Path):
+    materialize(full_day)
+    rows = query(
+        full_day,
+        "SELECT DISTINCT date, provider FROM read_parquet('LAKE/interactions/**/*.parquet', "
+        "hive_partitioning=true) ORDER BY ALL",
+    )
+    assert [(str(d), p) for d, p in rows] == [
+        ("2024-05-01", "leadconnector"),
+        ("2024-05-01", "omnidimension"),
+    ]
+
+
+def test_actions_join_to_their_calls(full_day: Path):
+    materialize(full_day)
+    rows = query(
+        full_day,
+        "SELECT a.provider, a.action_type, count(*) "
+        "FROM read_parquet('LAKE/actions/**/*.parquet', hive_partitioning=true) a "
+        "JOIN read_parquet('LAKE/calls/**/*.parquet', hive_partitioning=true) c USING (provider, call_id) "
+        "GROUP BY ALL ORDER BY ALL",
+    )
+    assert rows == [
+        ("leadconnector", "appointment_booking", 1),
+        ("leadconnector", "custom_api", 1),
+        ("leadconnector", "data_extraction", 2),
+        ("leadconnector", "knowledge_base", 1),
+        ("leadconnector", "sms", 1),
+        ("leadconnector", "transfer", 1),
+        ("leadconnector", "workflow", 1),
+        ("omnidimension", "function_call", 1),
+        ("omnidimension", "webhook", 1),
+    ]
+
+
+def test_no_credential_reaches_any_table(full_day: Path):
+    materialize(full_day)
+    for table in ("calls", "actions", "interactions", "quarantine"):
+        text = "\n".join(
+            str(row) for row in query(full_day, f"SELECT * FROM read_parquet('LAKE/{table}/**/*.parquet')")
+        )
+        assert "secret_key_" not in text
+        assert "token123" not in text
+
+
+def test_materialization_metadata_counts_rows_per_provider(full_day: Path):
+    result = materialize(full_day)
+    by_key = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
+    calls = by_key["calls"].materialization.metadata
+    assert calls["dagster/row_count"].value == 5
+    assert calls["rows_by_provider"].value == {"dialnexa": 3, "leadconnector": 1, "omnidimension": 1}
+    assert len(calls["paths"].value) == 3
+    interactions = by_key["interactions"].materialization.metadata
+    assert interactions["rows_by_provider"].value == {"dialnexa": 0, "leadconnector": 2, "omnidimension": 7}
+
+
+def test_all_checks_pass_on_clean_data(full_day: Path):
+    result = materialize(full_day)
+    checks = check_results(result)
+    assert len(checks) == 9
+    assert all(checks.values()), checks
+
+
+def test_an_empty_day_still_writes_every_file(tmp_path: Path):
+    result = materialize(tmp_path)
+    assert result.success
+    for table in ("calls", "actions", "interactions", "quarantine"):
+        for provider in ("dialnexa", "leadconnector", "omnidimension"):
+            assert (tmp_path / table / f"date={DAY}" / f"provider={provider}" / "data.parquet").exists()
+    assert query(tmp_path, "SELECT count(*) FROM read_parquet('LAKE/calls/**/*.parquet')") == [(0,)]
+    assert all(check_results(result).values())
+
+
+def test_rematerializing_replaces_the_day(full_day: Path):
+    materialize(full_day)
+    materialize(full_day)
+    assert query(full_day, "SELECT count(*) FROM read_parquet('LAKE/calls/**/*.parquet')") == [(5,)]
+    assert not list(full_day.rglob(".tmp-*"))
+
+
+def test_a_call_outside_the_day_fails_the_window_check(tmp_path: Path):
+    lake = Lake(root=str(tmp_path))
+    record = fixture("leadconnector_call_logs.json")[0]  # createdAt 2024-01-15, filed under 2024-05-01
+    write_raw(lake, "leadconnector", "call_logs", DAY, [record])
+    checks = check_results(materialize(tmp_path))
+    assert checks["calls:started_at_in_partition"] is False
+    assert checks["calls:call_id_unique"] is True
+
+
+def test_duplicate_ids_and_bad_records_fail_or_warn(tmp_path: Path):
+    lake = Lake(root=str(tmp_path))
+    good = fixture("leadconnector_call_logs.json")[0]
+    good["createdAt"] = "2024-05-01T10:30:00.000Z"
+    changed = copy.deepcopy(good)
+    changed["duration"] = 5
+    no_id = {k: v for k, v in good.items() if k != "id"}
+    write_raw(lake, "leadconnector", "call_logs", DAY, [good, good, changed, no_id])
+    result = materialize(
+        tmp_path, run_config={"ops": {"normalize": {"config": {"max_quarantine_share": 0.5}}}}
+    )
+    checks = check_results(result)
+    assert checks["calls:call_id_unique"] is True  # the exact copy is dropped, the conflict quarantined
+    assert checks["quarantine:quarantine_share_below_threshold"] is False  # 2 of 3 records
+    evaluation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "quarantine_share_below_threshold"
+    )
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["reasons"].value == {"duplicate_id": 1, "missing_id": 1}
+    rows = query(
+        tmp_path,
+        "SELECT reason, record_id FROM read_parquet('LAKE/quarantine/**/*.parquet') ORDER BY reason",
+    )
+    assert rows == [("duplicate_id", "507f1f77bcf86cd799439011"), ("missing_id", None)]
+
+
+def test_hash_pii_pseudonymizes_numbers_and_masks_contacts_in_text(full_day: Path):
+    materialize(full_day, privacy=Privacy(hash_pii=True, salt="pepper"))
+    numbers = query(
+        full_day,
+        "SELECT from_number FROM read_parquet('LAKE/calls/**/*.parquet', hive_partitioning=true) "
+        "WHERE provider = 'leadconnector'",
+    )
+    assert numbers == [(salted_hash("+1234567890", "pepper"),)]
+    texts = query(
+        full_day,
+        "SELECT text FROM read_parquet('LAKE/interactions/**/*.parquet', hive_partitioning=true) "
+        "WHERE text LIKE 'aok%'",
+    )
+    assert texts == [("aok [email]",)]
+    extracted = query(
+        full_day,
+        "SELECT extracted FROM read_parquet('LAKE/calls/**/*.parquet', hive_partitioning=true) "
+        "WHERE provider = 'leadconnector'",
+    )[0][0]
+    assert "john.doe@example.com" not in extracted and "[email]" in extracted
+    assert json.loads(extracted)["phoneNumber"] == "[phone]"
+
+
+def test_privacy_from_env_reads_the_flag_and_keeps_the_salt_an_env_var(monkeypatch, full_day: Path):
+    monkeypatch.setenv("CALLLOG_HASH_SALT", "s3cret")
+    privacy = privacy_from_env({"CALLLOG_HASH_PII": "true", "CALLLOG_HASH_SALT": "s3cret"})
+    assert privacy.hash_pii is True
+    assert isinstance(privacy.salt, dg.EnvVar)  # the value never enters run config
+    materialize(full_day, privacy=privacy)
+    numbers = query(full_day, "SELECT from_number FROM read_parquet('LAKE/calls/*/provider=leadconnector/*')")
+    assert numbers == [(salted_hash("+1234567890", "s3cret"),)]
+    assert privacy_from_env({}).hash_pii is False
+    assert privacy_from_env({}).salt == ""
+
+
+def test_the_asset_graph(full_day: Path):
+    (normalize,) = ASSETS
+    assert {k.to_user_string() for k in normalize.keys} == {"calls", "actions", "interactions", "quarantine"}
+    assert all(normalize.group_names_by_key[k] == "normalized" for k in normalize.keys)
+    assert normalize.can_subset is False
+    deps = {d for k in normalize.keys for d in normalize.asset_deps[k]}
+    assert deps == set(RAW_KEYS)
+    assert normalize.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
