@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pytest
 
 from calllog_pipeline.lake import RAW_SCHEMA, Lake
@@ -57,8 +58,6 @@ def write_raw(lake: Lake, provider: str, endpoint: str, day: str, records: list,
         }
         for r in records
     ]
-    import pyarrow as pa
-
     table = pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
     lake.write_table(
         lake.raw_path(provider, endpoint, day), table, metadata={"source_context": context or {}}
@@ -123,8 +122,8 @@ def test_a_day_of_three_providers_becomes_one_calls_table(full_day: Path):
     assert result.success
     rows = query(
         full_day,
-        "SELECT provider, status, count(*) FROM read_parquet('LAKE/calls/**/*.parquet', hive_partitioning=true) "
-        "GROUP BY ALL ORDER BY ALL",
+        "SELECT provider, status, count(*) "
+        "FROM read_parquet('LAKE/calls/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY ALL",
     )
     assert rows == [
         ("dialnexa", "completed", 2),

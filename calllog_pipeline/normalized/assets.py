@@ -27,7 +27,7 @@ TABLE_KEYS = {table: dg.AssetKey(table) for table in schemas.TABLES}
 DESCRIPTIONS = {
     "calls": "One row per call, every provider in one schema (see docs/schema.md).",
     "actions": "Actions an agent executed during or after a call (transfers, SMS, tool calls, webhooks).",
-    "interactions": "One row per utterance: structured turns where the provider has them, else the transcript.",
+    "interactions": "One row per utterance: the provider's structured turns, else its parsed transcript.",
     "quarantine": "Raw records that could not become rows, with the reason; nothing is dropped silently.",
 }
 
@@ -144,17 +144,13 @@ class Check:
 
 CHECKS = (
     Check("call_id_unique", "calls", "Each (provider, call_id) appears once."),
-    Check(
-        "required_fields_not_null", "calls", "provider, call_id, started_at, status are set; status valid."
-    ),
+    Check("required_fields_not_null", "calls", "provider, call_id, started_at, status set."),
     Check("duration_non_negative", "calls", "duration_s is never negative."),
     Check("started_at_in_partition", "calls", "Every call started inside its partition's day window."),
     Check("required_fields_not_null", "actions", "provider, call_id, action_type are set."),
     Check("references_a_call", "actions", "Every action belongs to a call of the same provider-day."),
     Check("required_fields_not_null", "interactions", "provider, call_id, turn_index, speaker, text set."),
-    Check(
-        "references_a_call", "interactions", "Every interaction belongs to a call of the same provider-day."
-    ),
+    Check("references_a_call", "interactions", "Every turn belongs to a call of the same provider-day."),
     Check(
         "quarantine_share_below_threshold",
         "quarantine",
