@@ -147,7 +147,7 @@ class ApiClient:
 
     def _wait(self, retry_state) -> float:
         exc = retry_state.outcome.exception()
-        backoff = wait_exponential_jitter(initial=0.5, max=self.settings.max_backoff_s)(retry_state)
+        backoff = wait_exponential_jitter(multiplier=0.5, max=self.settings.max_backoff_s)(retry_state)
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), self.settings.max_backoff_s)
         return backoff
@@ -185,7 +185,9 @@ class ApiClient:
                 wait = self.settings.throttle_wait_s
             if wait is not None:
                 # The limit is shared by all our requests: hold every one of them, not just this.
-                self._paused_until = max(self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s))
+                self._paused_until = max(
+                    self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s)
+                )
             raise self._retry("429 rate limited", wait)
         if status in RETRYABLE_STATUS:
             raise self._retry(f"HTTP {status}")
@@ -227,6 +229,8 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
         reset = float(value)
         # Epoch seconds when large, else seconds from now (providers differ; both are seen).
         return max(reset - now, 0.0) if reset > 1e9 else reset
-    if headers.get("x-ratelimit-remaining") == "0" and (value := headers.get("x-ratelimit-interval-milliseconds")):
+    if headers.get("x-ratelimit-remaining") == "0" and (
+        value := headers.get("x-ratelimit-interval-milliseconds")
+    ):
         return float(value) / 1000.0
     return None

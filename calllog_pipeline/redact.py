@@ -18,8 +18,20 @@ REDACTED = "[REDACTED]"
 # Keys whose value is a credential, whatever it looks like (compared case-insensitively,
 # ignoring "_" and "-").
 _SECRET_KEYS = frozenset(
-    {"authenticationvalue", "authorization", "apikey", "xapikey", "accesstoken", "refreshtoken",
-     "token", "secret", "clientsecret", "password", "privatekey", "bearertoken"}
+    {
+        "authenticationvalue",
+        "authorization",
+        "apikey",
+        "xapikey",
+        "accesstoken",
+        "refreshtoken",
+        "token",
+        "secret",
+        "clientsecret",
+        "password",
+        "privatekey",
+        "bearertoken",
+    }
 )
 _SECRET_HEADER_NAMES = _SECRET_KEYS | {"cookie", "setcookie", "proxyauthorization"}
 # A quick screen on the serialized record: only records that match are walked.
@@ -30,7 +42,9 @@ _INLINE_PATTERNS = [
     re.compile(r"secret_key_[A-Za-z0-9_\-]+"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{6,}"),
     # Query-string credentials: ?token=..., &api_key=..., &access_token=..., &sig=...
-    re.compile(r"(?i)([?&](?:token|api[_-]?key|apikey|access[_-]?token|key|sig|signature|secret)=)[^&#\s\"']+"),
+    re.compile(
+        r"(?i)([?&](?:token|api[_-]?key|apikey|access[_-]?token|key|sig|signature|secret)=)[^&#\s\"']+"
+    ),
 ]
 
 
@@ -54,7 +68,8 @@ def redact_value(value: Any, known_secrets: Iterable[str] = ()) -> Any:
         if _is_secret_header(value):
             return {**value, "value": REDACTED}
         return {
-            k: REDACTED if _normal_key(k) in _SECRET_KEYS and v not in (None, "", False)
+            k: REDACTED
+            if _normal_key(k) in _SECRET_KEYS and v not in (None, "", False)
             else redact_value(v, secrets)
             for k, v in value.items()
         }

@@ -26,6 +26,7 @@ class Settings:
     start_date: date
     timezone: str
     providers: tuple[str, ...]
+    lookback_days: int = 3
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -34,6 +35,7 @@ class Settings:
             start_date=_parse_start_date(env.get("CALLLOG_START_DATE")),
             timezone=_parse_timezone(env.get("CALLLOG_TIMEZONE") or "UTC"),
             providers=_parse_providers(env.get("CALLLOG_PROVIDERS")),
+            lookback_days=_parse_positive_int("CALLLOG_LOOKBACK_DAYS", env.get("CALLLOG_LOOKBACK_DAYS"), 3),
         )
 
 
@@ -50,7 +52,9 @@ def _parse_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"CALLLOG_TIMEZONE must be an IANA zone such as Europe/Berlin, got {value!r}") from None
+        raise SettingsError(
+            f"CALLLOG_TIMEZONE must be an IANA zone such as Europe/Berlin, got {value!r}"
+        ) from None
     return value
 
 
@@ -64,3 +68,11 @@ def _parse_providers(value: str | None) -> tuple[str, ...]:
             f"CALLLOG_PROVIDERS has unknown provider(s) {unknown}; choose from {', '.join(REGISTRY)}"
         )
     return names
+
+
+def _parse_positive_int(name: str, value: str | None, default: int) -> int:
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)

@@ -6,7 +6,6 @@ re-materializing a day replaces it whole. ETags and the listing's total live in 
 footer: on the next run an unchanged DialNexa call-log day costs one 304 per page and no write.
 """
 
-
 import asyncio
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from orjson import loads
 from calllog_pipeline.http import ApiClient, ProviderError
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
 from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
-from calllog_pipeline.raw.fetch import FetchStats, Page, WindowFetch
+from calllog_pipeline.raw.fetch import FetchStats, Page, WindowFetch, first_error
 from calllog_pipeline.redact import redact_text, redacted_json
 
 DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
@@ -82,8 +81,14 @@ def _stored_page_reader(lake: Lake, path: str):
 
 
 async def ingest_day(
-    client: ApiClient, api: ProviderApi, provider: Provider, endpoint: Endpoint, lake: Lake,
-    day: str, window: Window, log,
+    client: ApiClient,
+    api: ProviderApi,
+    provider: Provider,
+    endpoint: Endpoint,
+    lake: Lake,
+    day: str,
+    window: Window,
+    log,
 ) -> DayOutcome:
     """Fetch one day of one endpoint into its raw file; returns what happened."""
     started = time.monotonic()
@@ -102,7 +107,10 @@ async def ingest_day(
         with lake.writer(path, RAW_SCHEMA, metadata) as pw:
             sink = RawSink(pw, endpoint.name, secrets)
             fetch = WindowFetch(
-                client, endpoint, window, api.source_context(),
+                client,
+                endpoint,
+                window,
+                api.source_context(),
                 lambda page, records: sink(page, records, endpoint.record_id),
                 default_params=api.default_params(),
                 concurrency=api.max_concurrency,
@@ -125,8 +133,12 @@ async def ingest_day(
 
 
 async def ingest_days(
-    api: ProviderApi, provider: Provider, endpoint: Endpoint, lake: Lake,
-    days: list[tuple[str, Window]], log,
+    api: ProviderApi,
+    provider: Provider,
+    endpoint: Endpoint,
+    lake: Lake,
+    days: list[tuple[str, Window]],
+    log,
 ) -> tuple[list[DayOutcome], dict]:
     """Ingest several days with one client (one rate limit); a failing day spares the others,
     but a provider-level error (bad key, outage) stops the rest at once."""
@@ -142,10 +154,11 @@ async def ingest_days(
                 except ProviderError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - recorded per day, reported at the end
-                    outcomes.append(DayOutcome(day, error=redact_text(f"{type(exc).__name__}: {exc}",
-                                                                      api.secrets())))
+                    outcomes.append(
+                        DayOutcome(day, error=redact_text(f"{type(exc).__name__}: {exc}", api.secrets()))
+                    )
 
-        async with asyncio.TaskGroup() as group:
+        async with first_error(), asyncio.TaskGroup() as group:
             for day, window in days:
                 group.create_task(one(day, window))
     return sorted(outcomes, key=lambda o: o.day), vars(client.stats)

@@ -20,6 +20,7 @@ hold the window, fetch those, and widen the range until the edge pages lie outsi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +32,18 @@ from calllog_pipeline.http import ApiClient, Response
 from calllog_pipeline.providers.base import Endpoint, Order, Window
 
 MAX_REPAIR_ROUNDS = 50
+
+
+@contextlib.asynccontextmanager
+async def first_error():
+    """Re-raise the first real error out of a TaskGroup's ExceptionGroup, so the user reads
+    "DialNexa refused the credentials ..." rather than "unhandled errors in a TaskGroup"."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        while isinstance(group, BaseExceptionGroup):
+            group = group.exceptions[0]
+        raise group from None
 
 
 @dataclass
@@ -158,7 +171,7 @@ class WindowFetch:
                 if self.stats.pages % 25 == 0:
                     self.progress(f"{self.stats.pages} pages, {self.stats.records} records ({total} queued)")
 
-        async with asyncio.TaskGroup() as group:
+        async with first_error(), asyncio.TaskGroup() as group:
             for _ in range(min(self.concurrency, total)):
                 group.create_task(worker())
 

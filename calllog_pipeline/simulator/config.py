@@ -44,6 +44,7 @@ class SimulatorConfig:
     stall_s: float = 30.0
     now: datetime | None = None
     clock_step_s: float = 0.0
+    frozen_clock: bool = False  # ignore wall time: the clock moves only by clock_step_s and advance()
     omni_timezone: str = "UTC"
     bad_record_rate: float = 0.002
     history_days: int = 3650

@@ -141,19 +141,20 @@ def hash_salt(salt: str) -> int:
 
 
 class Clock:
-    """Sim clock = start + wall elapsed + requests served * clock_step_s."""
+    """Sim clock = start + wall elapsed (unless frozen) + requests served * clock_step_s."""
 
     def __init__(self, config: SimulatorConfig):
         start = config.now or datetime.now(UTC)
         self.start_ms = to_ms(start)
         self.step_ms = config.clock_step_s * 1000
         self._t0 = time.monotonic()
+        self.frozen = config.frozen_clock
         self.served = 0
         self.extra_ms = 0.0
         self._lock = threading.Lock()
 
     def now_ms(self) -> int:
-        elapsed = (time.monotonic() - self._t0) * 1000
+        elapsed = 0 if self.frozen else (time.monotonic() - self._t0) * 1000
         return int(self.start_ms + elapsed + self.served * self.step_ms + self.extra_ms)
 
     def tick(self) -> int:

@@ -71,7 +71,12 @@ CALL_LOGS = Endpoint(
     description="LeadConnector GET /voice-ai/dashboard/call-logs: Voice AI call logs with executed actions.",
     page_size=50,
     order=Order.OLDEST_FIRST,
-    page_params=lambda number, size: {"page": number, "pageSize": size, "sortBy": "createdAt", "sort": "ascend"},
+    page_params=lambda number, size: {
+        "page": number,
+        "pageSize": size,
+        "sortBy": "createdAt",
+        "sort": "ascend",
+    },
     read_page=_read_page,
     record_id=_record_id,
     record_time=_created_at,

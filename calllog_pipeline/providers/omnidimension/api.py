@@ -55,7 +55,7 @@ def _time_of_call(record: dict, context: Mapping[str, str]) -> datetime | None:
 CALL_LOGS = Endpoint(
     name="call_logs",
     path="/calls/logs",
-    description="OmniDimension GET /calls/logs: call logs with interactions, tool calls and post-call actions.",
+    description="OmniDimension GET /calls/logs: call logs with turns, tool calls and post-call actions.",
     page_size=150,
     order=Order.NEWEST_FIRST,
     page_params=lambda number, size: {"pageno": number, "pagesize": size},

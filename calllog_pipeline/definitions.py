@@ -1,0 +1,52 @@
+"""The Dagster code location: assets per layer, resources from the environment, automation.
+
+Which providers, which days and where the lake lives come from ``Settings`` (environment
+variables, ``.env`` supported by ``dagster dev``); secrets stay ``EnvVar`` references.
+"""
+
+import dagster as dg
+
+from calllog_pipeline.automation import (
+    Alerts,
+    alert_on_run_failure,
+    alerts_from_env,
+    daily_refresh_job,
+    daily_schedule,
+    freshness_policy,
+)
+from calllog_pipeline.lake import Lake
+from calllog_pipeline.normalized.assets import build_normalized_assets, privacy_from_env
+from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.raw.assets import build_raw_asset
+from calllog_pipeline.settings import Settings
+
+
+def build_definitions(settings: Settings, alerts: Alerts | None = None) -> dg.Definitions:
+    providers = [REGISTRY[name] for name in settings.providers]
+    partitions = dg.DailyPartitionsDefinition(
+        start_date=settings.start_date.isoformat(), timezone=settings.timezone
+    )
+    raw = [build_raw_asset(p, endpoint, partitions) for p in providers for endpoint in p.endpoints]
+    normalized = build_normalized_assets(providers, partitions, [a.key for a in raw])
+    assets = dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()),
+        [*raw, *(a for a in normalized if isinstance(a, dg.AssetsDefinition))],
+    )
+    checks = [c for c in normalized if not isinstance(c, dg.AssetsDefinition)]
+    job = daily_refresh_job(partitions)
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=[job],
+        schedules=[daily_schedule(job, partitions, settings.lookback_days)],
+        sensors=[alert_on_run_failure],
+        resources={
+            "lake": Lake(root=settings.data_dir),
+            "privacy": privacy_from_env(),
+            "alerts": alerts or alerts_from_env(),
+            **{p.name: p.api() for p in providers},
+        },
+    )
+
+
+defs = build_definitions(Settings.from_env())
