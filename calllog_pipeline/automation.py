@@ -9,7 +9,7 @@ import httpx
 DAILY_JOB = "daily_refresh"
 
 
-def daily_refresh_job(partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def daily_refresh_job(partitions_def: dg.TimeWindowPartitionsDefinition):
     return dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.all(),
@@ -19,7 +19,7 @@ def daily_refresh_job(partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.U
 
 
 def daily_schedule(
-    job: dg.UnresolvedAssetJobDefinition,
+    job,
     partitions_def: dg.TimeWindowPartitionsDefinition,
     lookback_days: int,
 ) -> dg.ScheduleDefinition:
