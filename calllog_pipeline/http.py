@@ -34,6 +34,10 @@ class ProviderAuthError(ProviderError):
     pass
 
 
+class ProviderConfigError(ProviderError):
+    pass
+
+
 class ProviderRequestError(ProviderError):
     pass
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 import dagster as dg
 import pyarrow as pa
 
-from calllog_pipeline.http import ApiClient, ClientSettings
+from calllog_pipeline.http import ApiClient, ClientSettings, ProviderConfigError
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,10 @@ class ProviderApi(dg.ConfigurableResource):
 
     title: ClassVar[str]  # the provider's name in messages
     env_prefix: ClassVar[str]  # field ``x`` is read from ``<PREFIX>_X``, e.g. DIALNEXA_BASE_URL
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
+    required_fields: ClassVar[tuple[str, ...]] = ("api_key",)
 
-    api_key: str
+    api_key: str = ""  # required: see ``missing_settings``
     base_url: str
     rate_limit_requests: int = 10  # client-side limit: this many requests ...
     rate_limit_period_s: float = 1.0  # ... per this many seconds
@@ -71,34 +73,37 @@ class ProviderApi(dg.ConfigurableResource):
         return {}
 
     @classmethod
-    def api_key_env(cls) -> str:
-        return f"{cls.env_prefix}_API_KEY"
+    def env_var(cls, field_name: str) -> str:
+        return f"{cls.env_prefix}_{field_name.upper()}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ProviderApi:
-        """Every field from ``<PREFIX>_<FIELD>`` when set; secrets stay ``EnvVar`` references,
-        so their values never reach run config, and a missing one fails naming the variable."""
+        """Every field from ``<PREFIX>_<FIELD>`` when set. Secrets stay ``EnvVar`` references, so
+        their values never reach run config; a required one that is unset is left empty and fails
+        only this provider's assets, naming the variable (not every run's config validation)."""
         values: dict[str, Any] = {}
-        for name, info in cls.model_fields.items():
-            var = f"{cls.env_prefix}_{name.upper()}"
-            if name in cls.secret_fields:
-                values[name] = dg.EnvVar(var)
-            elif var in env:
-                values[name] = env[var]
-            elif info.is_required():
-                values[name] = dg.EnvVar(var)
+        for name in cls.model_fields:
+            var = cls.env_var(name)
+            if var in env:
+                values[name] = dg.EnvVar(var) if name in cls.secret_fields else env[var]
         return cls(**values)
 
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
+    def missing_settings(self) -> list[str]:
+        return [self.env_var(name) for name in self.required_fields if not getattr(self, name)]
 
     def client(self, transport=None) -> ApiClient:
+        if missing := self.missing_settings():
+            raise ProviderConfigError(
+                f"{self.title} is selected (CALLLOG_PROVIDERS) but {', '.join(missing)} is not set: set it, "
+                f"or leave this provider out of CALLLOG_PROVIDERS."
+            )
         return ApiClient(
             ClientSettings(
                 provider_title=self.title,
                 base_url=self.base_url,
                 headers=self.headers(),
                 secrets=tuple(self.secrets()),
-                api_key_env=self.api_key_env(),
+                api_key_env=self.env_var("api_key"),
                 rate_limit_requests=self.rate_limit_requests,
                 rate_limit_period_s=self.rate_limit_period_s,
                 max_concurrency=self.max_concurrency,

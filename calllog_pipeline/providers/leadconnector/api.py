@@ -28,12 +28,14 @@ class LeadConnectorApi(ProviderApi):
     env_prefix: ClassVar[str] = "LEADCONNECTOR"
 
     base_url: str = "https://services.leadconnectorhq.com"
-    location_id: str
+    location_id: str = ""  # required
     api_version: str = "2021-04-15"
     rate_limit_requests: int = 100
     rate_limit_period_s: float = 10.0
     # A bare 429 means the 10 s burst window is spent.
     throttle_wait_s: float | None = 10.0
+
+    required_fields: ClassVar[tuple[str, ...]] = ("api_key", "location_id")
 
     def headers(self) -> dict[str, str]:
         return {**super().headers(), "Version": self.api_version}
