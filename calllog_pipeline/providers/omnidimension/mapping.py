@@ -16,8 +16,6 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
-
 from calllog_pipeline import schemas
 from calllog_pipeline.normalized.common import (
     Reject,
@@ -386,12 +384,13 @@ def post_call_rows(call_id: str, post_call: Any, zone: tzinfo) -> list[dict[str,
 
 
 def post_call_row(call_id: str, kind: str, item: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+    """One delivery of a post-call integration. Its ``payload`` is not kept: it repeats the call's own
+    fields (summary, transcript, numbers, e-mail) and embeds the ``call_sid`` credential
+    (omnidimension-call-logs.txt)."""
     rest = {k: v for k, v in item.items() if k not in WEBHOOK_MAPPED and v is not None}
     parameters = {
         k: item[k] for k in ("webhook_url", "webhook_method") if item.get(k) not in (None, False, "")
     }
-    if item.get("payload") not in (None, False, ""):
-        parameters["payload"] = _maybe_json(item["payload"])  # dump_json strips its credentials
     body = item.get("response_body")
     return {
         "provider": PROVIDER,
@@ -422,12 +421,3 @@ def delivery_succeeded(item: dict[str, Any]) -> bool | None:
     return {"sent": True, "success": True, "delivered": True, "failed": False, "error": False}.get(
         status.lower()
     )
-
-
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
-    return value
