@@ -71,17 +71,25 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext, alerts: Alerts) ->
     run = context.dagster_run
     first, last = (run.tags.get(f"dagster/asset_partition_range_{end}") for end in ("start", "end"))
     partition = run.tags.get("dagster/partition") or (f"{first}..{last}" if first else "n/a")
-    errors = [e.message for e in context.get_step_failure_events()] or [context.failure_event.message]
+    errors = [
+        f"{e.step_key}: {_root_cause(e.step_failure_data.error)}" for e in context.get_step_failure_events()
+    ] or [context.failure_event.message]
     text = (
         f"calllog_pipeline run failed: job {run.job_name}, partition(s) {partition}.\n"
         + "\n".join(f"- {e}" for e in errors[:5])
         + "\nWhat to do: read the error above (it names the provider and the fix), then re-execute "
-        f"the failed "
-        f"partitions from {alerts.ui_url}/runs/{run.run_id} (Re-execute > From failure). Writes are "
-        "idempotent; re-running is always safe."
+        f"the failed partitions from {alerts.ui_url}/runs/{run.run_id} (Re-execute > From failure). "
+        "Writes are idempotent; re-running is always safe."
     )
     context.log.error(text)
     alerts.send(text)
+
+
+def _root_cause(error) -> str:
+    """The user's own exception message, not Dagster's "error occurred while executing" wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def freshness_policy() -> dg.FreshnessPolicy:

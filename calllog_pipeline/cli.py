@@ -6,6 +6,7 @@ import shutil
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from unittest import mock
 
 DEMO_DAYS = 7
 DEMO_PORT = 8765
@@ -60,18 +61,19 @@ def run_demo(args: argparse.Namespace) -> int:
             "CALLLOG_DATA_DIR": str(Path(args.data_dir).resolve()),
             "CALLLOG_START_DATE": first.isoformat(),
         }
-        os.environ.update(env)
         print(
             f"Provider simulator at {sim.url}; materializing {first} .. {last} into {env['CALLLOG_DATA_DIR']}"
         )
-        ok = _materialize_days(first, last)
+        with mock.patch.dict(os.environ, env):  # the pipeline reads its settings from the environment
+            ok = _materialize_days(first, last)
         env_file = home / "demo.env"
         # The simulator's keys are public constants, not secrets: safe to keep in this file.
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         _print_summary(env["CALLLOG_DATA_DIR"])
     print(
         "\nOpen the UI on the same instance and data (runs, lineage, metadata are there):\n"
-        f"  calllog-pipeline simulate --port {sim.port} &   # only needed to materialize more\n"
+        f"  calllog-pipeline simulate --port {sim.port} --calls-per-day {args.calls_per_day} &"
+        "   # only needed to materialize more\n"
         f"  set -a; . {env_file}; set +a; dagster dev -w workspace.yaml\n"
         "  then browse http://localhost:3000"
     )
