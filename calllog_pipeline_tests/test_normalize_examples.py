@@ -551,7 +551,7 @@ def test_omnidimension_example():
             "source": "turns",
         }
 
-    LAT_4 = 1.136648417  # noqa: N806
+    lat4 = 1.136648417
     assert tables["interactions"] == [
         # interaction 1: the user_query is empty (the agent greets first), so no user turn
         turn(0, "agent", "Hello, I am Kevin from OmniDimension support. How may I help you?", 0, 2.349710792),
@@ -564,7 +564,7 @@ def test_omnidimension_example():
             2.534026668,
         ),
         turn(3, "user", "aok demo@example.com", 13),
-        turn(4, "agent", "Let's confirm your email address: demo@example.com Is that correct?", 13, LAT_4),
+        turn(4, "agent", "Let's confirm your email address: demo@example.com Is that correct?", 13, lat4),
         turn(5, "user", "y", 18),
         turn(6, "agent", "Great, you can book a meeting using the link below.", 18, 2.787461793),
     ]
