@@ -6,7 +6,7 @@ import duckdb
 from calllog_pipeline.cli import main
 
 
-def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys):
+def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys, monkeypatch):
     lake, home = tmp_path / "data", tmp_path / "home"
     args = ["demo", "--days", "2", "--calls-per-day", "40", "--port", "0"]
     assert main([*args, "--data-dir", str(lake), "--dagster-home", str(home)]) == 0
@@ -20,6 +20,7 @@ def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys):
     assert calls == [("dialnexa", 2), ("leadconnector", 2), ("omnidimension", 2)]
 
     # The runs and their lineage are in the instance the UI opens afterwards.
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         assert len(runs) == 2 and all(r.is_success for r in runs)
