@@ -135,6 +135,27 @@ class Endpoint:
     conditional: bool = False  # answers ETag / If-None-Match with 304
 
 
+def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[list[dict], int]]:
+    """A ``read_page`` for bodies shaped ``{records_key: [...], ...}`` with the total at ``total_path``."""
+
+    def read_page(body: Any) -> tuple[list[dict], int]:
+        records = body[records_key]
+        if not isinstance(records, list):
+            raise TypeError(f"{records_key} is not a list")
+        total = body
+        for key in total_path:
+            total = total[key]
+        return records, int(total)
+
+    return read_page
+
+
+def id_field(record: dict) -> str | None:
+    """The record's ``id`` as text; None when absent or empty (the mapping quarantines it)."""
+    value = record.get("id")
+    return None if value in (None, "", False) else str(value)
+
+
 class RawDay(Protocol):
     """Read access to one provider's raw partition, as normalization sees it."""
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, Window
+from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, Window, id_field, json_listing
 from calllog_pipeline.timeutil import iso_z, parse_iso_utc
 
 PAGE_SIZE = 100
@@ -38,18 +38,6 @@ class DialNexaApi(ProviderApi):
 
 def _page_params(number: int, size: int) -> dict[str, Any]:
     return {"page": number, "limit": size}
-
-
-def _read_page(body: Any) -> tuple[list[dict], int]:
-    records = body["data"]
-    if not isinstance(records, list):
-        raise TypeError("data is not a list")
-    return records, int(body["meta"]["total"])
-
-
-def _record_id(record: dict) -> str | None:
-    rid = record.get("id")
-    return None if rid in (None, "") else str(rid)
 
 
 def _created_at(record: dict, _context: Mapping[str, str]) -> datetime | None:
@@ -75,8 +63,8 @@ CALLS = Endpoint(
     page_size=PAGE_SIZE,
     order=Order.NEWEST_FIRST,
     page_params=_page_params,
-    read_page=_read_page,
-    record_id=_record_id,
+    read_page=json_listing("data", "meta", "total"),
+    record_id=id_field,
     record_time=_created_at,
     window_params=_calls_window,
 )
@@ -88,8 +76,8 @@ CALL_LOGS = Endpoint(
     page_size=PAGE_SIZE,
     order=Order.OLDEST_FIRST,
     page_params=lambda number, size: {**_page_params(number, size), "created_at": "asc"},
-    read_page=_read_page,
-    record_id=_record_id,
+    read_page=json_listing("data", "meta", "total"),
+    record_id=id_field,
     record_time=_created_at,
     window_params=_call_logs_window,
     conditional=True,

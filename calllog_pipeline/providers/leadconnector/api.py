@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, Window
+from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, Window, id_field, json_listing
 from calllog_pipeline.timeutil import epoch_ms, parse_iso_utc
 
 
@@ -47,18 +47,6 @@ class LeadConnectorApi(ProviderApi):
         return {"location_id": self.location_id, "api_version": self.api_version}
 
 
-def _read_page(body: Any) -> tuple[list[dict], int]:
-    records = body["callLogs"]
-    if not isinstance(records, list):
-        raise TypeError("callLogs is not a list")
-    return records, int(body["total"])
-
-
-def _record_id(record: dict) -> str | None:
-    rid = record.get("id")
-    return None if rid in (None, "") else str(rid)
-
-
 def _created_at(record: dict, _context: Mapping[str, str]) -> datetime | None:
     return parse_iso_utc(record.get("createdAt"))
 
@@ -79,8 +67,8 @@ CALL_LOGS = Endpoint(
         "sortBy": "createdAt",
         "sort": "ascend",
     },
-    read_page=_read_page,
-    record_id=_record_id,
+    read_page=json_listing("callLogs", "total"),
+    record_id=id_field,
     record_time=_created_at,
     window_params=_window,
 )

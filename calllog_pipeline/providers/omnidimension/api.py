@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi
+from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, id_field, json_listing
 from calllog_pipeline.timeutil import parse_local
 
 TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
@@ -36,18 +36,6 @@ class OmniDimensionApi(ProviderApi):
         return {"timezone": self.timezone}
 
 
-def _read_page(body: Any) -> tuple[list[dict], int]:
-    records = body["call_log_data"]
-    if not isinstance(records, list):
-        raise TypeError("call_log_data is not a list")
-    return records, int(body["total_records"])
-
-
-def _record_id(record: dict) -> str | None:
-    rid = record.get("id")
-    return None if rid in (None, "", False) else str(rid)
-
-
 def _time_of_call(record: dict, context: Mapping[str, str]) -> datetime | None:
     return parse_local(record.get("time_of_call"), TIME_FORMAT, context.get("timezone", "UTC"))
 
@@ -59,7 +47,7 @@ CALL_LOGS = Endpoint(
     page_size=150,
     order=Order.NEWEST_FIRST,
     page_params=lambda number, size: {"pageno": number, "pagesize": size},
-    read_page=_read_page,
-    record_id=_record_id,
+    read_page=json_listing("call_log_data", "total_records"),
+    record_id=id_field,
     record_time=_time_of_call,
 )
