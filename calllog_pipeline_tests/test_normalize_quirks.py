@@ -218,8 +218,10 @@ def test_leadconnector_credentials_in_action_parameters_never_reach_the_table():
     record = lc_record()
     details = record["executedCallActions"][5]["actionParameters"]["apiDetails"]
     details["headers"].append({"key": "Authorization", "value": "Bearer abc.def-123"})
+    details["url"] += "?token=tok-0042"
     text = json.dumps(run(leadconnector, {"call_logs": [record]})["actions"], default=str)
-    assert "token123" not in text and "abc.def-123" not in text
+    assert "token123" not in text and "abc.def-123" not in text and "tok-0042" not in text
+    assert "orders?token=[REDACTED]" in text
     assert '{"key": "Authorization", "value": "[REDACTED]"}' in text
 
 

@@ -6,7 +6,6 @@ and call these helpers to turn one raw record into canonical rows.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -16,9 +15,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from calllog_pipeline import redact as redaction
 from calllog_pipeline import schemas
-
-REDACTED = "[REDACTED]"
 
 
 class Reject(Exception):
@@ -136,11 +134,9 @@ def parse_local(value: Any, field: str, zone: tzinfo, fmt: str) -> datetime:
     return local.replace(tzinfo=zone).astimezone(UTC)
 
 
-def _shaped(text: str, pattern: str) -> bool:
-    """``text`` has ``pattern``'s layout: an ASCII digit wherever ``pattern`` has ``n``."""
-    return len(text) == len(pattern) and all(
-        (c.isdigit() and c.isascii()) if p == "n" else c == p for c, p in zip(text, pattern, strict=True)
-    )
+# The two zero-padded layouts providers send, checked before the fast ISO rewrite below.
+_MDY_HMS = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+_YMD_HMS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 def _parse_naive(text: str, fmt: str) -> datetime:
@@ -148,9 +144,9 @@ def _parse_naive(text: str, fmt: str) -> datetime:
 
     strptime costs ~10 µs a call, and OmniDimension sends a local time per interaction.
     """
-    if fmt == "%m/%d/%Y %H:%M:%S" and _shaped(text, "nn/nn/nnnn nn:nn:nn"):
+    if fmt == "%m/%d/%Y %H:%M:%S" and _MDY_HMS.fullmatch(text):
         return datetime.fromisoformat(f"{text[6:10]}-{text[:2]}-{text[3:5]}T{text[11:]}")
-    if fmt == "%Y-%m-%d %H:%M:%S" and _shaped(text, "nnnn-nn-nn nn:nn:nn"):
+    if fmt == "%Y-%m-%d %H:%M:%S" and _YMD_HMS.fullmatch(text):
         return datetime.fromisoformat(text)
     return datetime.strptime(text, fmt)
 
@@ -213,77 +209,19 @@ def split_turns(text: Any, speakers: Mapping[str, str], separator: re.Pattern[st
 
 # --- JSON, secrets, hashing ---------------------------------------------------------------------------
 
-# Key names whose values are credentials wherever they appear (normalized: lower case, no _ or -).
-_SECRET_KEYS = frozenset(
-    {
-        "apikey",
-        "secret",
-        "secretkey",
-        "clientsecret",
-        "password",
-        "token",
-        "accesstoken",
-        "authtoken",
-        "refreshtoken",
-        "bearertoken",
-        "authorization",
-        "authenticationvalue",
-    }
-)
-# OmniDimension webhook payloads embed `secret_key_...` call_sids (omnidimension-call-logs.txt).
-_SECRET_KEY_VALUE = re.compile(r"secret_key_[A-Za-z0-9_\-]+")
-_BEARER_VALUE = re.compile(r"(?i:bearer)\s+[A-Za-z0-9._~+/=\-]+")
-# Lower-cased fragments that any credential in a JSON text would contain. Cheap substring tests
-# decide whether the (slower) structural scrub is needed at all.
-_SUSPICIOUS = (
-    "secret",
-    "password",
-    'token":',
-    "apikey",
-    "api_key",
-    "api-key",
-    "authorization",
-    "authenticationvalue",
-    "bearer ",
-)
+# Lower-cased fragments that any credential the redactor recognises would contain. These cheap
+# substring tests decide whether the (slower) structural walk of ``calllog_pipeline.redact`` runs.
+_SUSPICIOUS = ("secret", "password", 'token"', "token=", "key", "sig", "auth", "bearer")
 
 
 def redact_text(text: str | None) -> str | None:
-    """``text`` with embedded credentials replaced by ``[REDACTED]``."""
-    if text is None:
-        return None
-    if "secret_key_" in text:
-        text = _SECRET_KEY_VALUE.sub(REDACTED, text)
-    if "earer" in text:  # Bearer / bearer
-        text = _BEARER_VALUE.sub(REDACTED, text)
-    return text
+    """``text`` with embedded credentials (``secret_key_...``, ``Bearer ...``, ``?token=``) redacted.
 
-
-def scrub_secrets(value: Any) -> Any:
-    """A copy of a JSON value with credential fields and embedded credential strings redacted."""
-    if isinstance(value, dict):
-        return {
-            key: (
-                REDACTED
-                if _is_secret_key(key) and item is not None and not isinstance(item, bool)
-                else scrub_secrets(item)
-            )
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [scrub_secrets(item) for item in value]
-    if isinstance(value, str):
-        return redact_text(value)
-    return value
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_secret_name(key: str) -> bool:
-    return key.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
-
-
-def _is_secret_key(key: Any) -> bool:
-    return isinstance(key, str) and _is_secret_name(key)
+    Raw files are redacted when fetched; this is the second line of defence for normalized tables.
+    """
+    if text is None or ("secret_key_" not in text and "earer" not in text and "=" not in text):
+        return text
+    return redaction.redact_text(text)
 
 
 def dump_json(value: Any) -> str | None:
@@ -294,14 +232,7 @@ def dump_json(value: Any) -> str | None:
     lowered = text.lower()
     if not any(fragment in lowered for fragment in _SUSPICIOUS):  # fast path: nothing to redact
         return text
-    return orjson.dumps(scrub_secrets(value), option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def unmapped(record: Mapping[str, Any], mapped: frozenset[str], **more: Any) -> dict[str, Any] | None:
-    """The record's fields that no column holds (nulls dropped), plus ``more``; None when empty."""
-    rest = {k: v for k, v in record.items() if k not in mapped and v is not None}
-    rest.update((k, v) for k, v in more.items() if v is not None)
-    return rest or None
+    return orjson.dumps(redaction.redact_value(value), option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def salted_hash(value: str, salt: str) -> str:
