@@ -1,0 +1,1 @@
+"""Benchmarks against the provider simulator: ``python -m bench`` (see docs/benchmarks.md)."""
