@@ -297,7 +297,37 @@ def test_the_asset_graph(full_day: Path):
     assert normalize.can_subset is False
     deps = {d for k in normalize.keys for d in normalize.asset_deps[k]}
     assert deps == set(RAW_KEYS)
-    assert normalize.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+    assert normalize.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_a_ranged_run_normalizes_each_day(full_day: Path):
+    lake = Lake(root=str(full_day))
+    record = fixture("leadconnector_call_logs.json")[0]
+    record["createdAt"] = "2024-04-30T23:59:59.000Z"
+    record["id"] = "607f1f77bcf86cd799439011"
+    write_raw(lake, "leadconnector", "call_logs", "2024-04-30", [record])
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            ASSETS,
+            resources={"lake": lake, "privacy": Privacy()},
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2024-04-30",
+                "dagster/asset_partition_range_end": "2024-05-01",
+            },
+        )
+    days = {(m.asset_key.to_user_string(), m.partition) for m in result.get_asset_materialization_events()}
+    assert ("calls", "2024-04-30") in days and ("calls", "2024-05-01") in days
+    calls = next(m for m in result.get_asset_materialization_events() if m.asset_key.path == ["calls"])
+    assert calls.materialization.metadata["rows_by_day"].value == {"2024-04-30": 1, "2024-05-01": 5}
+    checks = check_results(result)
+    assert all(checks.values()), checks  # each day's calls are checked against that day's window
+    rows = query(
+        full_day,
+        "SELECT date, count(*) FROM read_parquet('LAKE/calls/*/*/*.parquet', hive_partitioning=true) "
+        "GROUP BY ALL ORDER BY ALL",
+    )
+    assert [(str(d), n) for d, n in rows] == [("2024-04-30", 1), ("2024-05-01", 5)]
 
 
 def test_the_queries_in_docs_schema_md_run_as_written(tmp_path: Path, monkeypatch):
