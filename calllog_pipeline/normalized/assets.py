@@ -97,8 +97,12 @@ class Written:
     calls_by_day: dict[str, list[str]] = field(default_factory=dict)
 
 
-def write_provider_day(lake: Lake, privacy: Privacy, provider: Provider, day: str, written: Written) -> None:
-    """Stream one provider-day into its four files. A day with no rows still gets (empty) files."""
+def write_provider_day(
+    lake: Lake, privacy: Privacy, provider: Provider, day: str, written: Written
+) -> dict[str, int]:
+    """Stream one provider-day into its four files (a day with no rows still gets empty files);
+    returns the rows written per table."""
+    counts = dict.fromkeys(schemas.TABLES, 0)
     paths = {table: lake.table_path(table, day, provider.name) for table in schemas.TABLES}
     for table in schemas.TABLES:
         written.rows[table][provider.name] += 0  # a provider or day with no rows still shows up, as 0
@@ -110,11 +114,13 @@ def write_provider_day(lake: Lake, privacy: Privacy, provider: Provider, day: st
             writers[table].write_batch(batch)
             written.rows[table][provider.name] += batch.num_rows
             written.rows_by_day[table][day] += batch.num_rows
+            counts[table] += batch.num_rows
             if table == "quarantine":
                 written.reasons.update(_value_counts(batch.column("reason")))
     for table, path in paths.items():
         written.paths[table].append(path)
     written.calls_by_day.setdefault(day, []).append(paths["calls"])
+    return counts
 
 
 def _value_counts(column: pa.Array) -> dict[str, int]:
@@ -264,6 +270,16 @@ class CheckRunner:
 # --- the asset -----------------------------------------------------------------------------------------
 
 
+def column_schema(schema: pa.Schema) -> dg.TableSchema:
+    """The Arrow schema as Dagster shows it in the asset's column list."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(f.name, str(f.type), constraints=dg.TableColumnConstraints(nullable=f.nullable))
+            for f in schema
+        ]
+    )
+
+
 def build_normalized_assets(
     providers: Sequence[Provider],
     partitions_def: dg.DailyPartitionsDefinition,
@@ -276,7 +292,7 @@ def build_normalized_assets(
             group_name=GROUP,
             kinds={"parquet"},
             deps=list(raw_keys),
-            metadata={"columns": dg.MetadataValue.json([f.name for f in schemas.TABLES[table]])},
+            metadata={"dagster/column_schema": column_schema(schemas.TABLES[table])},
         )
         for table, key in TABLE_KEYS.items()
     ]
@@ -303,13 +319,11 @@ def build_normalized_assets(
     )
     def normalize(context: dg.AssetExecutionContext, config: NormalizeConfig, lake: Lake, privacy: Privacy):
         written = Written()
-        for day in context.partition_keys:  # one key per run, but a ranged run also works
+        for day in context.partition_keys:  # one day, or every day of a ranged run
             for provider in providers:
-                write_provider_day(lake, privacy, provider, day, written)
-                context.log.info(
-                    f"{provider.name} {day}: "
-                    + ", ".join(f"{t}={written.rows[t][provider.name]}" for t in schemas.TABLES)
-                )
+                counts = write_provider_day(lake, privacy, provider, day, written)
+                summary = ", ".join(f"{table}={n}" for table, n in counts.items())
+                context.log.info(f"{provider.name} {day}: {summary}")
         for table in schemas.TABLES:
             yield materialize_result(table, lake, written)
         runner = CheckRunner(lake, written, partitions_def)
