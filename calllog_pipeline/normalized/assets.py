@@ -108,10 +108,12 @@ def write_provider_day(
         written.rows[table][provider.name] += 0  # a provider or day with no rows still shows up, as 0
         written.rows_by_day[table][day] += 0
     with contextlib.ExitStack() as stack:
-        writers = {t: stack.enter_context(lake.writer(paths[t], s)) for t, s in schemas.TABLES.items()}
+        writers = {
+            t: stack.enter_context(lake.writer(paths[t], _file_schema(s))) for t, s in schemas.TABLES.items()
+        }
         for table, batch in provider.normalize(lake.raw_day(provider.name, day)):
             batch = privacy.protect(table, batch)
-            writers[table].write_batch(batch)
+            writers[table].write_batch(batch.drop_columns(["provider"]))
             written.rows[table][provider.name] += batch.num_rows
             written.rows_by_day[table][day] += batch.num_rows
             counts[table] += batch.num_rows
@@ -121,6 +123,12 @@ def write_provider_day(
         written.paths[table].append(path)
     written.calls_by_day.setdefault(day, []).append(paths["calls"])
     return counts
+
+
+def _file_schema(schema: pa.Schema) -> pa.Schema:
+    """The columns stored in a file: ``provider`` lives in the path (``provider=<name>``) only, as
+    hive partitioning expects; pandas, pyarrow and Spark refuse a column that is in both."""
+    return schema.remove(schema.get_field_index("provider"))
 
 
 def _value_counts(column: pa.Array) -> dict[str, int]:
