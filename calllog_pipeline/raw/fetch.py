@@ -69,7 +69,7 @@ class FetchStats:
     etags: dict[str, str] = field(default_factory=dict)
 
 
-# Receives each page's new, in-window records: (page, records, fetched_at).
+# Receives each page's new, in-window records.
 Sink = Callable[[Page, list[dict]], None]
 # Given a page number answered 304, returns that page's records as stored last time.
 StoredPage = Callable[[int], list[dict]]
