@@ -80,7 +80,12 @@ def run(days: int, calls_per_day: int) -> dict:
         )
     # What the daemon would add: each run in a fresh process that loads the code location.
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import calllog_pipeline.definitions"], cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-c", "import calllog_pipeline.definitions"],
+        cwd=ROOT,
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
     r["process_start_s"] = time.perf_counter() - started
     inner = r.get("raw_inner_wall", 0) + r.get("norm_inner_wall", 0) + r.get("check_inner_wall", 0)
     r["inner"] = inner

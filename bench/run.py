@@ -21,7 +21,7 @@ SECTIONS = ("ingest", "normalize", "backfill", "scale")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 COMMAND = 'pip install -e ".[bench]" && python -m bench'
 # (ingest calls/day, normalize calls/day, backfill days, backfill calls/day, scale calls/day)
-SIZES = {"quick": (1_000, 2_000, 5, 200, 10_000), "full": (10_000, 10_000, 90, 1_000, 100_000)}
+SIZES = {"quick": (1_000, 2_000, 5, 200, 10_000), "full": (10_000, 10_000, 90, 1_000, 200_000)}
 
 
 def main(argv: list[str] | None = None) -> int:
