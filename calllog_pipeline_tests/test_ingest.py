@@ -257,3 +257,26 @@ def _failure_text(result) -> str:
     """What the user reads in the UI for the failed step: the error and its causes."""
     events = [e for e in result.all_events if e.is_step_failure]
     return "\n".join(e.event_specific_data.error.to_string() for e in events)
+
+
+def test_an_old_omnidimension_day_is_found_in_a_few_requests(monkeypatch, tmp_path):
+    """No date filter and ten years of history: the day is located by interpolation, not a scan,
+    which matters at OmniDimension's 60 requests a minute."""
+    config = SimulatorConfig(
+        seed=6,
+        calls_per_day=1500,
+        history_days=3650,
+        frozen_clock=True,
+        now=datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+    )
+    with SimulatorServer(config) as sim:
+        apis = point_at(sim, monkeypatch)
+        asset = raw_assets(partitions(), ("omnidimension",))[0]
+        day = "2026-10-02"
+        found = metadata(materialize([asset], apis, tmp_path, day=day), asset)
+        ids = stored_ids(tmp_path, "omnidimension", "call_logs", day)
+        assert set(ids) == sim.truth("omnidimension", "call_logs", *window(day))
+    listing_pages = -(-1500 * 3650 // 150)
+    assert listing_pages > 30_000
+    day_pages = -(-len(ids) // 150)
+    assert found["requests"] <= day_pages + 12, found

@@ -252,7 +252,10 @@ class WindowFetch:
 
     async def _probe(self, number: int) -> Page:
         if number not in self._probed:
-            self._probed[number] = await self._fetch(number)
+            page = await self._fetch(number)
+            self._probed[number] = page
+            if times := self._times(page):
+                self._newest[number] = max(times)
             self.stats.probes += 1
         return self._probed[number]
 
@@ -260,26 +263,60 @@ class WindowFetch:
         return [t for t in (self.endpoint.record_time(r, self.context) for r in page.records) if t]
 
     async def _locate(self) -> tuple[int, int]:
-        """Pages [lo, hi] of a newest-first listing that hold the window (binary search)."""
+        """Pages [lo, hi] of a newest-first listing that hold the window.
+
+        Calls arrive at a roughly steady rate, so a time's position in the listing can be
+        estimated from the pages already read (interpolation); bisection takes over whenever a
+        guess fails to halve the range, which bounds the probes at about 2·log2(pages).
+        """
         first = await self._probe(1)
         pages = self._page_count(first.total)
 
-        async def first_page_where(predicate: Callable[[list[datetime]], bool]) -> int:
-            low, high = 1, pages + 1  # answer in [low, high]; pages+1 means "none"
+        async def first_page_where(predicate, target: datetime, low: int) -> int:
+            high = pages + 1  # the answer is in [low, high]; pages + 1 means "none"
+            bisect = False
             while low < high:
-                mid = (low + high) // 2
-                times = self._times(await self._probe(mid))
+                width = high - low
+                guess = (low + high) // 2 if bisect else self._estimate_page(target, low, high)
+                times = self._times(await self._probe(guess))
                 if not times or predicate(times):
-                    high = mid
+                    high = guess
                 else:
-                    low = mid + 1
+                    low = guess + 1
+                bisect = high - low > width // 2
             return low
 
         # First page holding anything older than the window's end, and first page wholly older
         # than its start; the window lies between.
-        lo = await first_page_where(lambda times: min(times) < self.window.end)
-        past = await first_page_where(lambda times: max(times) < self.window.start)
+        lo = await first_page_where(lambda times: min(times) < self.window.end, self.window.end, 1)
+        past = await first_page_where(lambda times: max(times) < self.window.start, self.window.start, lo)
         return min(lo, pages), max(min(past, pages), lo)
+
+    def _estimate_page(self, target: datetime, low: int, high: int) -> int:
+        """The page where ``target`` should sit, interpolated between the nearest probed records
+        newer and older than it; the middle of [low, high) when there is nothing to go by."""
+        newer, older = None, None  # (rank in the listing, time)
+        for number, page in self._probed.items():
+            for offset, moment in (
+                (0, self._newest.get(number)),
+                (len(page.records) - 1, self._oldest(page)),
+            ):
+                if moment is None:
+                    continue
+                rank = (number - 1) * self.size + offset
+                if moment >= target and (newer is None or rank > newer[0]):
+                    newer = (rank, moment)
+                elif moment < target and (older is None or rank < older[0]):
+                    older = (rank, moment)
+        if newer is None or older is None or older[1] >= newer[1]:
+            return (low + high) // 2
+        share = (newer[1] - target) / (newer[1] - older[1])
+        rank = newer[0] + share * (older[0] - newer[0])
+        return min(max(int(rank // self.size) + 1, low), high - 1)
+
+    def _oldest(self, page: Page) -> datetime | None:
+        times = self._times(page)
+        return min(times) if times else None
 
     async def _widen(self, lo: int) -> None:
         """Extend the fetched range until its last page lies wholly before the window."""
