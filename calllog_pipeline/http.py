@@ -99,7 +99,9 @@ class ApiClient:
     def __init__(self, settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
         self.stats = ClientStats()
-        self._limiter = AsyncLimiter(settings.rate_limit_requests, settings.rate_limit_period_s)
+        # Evenly spaced, no burst: a server counting a sliding window never sees more than the
+        # limit, so the limit is used without tripping 429s (and their pauses).
+        self._limiter = AsyncLimiter(1, settings.rate_limit_period_s / settings.rate_limit_requests)
         self._paused_until = 0.0
         self._in_flight = asyncio.Semaphore(settings.max_concurrency)
         self._http = httpx.AsyncClient(

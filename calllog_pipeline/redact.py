@@ -34,16 +34,24 @@ _SECRET_KEYS = frozenset(
     }
 )
 _SECRET_HEADER_NAMES = _SECRET_KEYS | {"cookie", "setcookie", "proxyauthorization"}
-# A quick screen on the serialized record: only records that match are walked.
-_SUSPECT = re.compile(
-    rb"(?i)authentication|authorization|secret|token|password|api[_-]?key|bearer|signature|sig="
+# In serialized JSON: a key whose value is a credential, or a header entry naming one. Only
+# records where this matches need the structural walk; the rest are redacted as text.
+_SECRET_KEY_IN_JSON = re.compile(  # matched against the lower-cased text (case-blind re is slow)
+    r'"(?:authentication[_-]?value|authorization|x?[_-]?api[_-]?key|access[_-]?token|refresh[_-]?token'
+    r"|token|secret|client[_-]?secret|password|private[_-]?key|bearer[_-]?token)\"\s*:"
+    r'|"(?:key|name)"\s*:\s*"(?:authorization|cookie|set-cookie|proxy-authorization|x-api-key|api-key)"'
 )
+# (lower-case markers, one of which must be present; pattern): the marker test skips most regex
+# runs, which matters because case-blind regexes are slow and most records hold no credential.
 _INLINE_PATTERNS = [
-    re.compile(r"secret_key_[A-Za-z0-9_\-]+"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{6,}"),
+    (("secret_key_",), re.compile(r"secret_key_[A-Za-z0-9_\-]+")),
+    (("bearer",), re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{6,}")),
     # Query-string credentials: ?token=..., &api_key=..., &access_token=..., &sig=...
-    re.compile(
-        r"(?i)([?&](?:token|api[_-]?key|apikey|access[_-]?token|key|sig|signature|secret)=)[^&#\s\"']+"
+    (
+        ("token=", "key=", "sig=", "signature=", "secret="),
+        re.compile(
+            r"(?i)([?&](?:token|api[_-]?key|apikey|access[_-]?token|key|sig|signature|secret)=)[^&#\s\"'\\\\]+"
+        ),
     ),
 ]
 
@@ -56,8 +64,10 @@ def redact_text(text: str, known_secrets: Iterable[str] = ()) -> str:
     for secret in known_secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    for pattern in _INLINE_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + REDACTED, text)
+    lowered = text.lower()
+    for markers, pattern in _INLINE_PATTERNS:
+        if any(marker in lowered for marker in markers):
+            text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + REDACTED, text)
     return text
 
 
@@ -87,9 +97,15 @@ def _is_secret_header(entry: dict) -> bool:
 
 
 def redacted_json(record: Any, known_secrets: Iterable[str] = ()) -> bytes:
-    """The record serialized as JSON, redacted; records with nothing suspect are not walked."""
+    """The record serialized as JSON, redacted.
+
+    Walking every value is slow, so it happens only when the record has a credential-named key.
+    Otherwise the inline patterns run over the JSON text itself, which is safe: neither they nor
+    what they match can contain a quote or a backslash, so the text stays valid JSON.
+    """
     secrets = tuple(s for s in known_secrets if s)
-    encoded = orjson.dumps(record)
-    if _SUSPECT.search(encoded) or any(s.encode() in encoded for s in secrets):
-        encoded = orjson.dumps(redact_value(record, secrets))
-    return encoded
+    text = orjson.dumps(record).decode()
+    if _SECRET_KEY_IN_JSON.search(text.lower()):
+        return orjson.dumps(redact_value(record, secrets))
+    json_secrets = [orjson.dumps(s).decode()[1:-1] for s in secrets]  # as they appear in JSON text
+    return redact_text(text, json_secrets).encode()
