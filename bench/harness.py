@@ -181,7 +181,11 @@ def machine() -> dict[str, str]:
             versions[name] = version(name)
         except Exception:  # noqa: BLE001 - a missing optional package is reported as such
             versions[name] = "not installed"
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     return {
+        "commit": commit or "unknown",
         "CPU": cpu,
         "cores": f"{os.cpu_count()} logical",
         "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
