@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -20,15 +21,30 @@ def parse_iso_utc(value: object) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def parse_local(value: object, fmt: str, timezone: str) -> datetime | None:
+def parse_local(value: object, fmt: str, timezone: str | tzinfo) -> datetime | None:
     """A zone-less local time string in ``fmt``, read in ``timezone``, as aware UTC."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        naive = datetime.strptime(value, fmt)
+        naive = _parse_naive(value.strip(), fmt)
     except ValueError:
         return None
-    return naive.replace(tzinfo=zone(timezone)).astimezone(UTC)
+    return naive.replace(tzinfo=zone(timezone) if isinstance(timezone, str) else timezone).astimezone(UTC)
+
+
+# The two zero-padded layouts providers send, checked before the fast ISO rewrite below.
+_MDY_HMS = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+_YMD_HMS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def _parse_naive(text: str, fmt: str) -> datetime:
+    """``datetime.strptime`` with a fast path for the zero-padded layouts providers send
+    (strptime costs ~10 µs a call, and OmniDimension sends a local time per interaction)."""
+    if fmt == "%m/%d/%Y %H:%M:%S" and _MDY_HMS.fullmatch(text):
+        return datetime.fromisoformat(f"{text[6:10]}-{text[:2]}-{text[3:5]}T{text[11:]}")
+    if fmt == "%Y-%m-%d %H:%M:%S" and _YMD_HMS.fullmatch(text):
+        return datetime.fromisoformat(text)
+    return datetime.strptime(text, fmt)
 
 
 @lru_cache(maxsize=64)
