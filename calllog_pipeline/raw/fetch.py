@@ -109,6 +109,7 @@ class WindowFetch:
         self._totals: dict[int, int] = {}
         self._probed: dict[int, Page] = {}
         self._newest: dict[int, datetime] = {}  # newest readable record time per page
+        self._oldest: dict[int, datetime] = {}  # oldest, for probed pages
 
     # -- public -----------------------------------------------------------------------------
 
@@ -255,7 +256,7 @@ class WindowFetch:
             page = await self._fetch(number)
             self._probed[number] = page
             if times := self._times(page):
-                self._newest[number] = max(times)
+                self._newest[number], self._oldest[number] = max(times), min(times)
             self.stats.probes += 1
         return self._probed[number]
 
@@ -274,6 +275,10 @@ class WindowFetch:
 
         async def first_page_where(predicate, target: datetime, low: int) -> int:
             high = pages + 1  # the answer is in [low, high]; pages + 1 means "none"
+            if low in self._probed:  # e.g. the newest day sits at the top of the listing
+                times = self._times(self._probed[low])
+                if not times or predicate(times):
+                    return low
             bisect = False
             while low < high:
                 width = high - low
@@ -299,7 +304,7 @@ class WindowFetch:
         for number, page in self._probed.items():
             for offset, moment in (
                 (0, self._newest.get(number)),
-                (len(page.records) - 1, self._oldest(page)),
+                (len(page.records) - 1, self._oldest.get(number)),
             ):
                 if moment is None:
                     continue
@@ -313,10 +318,6 @@ class WindowFetch:
         share = (newer[1] - target) / (newer[1] - older[1])
         rank = newer[0] + share * (older[0] - newer[0])
         return min(max(int(rank // self.size) + 1, low), high - 1)
-
-    def _oldest(self, page: Page) -> datetime | None:
-        times = self._times(page)
-        return min(times) if times else None
 
     async def _widen(self, lo: int) -> None:
         """Extend the fetched range until its last page lies wholly before the window."""
