@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from calllog_pipeline.simulator import Faults, SimulatorConfig, SimulatorServer
+    from calllog_pipeline.simulator import Faults, RateLimit, SimulatorConfig, SimulatorServer
 
     home = Path(args.dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -49,10 +49,13 @@ def run_demo(args: argparse.Namespace) -> int:
         shutil.copy(instance_yaml, home / "dagster.yaml")
     last = date.today() - timedelta(days=1)
     first = last - timedelta(days=args.days - 1)
-    # A little of everything real APIs do: occasional 5xx and broken bodies, a rate limit.
+    # A little of everything real APIs do: occasional 5xx and broken bodies, a rate limit. The
+    # simulated OmniDimension allows 10 requests a second, so the client may use as much (its
+    # default is the real service's cautious one per second).
     config = SimulatorConfig(
         calls_per_day=args.calls_per_day,
         faults=Faults(server_error=0.02, truncated=0.01, malformed=0.01),
+        rate_limits={"omnidimension": RateLimit(requests=10, per_seconds=1.0)},
     )
     with SimulatorServer(config, port=args.port) as sim:
         env = {
@@ -60,6 +63,8 @@ def run_demo(args: argparse.Namespace) -> int:
             "DAGSTER_HOME": str(home),
             "CALLLOG_DATA_DIR": str(Path(args.data_dir).resolve()),
             "CALLLOG_START_DATE": first.isoformat(),
+            "OMNIDIM_RATE_LIMIT_REQUESTS": "10",
+            "OMNIDIM_RATE_LIMIT_PERIOD_S": "1",
         }
         print(
             f"Provider simulator at {sim.url}; materializing {first} .. {last} into {env['CALLLOG_DATA_DIR']}"
@@ -72,7 +77,8 @@ def run_demo(args: argparse.Namespace) -> int:
         _print_summary(env["CALLLOG_DATA_DIR"])
     print(
         "\nOpen the UI on the same instance and data (runs, lineage, metadata are there):\n"
-        f"  calllog-pipeline simulate --port {sim.port} --calls-per-day {args.calls_per_day} &"
+        f"  calllog-pipeline simulate --port {sim.port} --calls-per-day {args.calls_per_day} "
+        "--rate-limit omnidimension=10/1 &"
         "   # only needed to materialize more\n"
         f"  set -a; . {env_file}; set +a; dagster dev -w workspace.yaml\n"
         "  then browse http://localhost:3000"

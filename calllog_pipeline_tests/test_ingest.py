@@ -15,12 +15,15 @@ from calllog_pipeline.simulator import Faults, RateLimit, SimulatorConfig, Simul
 
 DAY = "2026-11-10"
 ENDPOINTS = [(p.name, e.name) for p in REGISTRY.values() for e in p.endpoints]
-# Keep retries quick in tests: the behaviour is the same, only the waits are shorter.
+# Keep tests quick: the behaviour is the same, only the waits are shorter and the client's own
+# limit (OmniDimension's default is one request a second) is above the simulator's.
 FAST_CLIENT = {
     "MAX_BACKOFF_S": "0.05",
     "READ_TIMEOUT_S": "1",
     "THROTTLE_WAIT_S": "0.05",
     "MAX_ATTEMPTS": "12",
+    "RATE_LIMIT_REQUESTS": "50",
+    "RATE_LIMIT_PERIOD_S": "1",
 }
 PREFIX = {"dialnexa": "DIALNEXA", "leadconnector": "LEADCONNECTOR", "omnidimension": "OMNIDIM"}
 
