@@ -1,21 +1,19 @@
 """Fetch every record of one endpoint created in a window, exactly once.
 
-Two facts about page-numbered listings decide the strategy:
+Pages are fetched concurrently while new calls keep arriving. On a listing sorted **oldest
+first** an arrival is appended after everything else: fetched pages stay valid and only the tail
+grows. On a listing sorted **newest first** each arrival pushes every record one place down, so
+pages fetched at different moments may not meet, and records can fall between them.
 
-* On a listing sorted **oldest first**, a call that arrives while we page is appended after
-  everything else: pages already fetched stay valid and the total only grows, so we fetch the
-  pages the final total implies and are done.
-* On a listing sorted **newest first**, each arrival pushes every record one place down. A record
-  on the edge of page p is shifted onto page p+1; if p+1 was fetched *before* p (pages are fetched
-  concurrently) that record would be missed. Each page answer carries the listing's total at that
-  moment, so a later page whose total is *smaller* than its predecessor's proves such a shift
-  happened in between: that page is fetched again. Shifts the other way only repeat records,
-  which the id set drops.
+Each page answer carries the listing's total at that moment, which turns the page into a span of
+*stable* positions, counted from the end where nothing is added. Holes between the spans are the
+only places records can hide; the page holding a hole now is fetched again until none is left.
+Records seen twice are dropped by id.
 
 Where the API filters by time (``Endpoint.window_params``) the listing is the window itself.
-OmniDimension has no time filter: we binary-search its newest-first listing for the pages that
-hold the window, fetch those, and widen the range until the edge pages lie outside the window.
-"""
+OmniDimension has no time filter: we search its newest-first listing for the pages that hold the
+window (interpolation, safeguarded by bisection), fetch those, and read on until the oldest page
+read starts before the window."""
 
 from __future__ import annotations
 
@@ -26,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from calllog_pipeline.http import ApiClient, Response
 from calllog_pipeline.providers.base import Endpoint, Order, Window
@@ -54,6 +52,12 @@ class Page:
     fetched_at: datetime
     etag: str | None = None
     not_modified: bool = False
+
+
+class Span(NamedTuple):
+    start: int  # positions [start, end) counted from the listing's fixed end
+    end: int
+    oldest: datetime | None  # the page's oldest readable record time
 
 
 @dataclass
@@ -106,9 +110,9 @@ class WindowFetch:
         self.progress = progress
         self.stats = FetchStats()
         self._seen: set[str] = set()
-        self._totals: dict[int, int] = {}
+        self._covered: list[Span] = []  # what each accepted page covered, see ``_positions``
         self._probed: dict[int, Page] = {}
-        self._newest: dict[int, datetime] = {}  # newest readable record time per page
+        self._newest: dict[int, datetime] = {}  # newest readable record time per probed page
         self._oldest: dict[int, datetime] = {}  # oldest, for probed pages
 
     # -- public -----------------------------------------------------------------------------
@@ -119,12 +123,12 @@ class WindowFetch:
             first = await self._fetch(1)
             self._accept(first)
             await self._fetch_all(range(2, self._page_count(first.total) + 1))
-            await self._repair(lo=1)
+            await self._repair()
         else:
             lo, hi = await self._locate()
             await self._fetch_all(range(lo, hi + 1))
-            await self._repair(lo=lo)
-            await self._widen(lo)
+            await self._repair()
+            await self._widen()
         self.progress(
             f"done: {self.stats.records} records from {self.stats.pages} pages in "
             f"{time.monotonic() - started:.1f}s"
@@ -179,14 +183,14 @@ class WindowFetch:
     def _accept(self, page: Page) -> None:
         self.stats.pages += 1
         self.stats.not_modified_pages += page.not_modified
-        self._totals[page.number] = page.total
         self.stats.total = max(self.stats.total, page.total)
         if page.etag:
             self.stats.etags[self._etag_key(page.number)] = page.etag
         fresh = []
         timed = self._timed(page.records)
-        if times := [t for _, t in timed if t is not None]:
-            self._newest[page.number] = max(times)
+        times = [t for _, t in timed if t is not None]
+        if page.records:
+            self._covered.append(Span(*self._positions(page), min(times) if times else None))
         for record, moment in timed:
             if moment is not None and moment not in self.window:
                 self.stats.out_of_window += 1
@@ -222,32 +226,56 @@ class WindowFetch:
 
     # -- drift ------------------------------------------------------------------------------
 
-    async def _repair(self, lo: int) -> None:
-        """Re-fetch pages a concurrent arrival may have hidden, and pages the total grew into."""
+    def _positions(self, page: Page) -> tuple[int, int]:
+        """The page's records as positions counted from the listing's fixed end.
+
+        Arrivals never move a record relative to the end they are not added at: the oldest end of
+        a newest-first listing, the start of an oldest-first one. Positions measured from there
+        are stable, so pages fetched at different moments can be compared.
+        """
+        first_rank = (page.number - 1) * self.size
+        last_rank = first_rank + len(page.records)
+        if self.endpoint.order is Order.NEWEST_FIRST:
+            return page.total - last_rank, page.total - first_rank
+        return first_rank, last_rank
+
+    def _page_holding(self, position: int) -> int:
+        """The page that holds ``position`` now, judging by the latest total seen."""
+        rank = position if self.endpoint.order is Order.OLDEST_FIRST else self.stats.total - 1 - position
+        return max(1, rank // self.size + 1)
+
+    def _missing_position(self) -> int | None:
+        """The first position no fetched page covered, between or around what was covered."""
+        spans = sorted(self._covered)
+        if not spans:
+            return None
+        reach = spans[0].end
+        for span in spans[1:]:
+            if span.start > reach:
+                return reach  # a hole between two fetched pages
+            reach = max(reach, span.end)
+        if self.endpoint.window_params is None:
+            return None  # an unfiltered listing is bounded by ``_widen``
+        if spans[0].start > 0:
+            return 0  # the oldest records were pushed past the last page we read
+        if self.endpoint.order is Order.OLDEST_FIRST and reach < self.stats.total:
+            return reach  # the listing grew past the pages we read
+        return None
+
+    async def _repair(self) -> None:
+        """Fetch again wherever arrivals may have hidden records from the pages we read."""
         for _ in range(MAX_REPAIR_ROUNDS):
-            suspect = self._hidden_page(lo)
-            if suspect is None:
-                last = max(self._totals)
-                grown = self._page_count(max(self._totals.values()))
-                if self.endpoint.window_params is None or grown <= last:
-                    return
-                suspect = last + 1  # the window's listing grew past the pages we read
+            position = self._missing_position()
+            if position is None:
+                return
+            number = self._page_holding(position)
             self.stats.drift_refetches += 1
-            self.progress(f"drift: listing changed while paging, re-reading page {suspect}")
-            self._accept(await self._fetch(suspect))
+            self.progress(f"drift: the listing moved while paging, reading page {number} again")
+            self._accept(await self._fetch(number))
         raise RuntimeError(
             f"{self.endpoint.path}: the listing kept changing through {MAX_REPAIR_ROUNDS} re-reads; "
             "re-run the partition when traffic is lower"
         )
-
-    def _hidden_page(self, lo: int) -> int | None:
-        if self.endpoint.order is not Order.NEWEST_FIRST:
-            return None
-        pages = sorted(p for p in self._totals if p >= lo)
-        for before, after in zip(pages, pages[1:], strict=False):
-            if after == before + 1 and self._totals[after] < self._totals[before]:
-                return after
-        return None
 
     # -- locating a window in an unfiltered newest-first listing -------------------------------
 
@@ -319,13 +347,14 @@ class WindowFetch:
         rank = newer[0] + share * (older[0] - newer[0])
         return min(max(int(rank // self.size) + 1, low), high - 1)
 
-    async def _widen(self, lo: int) -> None:
-        """Extend the fetched range until its last page lies wholly before the window."""
+    async def _widen(self) -> None:
+        """Read further down until the oldest page read lies before the window's start."""
         for _ in range(MAX_REPAIR_ROUNDS):
-            last = max(self._totals)
-            newest = self._newest.get(last)
-            if last >= self._page_count(self._totals[last]) or (newest and newest < self.window.start):
+            if not self._covered:
+                return  # an empty listing
+            bottom = min(self._covered)
+            if bottom.start <= 0 or (bottom.oldest is not None and bottom.oldest < self.window.start):
                 return
             self.stats.drift_refetches += 1
-            self._accept(await self._fetch(last + 1))
-            await self._repair(lo)
+            self._accept(await self._fetch(self._page_holding(bottom.start - 1)))
+            await self._repair()
