@@ -46,16 +46,16 @@ class DayOutcome:
 class RawSink:
     """Buffers accepted records and streams them to the Parquet writer in bounded batches."""
 
-    def __init__(self, writer: pq.ParquetWriter, endpoint: str, secrets: tuple[str, ...]):
+    def __init__(self, writer: pq.ParquetWriter, endpoint: Endpoint, secrets: tuple[str, ...]):
         self.writer, self.endpoint, self.secrets = writer, endpoint, secrets
         self._rows: dict[str, list] = {name: [] for name in RAW_SCHEMA.names}
 
-    def __call__(self, page: Page, records: list[dict], record_id) -> None:
+    def __call__(self, page: Page, records: list[dict]) -> None:
         rows = self._rows
         for record in records:
-            rows["record_id"].append(record_id(record))
+            rows["record_id"].append(self.endpoint.record_id(record))
             rows["payload"].append(redacted_json(record, self.secrets).decode())
-        rows["endpoint"].extend([self.endpoint] * len(records))
+        rows["endpoint"].extend([self.endpoint.name] * len(records))
         rows["page"].extend([page.number] * len(records))
         rows["fetched_at"].extend([page.fetched_at] * len(records))
         if len(rows["payload"]) >= RAW_BATCH_ROWS:
@@ -104,13 +104,13 @@ async def ingest_day(
     label = f"[{provider.name}/{endpoint.name} {day}]"
     try:
         with lake.writer(path, RAW_SCHEMA, metadata) as pw:
-            sink = RawSink(pw, endpoint.name, secrets)
+            sink = RawSink(pw, endpoint, secrets)
             fetch = WindowFetch(
                 client,
                 endpoint,
                 window,
                 api.source_context(),
-                lambda page, records: sink(page, records, endpoint.record_id),
+                sink,
                 default_params=api.default_params(),
                 concurrency=api.max_concurrency,
                 known_etags=previous.get("etags"),
