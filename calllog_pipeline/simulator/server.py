@@ -174,6 +174,13 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     )
 
 
+def register(commands) -> None:
+    """``calllog-pipeline simulate``."""
+    simulate = commands.add_parser("simulate", help="serve every provider endpoint from the simulator")
+    add_arguments(simulate)
+    simulate.set_defaults(run=lambda args: serve(config_from_args(args), args.host, args.port) or 0)
+
+
 def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve until interrupted, after printing the environment that points the pipeline here."""
     url = f"http://{host}:{port}"
