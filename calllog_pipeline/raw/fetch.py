@@ -52,6 +52,13 @@ class Page:
     fetched_at: datetime
     etag: str | None = None
     not_modified: bool = False
+    # How many records the provider listed on the page. A 304 page is read back from the stored
+    # file, which kept only the window's records, so its records alone understate the page.
+    served: int | None = None
+
+    @property
+    def length(self) -> int:
+        return len(self.records) if self.served is None else self.served
 
 
 class Span(NamedTuple):
@@ -158,7 +165,8 @@ class WindowFetch:
         fetched_at = datetime.fromtimestamp(response.fetched_at, UTC)
         if response.not_modified:
             records = self.stored_page(number) if self.stored_page else []
-            return Page(number, records, self.known_total, fetched_at, etag, not_modified=True)
+            served = min(self.size, max(0, self.known_total - (number - 1) * self.size))
+            return Page(number, records, self.known_total, fetched_at, etag, True, served)
         records, total = response.body
         return Page(number, records, total, fetched_at, response.headers.get("etag"))
 
@@ -189,7 +197,7 @@ class WindowFetch:
         fresh = []
         timed = self._timed(page.records)
         times = [t for _, t in timed if t is not None]
-        if page.records:
+        if page.length:
             self._covered.append(Span(*self._positions(page), min(times) if times else None))
         for record, moment in timed:
             if moment is not None and moment not in self.window:
@@ -234,7 +242,7 @@ class WindowFetch:
         are stable, so pages fetched at different moments can be compared.
         """
         first_rank = (page.number - 1) * self.size
-        last_rank = first_rank + len(page.records)
+        last_rank = first_rank + page.length
         if self.endpoint.order is Order.NEWEST_FIRST:
             return page.total - last_rank, page.total - first_rank
         return first_rank, last_rank
