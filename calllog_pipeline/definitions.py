@@ -17,6 +17,7 @@ from calllog_pipeline.automation import (
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized.assets import build_normalized_assets, privacy_from_env
 from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.qa.assets import build_qa_assets
 from calllog_pipeline.raw.assets import build_raw_asset
 from calllog_pipeline.settings import Settings
 
@@ -28,9 +29,10 @@ def build_definitions(settings: Settings, alerts: Alerts | None = None) -> dg.De
     )
     raw = [build_raw_asset(p, endpoint, partitions) for p in providers for endpoint in p.endpoints]
     normalized = build_normalized_assets(providers, partitions, [a.key for a in raw])
+    qa = [build_qa_assets(p.name, partitions) for p in providers]
     assets = dg.map_asset_specs(
         lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()),
-        [*raw, *(a for a in normalized if isinstance(a, dg.AssetsDefinition))],
+        [*raw, *(a for a in normalized if isinstance(a, dg.AssetsDefinition)), *qa],
     )
     checks = [c for c in normalized if not isinstance(c, dg.AssetsDefinition)]
     job = daily_refresh_job(partitions)

@@ -10,6 +10,7 @@ import pytest
 
 from calllog_pipeline.automation import DAILY_JOB, Alerts, alert_on_run_failure
 from calllog_pipeline.definitions import build_definitions
+from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.settings import Settings, SettingsError
 
 RAW_KEYS = ["dialnexa/calls", "dialnexa/call_logs", "leadconnector/call_logs", "omnidimension/call_logs"]
@@ -24,7 +25,14 @@ def test_asset_graph_snapshot():
     defs = build_definitions(settings())
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
-    assert keys == sorted([*RAW_KEYS, "calls", "actions", "interactions", "quarantine"])
+    qa_keys = [
+        f"qa/{p}_{t}" for p in REGISTRY for t in ("agent_daily", "provider_daily", "end_reasons_daily")
+    ]
+    assert keys == sorted([*RAW_KEYS, "calls", "actions", "interactions", "quarantine", *qa_keys])
+    for key in qa_keys:
+        node = graph.get(dg.AssetKey.from_user_string(key))
+        assert node.group_name == "qa" and node.tags["layer"] == "qa"
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
 
     for key in RAW_KEYS:
         node = graph.get(dg.AssetKey.from_user_string(key))
