@@ -9,7 +9,7 @@ import re
 import pytest
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run, utc  # noqa: F401
 
-from calllog_pipeline.normalized.common import dump_json, e164, split_turns
+from calllog_pipeline.mapping import dump_json, e164, split_turns
 from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
 from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
 from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension

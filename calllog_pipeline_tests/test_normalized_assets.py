@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 
 from calllog_pipeline.lake import RAW_SCHEMA, Lake
+from calllog_pipeline.mapping import salted_hash
 from calllog_pipeline.normalized import Privacy, build_normalized_assets, privacy_from_env
-from calllog_pipeline.normalized.common import salted_hash
 from calllog_pipeline.providers.base import Provider
 from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa_normalize
 from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector_normalize

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from calllog_pipeline import schemas
 from calllog_pipeline.lake import Lake
-from calllog_pipeline.normalized.common import salted_hash
+from calllog_pipeline.mapping import salted_hash
 from calllog_pipeline.providers.base import Provider
 
 GROUP = "normalized"
