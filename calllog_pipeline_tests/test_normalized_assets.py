@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from calllog_pipeline.lake import RAW_SCHEMA, Lake
+from calllog_pipeline.mapping import salted_hash
 from calllog_pipeline.normalized import (
     Privacy,
     build_normalized_assets,
@@ -21,7 +22,6 @@ from calllog_pipeline.normalized import (
     normalized_asset_key,
     privacy_from_env,
 )
-from calllog_pipeline.normalized.common import salted_hash
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.raw.assets import raw_asset_key
 

@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from calllog_pipeline.normalized.common import salted_hash
+from calllog_pipeline.mapping import salted_hash
 
 _EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
 _PHONE = r"\+[0-9][0-9 ().\-]{5,18}[0-9]"
