@@ -9,6 +9,7 @@ so the Plots tab charts them) and its own check verdict.
 import dagster as dg
 
 from calllog_pipeline.lake import Lake
+from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.qa.anomalies import Thresholds, catalog_entry, max_severity
 from calllog_pipeline.qa.catalog import HEADLINE, SCHEMAS
 from calllog_pipeline.qa.judge import DayJudgement, judge_day
@@ -51,14 +52,6 @@ def qa_asset_key(provider: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["qa", f"{provider}_{table.removeprefix('qa_')}"])
 
 
-def _normalized_key(provider: str, table: str) -> dg.AssetKey:
-    try:  # the per-provider normalized keys (helper "graph"); the shared keys until they land
-        from calllog_pipeline.normalized import normalized_asset_key
-    except ImportError:
-        return dg.AssetKey(table)
-    return normalized_asset_key(provider, table)
-
-
 def column_schema(table: str) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
@@ -76,9 +69,9 @@ def _deps(provider: str) -> list[dg.AssetDep]:
         start_offset=-REPEAT_WINDOW_DAYS, allow_nonexistent_upstream_partitions=True
     )
     return [
-        dg.AssetDep(_normalized_key(provider, "calls"), partition_mapping=week),
-        dg.AssetDep(_normalized_key(provider, "actions")),
-        dg.AssetDep(_normalized_key(provider, "interactions")),
+        dg.AssetDep(normalized_asset_key(provider, "calls"), partition_mapping=week),
+        dg.AssetDep(normalized_asset_key(provider, "actions")),
+        dg.AssetDep(normalized_asset_key(provider, "interactions")),
     ]
 
 
