@@ -16,7 +16,13 @@ from calllog_pipeline.settings import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_FILES = {"sqlite": "dagster.yaml", "postgres": "dagster.postgres.yaml"}
-POSTGRES_VARS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
+POSTGRES_VARS = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_USERNAME",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+)
 
 
 def instance_kind(env: Mapping[str, str] = os.environ) -> str:

@@ -33,7 +33,8 @@ def _postgres_unavailable() -> str | None:
     try:
         psycopg2.connect(**_pg_params(), connect_timeout=3).close()
     except psycopg2.OperationalError as exc:
-        return f"PostgreSQL at {os.environ['DAGSTER_PG_HOST']}:{os.environ['DAGSTER_PG_PORT']} unreachable: {exc}"
+        where = f"{os.environ['DAGSTER_PG_HOST']}:{os.environ['DAGSTER_PG_PORT']}"
+        return f"PostgreSQL at {where} unreachable: {exc}"
     return None
 
 

@@ -7,6 +7,7 @@ an S3 bucket (an S3-compatible server on loopback).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -20,10 +21,10 @@ from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.settings import Settings
 from calllog_pipeline.simulator import SimulatorConfig, SimulatorServer
-from calllog_pipeline_tests.backends import AWS_ENV, postgres_home, s3_lake, s3_server, sqlite_home  # noqa: F401
+from calllog_pipeline_tests.backends import AWS_ENV
 
-DAYS = ("2026-11-08", "2026-11-09", "2026-11-10")  # the DST change in New York is a week earlier
-TIMEZONE = "America/New_York"
+DAYS = ("2026-11-08", "2026-11-09", "2026-11-10")
+TIMEZONE = "UTC"  # other zones: test_ingest, test_definitions
 # Columns stamped with the time of the run that wrote them: the only thing a re-run may change.
 RUN_STAMPS = {"ingested_at", "computed_at", "fetched_at"}
 FAST_CLIENT = {"MAX_BACKOFF_S": "0.05", "RATE_LIMIT_REQUESTS": "100", "RATE_LIMIT_PERIOD_S": "1"}
@@ -99,7 +100,7 @@ def test_three_days_then_an_unchanged_rerun(backend, monkeypatch):
             stored = _materialized_partitions(instance, defs)
 
         assert first.success and again.success, sim.stats()
-        # Every call of every day exactly once, where the day is New York's.
+        # Every call of every day exactly once.
         partitions = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone=TIMEZONE)
         for day in DAYS:
             window = partitions.time_window_for_partition_key(day)
@@ -115,11 +116,30 @@ def test_three_days_then_an_unchanged_rerun(backend, monkeypatch):
         assert sum(written[p].num_rows for p in calls) > 0
         assert rerun.keys() == written.keys()
         for path, table in written.items():
-            assert rerun[path].equals(table), f"{path} changed on an unchanged re-run"
+            changed = [c for c in table.column_names if not _same(rerun[path][c], table[c])]
+            assert not changed, (
+                f"{path}: {changed} changed on an unchanged re-run: "
+                f"{[(rerun[path][c].to_pylist(), table[c].to_pylist()) for c in changed]}"
+            )
         assert stored == {(key, day) for key in defs.resolve_all_asset_keys() for day in DAYS}
         check_results = first.get_asset_check_evaluations()
-        assert check_results and all(e.passed for e in check_results if e.severity == dg.AssetCheckSeverity.ERROR)
+        failed_checks = [
+            (e.asset_key.to_user_string(), e.check_name, e.metadata)
+            for e in check_results
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        assert check_results and not failed_checks
         _assert_no_credentials(lake, instance_runs=[first.run_id, again.run_id])
+
+
+def _same(a: pa.ChunkedArray, b: pa.ChunkedArray) -> bool:
+    """Equal, floats to 1e-9 relative: DuckDB's parallel sums may differ in the last bit (QA metrics)."""
+    if pa.types.is_floating(a.type) and a.type == b.type and len(a) == len(b):
+        pairs = zip(a.to_pylist(), b.to_pylist(), strict=True)
+        return all(
+            x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9)) for x, y in pairs
+        )
+    return a.equals(b)
 
 
 def _materialized_partitions(instance: dg.DagsterInstance, defs: dg.Definitions) -> set:
