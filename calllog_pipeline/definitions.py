@@ -17,6 +17,7 @@ from calllog_pipeline.automation import (
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized import build_normalized_assets, privacy_from_env
 from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.qa.assets import build_qa_assets
 from calllog_pipeline.raw.assets import build_raw_asset
 from calllog_pipeline.settings import Settings
 
@@ -30,8 +31,9 @@ def build_definitions(settings: Settings, alerts: Alerts | None = None) -> dg.De
     # so one provider's failure never blocks another's (see docs/operations.md).
     raw = [build_raw_asset(p, endpoint, partitions) for p in providers for endpoint in p.endpoints]
     normalized = build_normalized_assets(providers, partitions)
+    qa = [build_qa_assets(p.name, partitions) for p in providers]
     assets = dg.map_asset_specs(
-        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()), [*raw, *normalized]
+        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()), [*raw, *normalized, *qa]
     )
     job = daily_refresh_job(partitions)
     return dg.Definitions(

@@ -12,6 +12,8 @@ from calllog_pipeline.automation import DAILY_JOB, Alerts, alert_on_run_failure
 from calllog_pipeline.definitions import build_definitions
 from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.qa.assets import TABLES as QA_TABLES
+from calllog_pipeline.qa.assets import qa_asset_key
 from calllog_pipeline.raw.assets import raw_asset_key
 from calllog_pipeline.settings import Settings, SettingsError
 
@@ -44,8 +46,15 @@ def test_the_asset_graph_is_one_chain_per_provider():
             assert node.tags["provider"] == provider and node.tags["layer"] == "normalized"
             assert set(node.parent_keys) == set(raw_keys), "a provider's tables read only its raw assets"
             assert node.freshness_policy is not None
+        qa_keys = [qa_asset_key(provider, t) for t in QA_TABLES]
+        for key in qa_keys:
+            node = graph.get(key)
+            assert key.path[-1].startswith(f"{provider}_") and node.group_name == "qa"
+            assert node.tags["provider"] == provider and node.tags["layer"] == "qa"
+            assert node.backfill_policy == dg.BackfillPolicy.single_run()
+            assert normalized_asset_key(provider, "calls") in node.parent_keys
         chain = dg.AssetSelection.tag("provider", provider).resolve(graph)
-        assert chain == {*raw_keys, *(normalized_asset_key(provider, t) for t in TABLES)}
+        assert chain == {*raw_keys, *(normalized_asset_key(provider, t) for t in TABLES), *qa_keys}
 
     assert defs.resolve_job_def(DAILY_JOB).partitions_def is not None
     assert set(defs.resources) == {"lake", "privacy", "alerts", "dialnexa", "leadconnector", "omnidimension"}
