@@ -9,8 +9,9 @@ import dagster as dg
 from calllog_pipeline.automation import AlertChannels, AutomationSettings, build_automation, freshness_policy
 from calllog_pipeline.automation.retries import outage_retry_policy
 from calllog_pipeline.lake import Lake
-from calllog_pipeline.normalized.assets import build_normalized_assets, privacy_from_env
+from calllog_pipeline.normalized import build_normalized_assets, privacy_from_env
 from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.qa.assets import build_qa_assets
 from calllog_pipeline.raw.assets import build_raw_asset
 from calllog_pipeline.settings import Settings
 
@@ -23,18 +24,19 @@ def build_definitions(
     partitions = dg.DailyPartitionsDefinition(
         start_date=settings.start_date.isoformat(), timezone=settings.timezone
     )
+    # Per-provider chains: each provider's raw assets feed only its own normalize_<provider> step,
+    # so one provider's failure never blocks another's (see docs/operations.md).
     retry = outage_retry_policy(automation)
     raw = [build_raw_asset(p, endpoint, partitions, retry) for p in providers for endpoint in p.endpoints]
-    normalized = build_normalized_assets(providers, partitions, [a.key for a in raw])
+    normalized = build_normalized_assets(providers, partitions)
+    qa = [build_qa_assets(p.name, partitions) for p in providers]
     assets = dg.map_asset_specs(
-        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()),
-        [*raw, *(a for a in normalized if isinstance(a, dg.AssetsDefinition))],
+        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()), [*raw, *normalized, *qa]
     )
-    checks = [c for c in normalized if not isinstance(c, dg.AssetsDefinition)]
     auto = build_automation(providers, assets, partitions, settings.lookback_days, automation)
     return dg.Definitions(
         assets=assets,
-        asset_checks=[*checks, *auto.asset_checks],
+        asset_checks=auto.asset_checks,
         jobs=auto.jobs,
         schedules=auto.schedules,
         sensors=auto.sensors,

@@ -20,9 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calllog_pipeline import schemas
-from calllog_pipeline.normalized.common import (
+from calllog_pipeline.mapping import (
+    RawDay,
     Reject,
     SeenIds,
+    TableBatch,
     TableBuffers,
     as_float,
     as_str,
@@ -34,7 +36,6 @@ from calllog_pipeline.normalized.common import (
     split_turns,
     take,
 )
-from calllog_pipeline.providers.base import RawDay, TableBatch
 
 PROVIDER = "dialnexa"
 CALLS_ENDPOINT = "calls"

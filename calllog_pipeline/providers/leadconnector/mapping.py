@@ -12,9 +12,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from calllog_pipeline.normalized.common import (
+from calllog_pipeline.mapping import (
+    RawDay,
     Reject,
     SeenIds,
+    TableBatch,
     TableBuffers,
     as_bool,
     as_float,
@@ -27,7 +29,6 @@ from calllog_pipeline.normalized.common import (
     split_turns,
     take,
 )
-from calllog_pipeline.providers.base import RawDay, TableBatch
 
 PROVIDER = "leadconnector"
 ENDPOINT = "call_logs"

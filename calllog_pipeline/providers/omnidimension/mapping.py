@@ -17,9 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calllog_pipeline import schemas
-from calllog_pipeline.normalized.common import (
+from calllog_pipeline.mapping import (
+    RawDay,
     Reject,
     SeenIds,
+    TableBatch,
     TableBuffers,
     as_bool,
     as_float,
@@ -32,7 +34,6 @@ from calllog_pipeline.normalized.common import (
     split_turns,
     take,
 )
-from calllog_pipeline.providers.base import RawDay, TableBatch
 
 PROVIDER = "omnidimension"
 ENDPOINT = "call_logs"

@@ -1,7 +1,10 @@
-"""Helpers every provider mapping shares: coercion, times, phone numbers, transcripts, JSON, batches.
+"""What every provider mapping shares: the raw-day interface, coercion, times, phone numbers,
+transcripts, JSON, row buffers.
 
 Nothing here knows a provider. The mapping modules (``providers/<name>/mapping.py``) hold the quirks
-and call these helpers to turn one raw record into canonical rows.
+and call these helpers to turn raw records into canonical rows. This module sits below both the
+provider packages and the normalized layer (which imports it), so it imports neither, nor Dagster or
+DuckDB: a mapping can be loaded and tested on its own.
 """
 
 from __future__ import annotations
@@ -10,13 +13,27 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
 
 from calllog_pipeline import redact as redaction
 from calllog_pipeline import schemas, timeutil
+
+
+class RawDay(Protocol):
+    """Read access to one provider's raw partition, as normalization sees it."""
+
+    def batches(self, endpoint: str) -> Iterator[list[dict]]:
+        """The endpoint's raw records, in bounded batches (empty if the endpoint has no file)."""
+
+    def source_context(self, endpoint: str) -> Mapping[str, str]:
+        """The provider's ``source_context()`` recorded when the endpoint was fetched."""
+
+
+# table name ("calls", "actions", "interactions", "quarantine") -> a batch of rows in that table's schema
+TableBatch = tuple[str, pa.RecordBatch]
 
 
 class Reject(Exception):
@@ -188,16 +205,6 @@ def split_turns(text: Any, speakers: Mapping[str, str], separator: re.Pattern[st
 _SUSPICIOUS = ("secret", "password", 'token"', "token=", "key", "sig", "auth", "bearer")
 
 
-def redact_text(text: str | None) -> str | None:
-    """``text`` with embedded credentials (``secret_key_...``, ``Bearer ...``, ``?token=``) redacted.
-
-    Raw files are redacted when fetched; this is the second line of defence for normalized tables.
-    """
-    if text is None or ("secret_key_" not in text and "earer" not in text and "=" not in text):
-        return text
-    return redaction.redact_text(text)
-
-
 def dump_json(value: Any) -> str | None:
     """Compact JSON text with credentials removed (None stays None)."""
     if value is None:
@@ -292,7 +299,7 @@ class TableBuffers:
                     "call_id": call_id,
                     "turn_index": index,
                     "speaker": speaker,
-                    "text": redact_text(text),
+                    "text": redaction.redact_text(text),
                     "at": at,
                     "response_latency_s": latency,
                     "source": source,
