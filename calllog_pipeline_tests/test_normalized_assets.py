@@ -221,7 +221,7 @@ def test_an_empty_day_still_writes_every_file(tmp_path: Path):
     result = materialize(tmp_path)
     assert result.success
     for table in ("calls", "actions", "interactions", "quarantine"):
-        for provider in ("dialnexa", "leadconnector", "omnidimension"):
+        for provider in REGISTRY:
             assert (tmp_path / table / f"date={DAY}" / f"provider={provider}" / "data.parquet").exists()
     assert query(tmp_path, "SELECT count(*) FROM read_parquet('LAKE/calls/**/*.parquet')") == [(0,)]
     assert all(check_results(result).values())
