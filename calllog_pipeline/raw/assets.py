@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from orjson import loads
+from orjson import dumps, loads
 
 from calllog_pipeline.http import ApiClient, ProviderError
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
 from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
 from calllog_pipeline.raw.fetch import FetchStats, Page, WindowFetch, first_error
-from calllog_pipeline.redact import redact_text, redacted_json
+from calllog_pipeline.redact import LOG_FILTER, redact_serialized, redact_text, remember_secrets
 
 DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
 
@@ -54,7 +54,7 @@ class RawSink:
         rows = self._rows
         for record in records:
             rows["record_id"].append(self.endpoint.record_id(record))
-            rows["payload"].append(redacted_json(record, self.secrets).decode())
+            rows["payload"].append(redact_serialized(record, dumps(record), self.secrets).decode())
         rows["endpoint"].extend([self.endpoint.name] * len(records))
         rows["page"].extend([page.number] * len(records))
         rows["fetched_at"].extend([page.fetched_at] * len(records))
@@ -220,6 +220,8 @@ def build_raw_asset(
     def raw_endpoint(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         api: ProviderApi = getattr(context.resources, provider.name)
         lake: Lake = context.resources.lake
+        remember_secrets(api.secrets())  # redacted from every log line and message from now on
+        context.log.addFilter(LOG_FILTER)
         days = [
             (key, Window(w.start, w.end))
             for key in context.partition_keys
