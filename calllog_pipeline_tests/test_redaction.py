@@ -270,7 +270,7 @@ def _payloads(lake, path):
 
 
 def test_the_normalized_layer_redacts_json_columns_and_transcript_text():
-    from calllog_pipeline.normalized.common import TableBuffers, dump_json
+    from calllog_pipeline.mapping import TableBuffers, dump_json
 
     for name, record, secret, _ in CASES:
         if secret == API_KEY:
