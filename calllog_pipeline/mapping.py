@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 
 from calllog_pipeline import schemas, timeutil
-from calllog_pipeline.redact import redact, redact_json
+from calllog_pipeline.redact import redact_json, redact_value
 
 
 class RawDay(Protocol):
@@ -292,7 +292,7 @@ class TableBuffers:
                     "call_id": call_id,
                     "turn_index": index,
                     "speaker": speaker,
-                    "text": redact(text),
+                    "text": redact_value(text),
                     "at": at,
                     "response_latency_s": latency,
                     "source": source,

@@ -1,7 +1,7 @@
 """The one redaction policy: what counts as a credential, wherever a value is written or said.
 
 Everything that leaves the process goes through here: raw payloads and normalized JSON columns
-(``redact_json``), other record values such as transcript text (``redact``), log lines
+(``redact_json``), other record values such as transcript text (``redact_value``), log lines
 (``RedactingFilter``) and error and alert messages (``redact_text``). Providers echo secrets back
 in their records: LeadConnector custom actions carry ``authenticationValue`` and ``Authorization``
 header entries, OmniDimension webhook payloads are JSON documents inside a string, embedding
@@ -372,7 +372,7 @@ def _redact_string(text: str, secrets: tuple[str, ...]) -> str:
 # --- the entry points -------------------------------------------------------------------------------
 
 
-def redact(value: Any, known_secrets: Iterable[str] | None = None) -> Any:
+def redact_value(value: Any, known_secrets: Iterable[str] | None = None) -> Any:
     """A copy of ``value`` (decoded JSON: dict, list, str, number, ...) with every credential
     replaced by ``[REDACTED]``. ``known_secrets`` defaults to ``known_secrets()``."""
     return _walk(value, _secrets(known_secrets)[0])
@@ -384,7 +384,7 @@ def redact_text(text: str, known_secrets: Iterable[str] | None = None) -> str:
 
 
 def redact_json(value: Any, known_secrets: Iterable[str] | None = None, option: int = 0) -> bytes:
-    """``orjson.dumps(redact(value), option=option)``, fast (see ``redact_serialized``)."""
+    """``orjson.dumps(redact_value(value), option=option)``, fast (see ``redact_serialized``)."""
     return redact_serialized(value, orjson.dumps(value, option=option), known_secrets, option)
 
 

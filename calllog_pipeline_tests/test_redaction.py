@@ -1,7 +1,7 @@
 """One redaction policy for every shape a credential arrives in (issue 8).
 
 Each case is a record as a provider might send it, the secret in it, and what must survive. Both
-entry points are checked: ``redact`` (walks a decoded value) and ``redact_json`` (the fast path the
+entry points are checked: ``redact_value`` (walks a decoded value) and ``redact_json`` (the fast path the
 raw layer and the normalized JSON columns use), and they must agree.
 """
 
@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from calllog_pipeline import redact as redaction
-from calllog_pipeline.redact import REDACTED, RedactingFilter, redact, redact_json, redact_text
+from calllog_pipeline.redact import REDACTED, RedactingFilter, redact_json, redact_text, redact_value
 
 API_KEY = "live-key-9f8e7d6c5b4a"
 
@@ -179,7 +179,7 @@ def _at(value, path: str):
 @pytest.mark.parametrize(("record", "secret", "intact"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_every_shape_is_redacted_and_the_rest_kept(record, secret, intact):
     record = {**record, **KEPT}
-    walked = redact(record, known_secrets=[API_KEY])
+    walked = redact_value(record, known_secrets=[API_KEY])
     fast = orjson.loads(redact_json(record, known_secrets=[API_KEY]))
     assert secret not in orjson.dumps(walked).decode()
     assert secret not in orjson.dumps(fast).decode()
