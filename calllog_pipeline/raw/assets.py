@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from orjson import dumps, loads
 
+from calllog_pipeline import schemas
+from calllog_pipeline.columns import column_schema
 from calllog_pipeline.http import ApiClient, ProviderError, ProviderUnavailable
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
 from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
@@ -269,7 +271,12 @@ def build_raw_asset(
         kinds={"python", "parquet"},
         owners=["team:data-platform"],
         tags={"provider": provider.name, "layer": "raw"},
-        metadata={"provider": provider.title, "endpoint": endpoint.path, "page_size": endpoint.page_size},
+        metadata={
+            "provider": provider.title,
+            "endpoint": endpoint.path,
+            "page_size": endpoint.page_size,
+            "dagster/column_schema": column_schema(schemas.RAW),
+        },
         required_resource_keys={"lake", provider.name},
         check_specs=completeness_check_specs(provider, endpoint),
     )
