@@ -20,8 +20,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from calllog_pipeline import redact as redaction
 from calllog_pipeline import schemas, timeutil
+from calllog_pipeline.redact import redact_json, redact_value
 
 
 class RawDay(Protocol):
@@ -273,20 +273,12 @@ def _transcript_turns(call_ids, transcripts, speakers, separator):
 
 # --- JSON, secrets, hashing ---------------------------------------------------------------------------
 
-# Lower-cased fragments that any credential the redactor recognises would contain. These cheap
-# substring tests decide whether the (slower) structural walk of ``calllog_pipeline.redact`` runs.
-_SUSPICIOUS = ("secret", "password", 'token"', "token=", "key", "sig", "auth", "bearer")
-
 
 def dump_json(value: Any) -> str | None:
-    """Compact JSON text with credentials removed (None stays None)."""
+    """Compact JSON text with credentials removed, by the one redaction policy (None stays None)."""
     if value is None:
         return None
-    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    lowered = text.lower()
-    if not any(fragment in lowered for fragment in _SUSPICIOUS):  # fast path: nothing to redact
-        return text
-    return orjson.dumps(redaction.redact_value(value), option=orjson.OPT_NON_STR_KEYS).decode()
+    return redact_json(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def salted_hash(value: str, salt: str) -> str:
@@ -384,7 +376,7 @@ class TableBuffers:
                     "call_id": call_id,
                     "turn_index": index,
                     "speaker": speaker,
-                    "text": text,
+                    "text": text,  # redacted a batch at a time, in ``drain``
                     "at": at,
                     "response_latency_s": latency,
                     "source": source,
@@ -421,22 +413,9 @@ class TableBuffers:
         yield "interactions", pa.RecordBatch.from_arrays(list(columns.values()), schema=schemas.INTERACTIONS)
 
 
-# Lower-cased markers the inline credential patterns of ``calllog_pipeline.redact`` need present; a
-# text holding none of them is returned unchanged by ``redact_text``, so only flagged rows are passed.
-_INLINE_MARKERS = sorted({marker for markers, _ in redaction._INLINE_PATTERNS for marker in markers})
-
-
 def redact_texts(column: pa.Array) -> pa.Array:
-    """``redaction.redact_text`` over a string column (second line of defence for free text)."""
-    flagged = pc.fill_null(
-        pc.match_substring_regex(pc.utf8_lower(column), "|".join(map(re.escape, _INLINE_MARKERS))), False
-    )
-    if not pc.any(flagged).as_py():
-        return column
-    values = column.to_pylist()
-    for i in pc.indices_nonzero(flagged).to_pylist():
-        values[i] = redaction.redact_text(values[i])
-    return pa.array(values, type=column.type)
+    """``redact_value`` over a string column: free text is redacted by the one policy too."""
+    return pa.array([None if t is None else redact_value(t) for t in column.to_pylist()], type=column.type)
 
 
 def _with_redacted_text(batch: pa.RecordBatch) -> pa.RecordBatch:
