@@ -218,30 +218,46 @@ def _variant() -> str:
 
 
 def check_alerts(send_test: bool) -> Finding:
-    from calllog_pipeline.automation import alerts_from_env
+    """Which channels are configured; with ``send_test``, one test alert through each."""
+    from calllog_pipeline.automation.alerts import Alert
+    from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
 
-    alerts = alerts_from_env().process_config_and_initialize()
-    channels = [name for name, value in alerts if name.endswith("_url") and value and name != "ui_url"]
-    if not channels:
+    channels = AlertChannels.from_env().process_config_and_initialize()  # resolves EnvVar secrets
+    enabled = list(channels.enabled())
+    if not enabled:
         return Finding(
             "alerts",
             True,
-            "no alert channel configured: failures are only in the Dagster log "
-            "(set CALLLOG_ALERT_WEBHOOK_URL to be notified)",
+            "no alert channel configured: failures show only in the Dagster UI (set "
+            "CALLLOG_SLACK_WEBHOOK_URL, CALLLOG_ALERT_WEBHOOK_URL or CALLLOG_SMTP_HOST + "
+            "CALLLOG_ALERT_EMAIL_TO; docs/operations.md)",
         )
     if not send_test:
         return Finding(
-            "alerts",
-            True,
-            f"configured: {', '.join(channels)} (not contacted; --send-test-alert sends a test message)",
+            "alerts", True, f"configured: {', '.join(enabled)} (not contacted; --send-test-alert sends one)"
         )
-    try:
-        alerts.send("calllog_pipeline doctor: test message. Alerts from this deployment will arrive here.")
-    except Exception as exc:  # noqa: BLE001 - the channel refused or is unreachable
+    alert = Alert(
+        kind="test",
+        summary="calllog_pipeline doctor: test message. Alerts from this deployment will arrive here.",
+        job="doctor",
+        assets=(),
+        providers=(),
+        partitions="",
+        reason="a test sent by `calllog-pipeline doctor --send-test-alert`",
+        link=channels.ui_url,
+        severity="warning",
+    )
+    failed = []
+    for name in enabled:
+        try:
+            channels.send(name, alert)
+        except DeliveryError as exc:  # already redacted, names the channel
+            failed.append(str(exc))
+    if failed:
         return Finding(
             "alerts",
             False,
-            f"the test message failed: {type(exc).__name__}",
-            "check the alert channel's URL (CALLLOG_ALERT_WEBHOOK_URL) and that it accepts posts",
+            "; ".join(failed),
+            "check the failing channel's variables (docs/operations.md) and that it accepts messages",
         )
-    return Finding("alerts", True, f"test message sent through {', '.join(channels)}")
+    return Finding("alerts", True, f"test message sent through {', '.join(enabled)}")

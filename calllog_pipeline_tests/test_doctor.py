@@ -81,7 +81,7 @@ def test_alert_channel_gets_a_test_message_only_when_asked(sqlite_home, sim, cap
     received = []
 
     async def hook(request):
-        received.append((await request.json())["text"])
+        received.append((await request.json())["summary"])
         return JSONResponse({"ok": True})
 
     with SimulatorServer() as webhook_host:  # a loopback web server with one more route: the webhook
@@ -91,7 +91,9 @@ def test_alert_channel_gets_a_test_message_only_when_asked(sqlite_home, sim, cap
         assert code == 0 and "not contacted" in out and not received
         code, out = doctor(capsys, "--send-test-alert")
         assert code == 0 and "test message sent" in out
-        assert received and "doctor: test message" in received[0]
+        assert received == [
+            "calllog_pipeline doctor: test message. Alerts from this deployment will arrive here."
+        ]
         monkeypatch.setenv("CALLLOG_ALERT_WEBHOOK_URL", webhook_host.url + "/no-such-hook")
         code, out = doctor(capsys, "--send-test-alert")
-        assert code == 1 and "FAIL  alerts: the test message failed" in out
+        assert code == 1 and "FAIL  alerts: webhook: HTTPStatusError" in out
