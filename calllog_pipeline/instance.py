@@ -51,3 +51,23 @@ def prepare_home(home: Path, env: Mapping[str, str] = os.environ) -> Path:
     if not target.exists():
         shutil.copy(instance_yaml(env), target)
     return target
+
+
+# Each step pod's resources (docs/benchmarks.md): a raw asset peaks at 270-470 MiB and normalize at
+# 600 MiB for 200,000 calls per provider-day, 1.44 GiB for 1,000,000; both use about one core.
+STEP_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+
+
+def executor_from_env(env: Mapping[str, str] = os.environ):
+    """``CALLLOG_EXECUTOR=k8s``: every step of a run in its own Kubernetes pod (``k8s_job_executor``,
+    from the ``k8s`` extra); otherwise Dagster's default (steps as processes beside the run)."""
+    choice = (env.get("CALLLOG_EXECUTOR") or "default").strip().lower()
+    if choice == "default":
+        return None
+    if choice != "k8s":
+        raise SettingsError(f"CALLLOG_EXECUTOR must be default or k8s, got {choice!r}")
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor.configured(
+        {"step_k8s_config": {"container_config": {"resources": STEP_RESOURCES}}}, name="k8s_step_pods"
+    )

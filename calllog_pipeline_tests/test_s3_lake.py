@@ -47,8 +47,6 @@ def test_the_readme_duckdb_query_reads_the_bucket(s3_lake):
     # As docs/deployment.md shows: DuckDB reads s3:// through fsspec, with the AWS variables.
     con = duckdb.connect()
     con.register_filesystem(fsspec.filesystem("s3"))
-    rows = con.sql(
-        f"SELECT provider, count(*) FROM read_parquet('{s3_lake}/calls/**/*.parquet', hive_partitioning = true) "
-        "GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
+    calls = f"read_parquet('{s3_lake}/calls/**/*.parquet', hive_partitioning = true)"
+    rows = con.sql(f"SELECT provider, count(*) FROM {calls} GROUP BY ALL ORDER BY ALL").fetchall()
     assert rows == [("dialnexa", 2), ("omnidimension", 3)]
