@@ -33,7 +33,7 @@ from calllog_pipeline.mapping import (
     parse_iso_utc,
     parse_iso_utc_or_none,
     record_id_of,
-    split_turns,
+    records,
     take,
 )
 
@@ -94,37 +94,37 @@ BATCH_ROWS = 5_000
 
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
-    out = TableBuffers(PROVIDER)
+    out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
     seen = SeenIds()
     side_batches: list[pa.RecordBatch] = []
-    for records in raw.batches(CALLS_ENDPOINT):
-        _collect(out, CALLS_ENDPOINT, records, seen)
+    for payloads in raw.payloads(CALLS_ENDPOINT):
+        _collect(out, CALLS_ENDPOINT, payloads, seen)
         side_batches.append(out.calls.take_batch(out.ingested_at))
         yield from out.drain()
     side = pa.Table.from_batches(side_batches, schema=schemas.CALLS).combine_chunks()
     matched = np.zeros(side.num_rows, dtype=bool)
 
     seen = SeenIds()
-    for records in raw.batches(LOGS_ENDPOINT):
-        _collect(out, LOGS_ENDPOINT, records, seen)
+    for payloads in raw.payloads(LOGS_ENDPOINT):
+        _collect(out, LOGS_ENDPOINT, payloads, seen)
         if len(out.calls):
             merged, partner_rows = merge_with_calls(out.calls.take_batch(out.ingested_at), side)
             matched[partner_rows] = True
-            _add_transcript_turns(out, merged)
             yield "calls", merged
+            yield from _transcript_turns(out, merged)
         yield from out.drain()
 
     for batch in side.filter(pa.array(~matched)).to_batches(max_chunksize=BATCH_ROWS):
-        _add_transcript_turns(out, batch)
         yield "calls", batch
+        yield from _transcript_turns(out, batch)
         yield from out.drain()
 
 
-def _collect(out: TableBuffers, endpoint: str, records: list[Any], seen: SeenIds) -> None:
-    for record in records:
+def _collect(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenIds) -> None:
+    for record, digest in records(payloads):
         try:
             row = call_row(record, endpoint)
-            if seen.check(row["call_id"], record):
+            if seen.check(row["call_id"], digest):
                 out.calls.append(row)
         except Reject as rejected:
             out.reject(
@@ -274,10 +274,7 @@ def _merge_objects(primary: list[str | None], secondary: list[str | None]) -> li
     return merged
 
 
-def _add_transcript_turns(out: TableBuffers, calls: pa.RecordBatch) -> None:
+def _transcript_turns(out: TableBuffers, calls: pa.RecordBatch) -> Iterator[TableBatch]:
     transcripts = calls.column("transcript")
-    if transcripts.null_count == len(transcripts):
-        return
-    for call_id, text in zip(calls.column("call_id").to_pylist(), transcripts.to_pylist(), strict=True):
-        if text:
-            out.add_turns(call_id, split_turns(text, SPEAKERS, LINE_BREAK))
+    if transcripts.null_count < len(transcripts):
+        yield from out.transcript_turns(calls.column("call_id"), transcripts)

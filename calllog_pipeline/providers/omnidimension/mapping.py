@@ -31,7 +31,7 @@ from calllog_pipeline.mapping import (
     e164,
     parse_local,
     record_id_of,
-    split_turns,
+    records,
     take,
 )
 
@@ -117,12 +117,12 @@ HTML_BREAK = re.compile(r"<br\s*/?>|\r?\n", re.IGNORECASE)
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     zone = source_zone(raw.source_context(ENDPOINT))
-    out = TableBuffers(PROVIDER)
+    out = TableBuffers(PROVIDER, SPEAKERS, HTML_BREAK)
     seen = SeenIds()
-    for records in raw.batches(ENDPOINT):
-        for record in records:
+    for payloads in raw.payloads(ENDPOINT):
+        for record, digest in records(payloads):
             try:
-                normalize_call(out, record, zone, seen)
+                normalize_call(out, record, digest, zone, seen)
             except Reject as rejected:
                 out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
         yield from out.drain()
@@ -136,10 +136,10 @@ def source_zone(context: Mapping[str, str]) -> tzinfo:
         raise ValueError(f"omnidimension source_context timezone is not an IANA zone: {name!r}") from None
 
 
-def normalize_call(out: TableBuffers, record: Any, zone: tzinfo, seen: SeenIds) -> None:
+def normalize_call(out: TableBuffers, record: Any, digest: int, zone: tzinfo, seen: SeenIds) -> None:
     row = call_row(record, zone)
     call_id = row["call_id"]
-    if not seen.check(call_id, record):
+    if not seen.check(call_id, digest):
         return
     out.calls.append(row)
     interactions = record.get("interactions")
@@ -147,7 +147,7 @@ def normalize_call(out: TableBuffers, record: Any, zone: tzinfo, seen: SeenIds) 
         out.add_turns(call_id, structured_turns(interactions, zone), source="turns")
         out.actions.extend(function_call_rows(call_id, interactions, zone))
     else:
-        out.add_turns(call_id, split_turns(record.get("call_conversation"), SPEAKERS, HTML_BREAK))
+        out.add_transcript(call_id, record.get("call_conversation"))
     out.actions.extend(post_call_rows(call_id, record.get("post_call_actions"), zone))
 
 
