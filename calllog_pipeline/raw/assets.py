@@ -2,13 +2,14 @@
 
 Each day is written to ``raw/<provider>/<endpoint>/date=YYYY-MM-DD/data.parquet`` (one row per
 record: record_id, endpoint, page, fetched_at and the redacted JSON payload), atomically, so
-re-materializing a day replaces it whole. ETags and the listing's total live in the file's
-footer: on the next run an unchanged DialNexa call-log day costs one 304 per page and no write.
+re-materializing a day replaces it whole. Each page's ETag, with what a 304 needs to stand for that
+page (its listed count, the listing's total, its oldest time), lives in the file's footer: on the
+next run an unchanged DialNexa call-log day costs one 304 per page and no write.
 """
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -19,8 +20,10 @@ from orjson import loads
 from calllog_pipeline.http import ApiClient, ProviderError
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
 from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
-from calllog_pipeline.raw.fetch import FetchStats, Page, WindowFetch, first_error
+from calllog_pipeline.raw.coverage import Page
+from calllog_pipeline.raw.fetch import FetchStats, PageNote, WindowFetch, first_error
 from calllog_pipeline.redact import redact_text, redacted_json
+from calllog_pipeline.timeutil import LATER_PASS_IDS
 
 DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
 
@@ -79,6 +82,24 @@ def _stored_page_reader(lake: Lake, path: str):
     return stored_page
 
 
+def _page_notes(footer: dict) -> dict[str, PageNote]:
+    """The stored page notes; none from a file written before notes existed (every page is then
+    read in full once)."""
+    notes = footer.get("pages")
+    if not isinstance(notes, dict):
+        return {}
+    return {key: note for key, value in notes.items() if (note := PageNote.read(value)) is not None}
+
+
+def _source_context(api: ProviderApi, stats: FetchStats) -> dict:
+    """What the mapping needs to read the records: the provider's settings and, on a DST
+    fall-back day, which records the listing's order placed in the later pass of the repeated hour."""
+    context: dict = dict(api.source_context())
+    if stats.later_pass_ids:
+        context[LATER_PASS_IDS] = stats.later_pass_ids
+    return context
+
+
 async def ingest_day(
     client: ApiClient,
     api: ProviderApi,
@@ -96,7 +117,6 @@ async def ingest_day(
     previous = lake.file_metadata(path) if endpoint.conditional and lake.exists(path) else {}
     secrets = tuple(api.secrets())
     metadata = {
-        "source_context": api.source_context(),
         "endpoint": redact_text(api.base_url.rstrip("/") + endpoint.path, secrets),
         "window": [window.start.isoformat(), window.end.isoformat()],
         "fetched_at": datetime.now(UTC).isoformat(),
@@ -113,8 +133,7 @@ async def ingest_day(
                 sink,
                 default_params=api.default_params(),
                 concurrency=api.max_concurrency,
-                known_etags=previous.get("etags"),
-                known_total=previous.get("total", 0),
+                known_pages=_page_notes(previous),
                 stored_page=_stored_page_reader(lake, path) if previous else None,
                 progress=lambda msg: log.info(f"{label} {msg}"),
             )
@@ -122,7 +141,14 @@ async def ingest_day(
             if outcome.stats.pages and outcome.stats.not_modified_pages == outcome.stats.pages:
                 raise _Unchanged
             sink.flush()
-            lake.add_metadata(pw, {"etags": outcome.stats.etags, "total": outcome.stats.total})
+            lake.add_metadata(
+                pw,
+                {
+                    "source_context": _source_context(api, outcome.stats),
+                    "pages": {key: asdict(note) for key, note in outcome.stats.page_notes.items()},
+                    "total": outcome.stats.total,
+                },
+            )
     except _Unchanged:
         outcome.unchanged = True
         log.info(f"{label} unchanged since the last run (all pages 304): kept the stored file")
@@ -184,6 +210,8 @@ def _summary(outcomes: list[DayOutcome], client_stats: dict, seconds: float) -> 
         "out_of_window_dropped": dg.MetadataValue.int(total("out_of_window")),
         "drift_rescans": dg.MetadataValue.int(total("drift_refetches")),
         "window_probes": dg.MetadataValue.int(total("probes")),
+        "repeated_hour_later_pass": dg.MetadataValue.int(sum(len(o.stats.later_pass_ids) for o in outcomes)),
+        "repeated_hour_undecided": dg.MetadataValue.int(total("repeated_hour_undecided")),
         "bytes": dg.MetadataValue.int(client_stats["bytes"]),
         "seconds": dg.MetadataValue.float(round(seconds, 3)),
         "retry_reasons": dg.MetadataValue.json(client_stats["retry_reasons"]),
