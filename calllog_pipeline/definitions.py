@@ -15,7 +15,7 @@ from calllog_pipeline.automation import (
     freshness_policy,
 )
 from calllog_pipeline.lake import Lake
-from calllog_pipeline.normalized.assets import build_normalized_assets, privacy_from_env
+from calllog_pipeline.normalized import build_normalized_assets, privacy_from_env
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.raw.assets import build_raw_asset
 from calllog_pipeline.settings import Settings
@@ -26,17 +26,16 @@ def build_definitions(settings: Settings, alerts: Alerts | None = None) -> dg.De
     partitions = dg.DailyPartitionsDefinition(
         start_date=settings.start_date.isoformat(), timezone=settings.timezone
     )
+    # Per-provider chains: each provider's raw assets feed only its own normalize_<provider> step,
+    # so one provider's failure never blocks another's (see docs/operations.md).
     raw = [build_raw_asset(p, endpoint, partitions) for p in providers for endpoint in p.endpoints]
-    normalized = build_normalized_assets(providers, partitions, [a.key for a in raw])
+    normalized = build_normalized_assets(providers, partitions)
     assets = dg.map_asset_specs(
-        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()),
-        [*raw, *(a for a in normalized if isinstance(a, dg.AssetsDefinition))],
+        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()), [*raw, *normalized]
     )
-    checks = [c for c in normalized if not isinstance(c, dg.AssetsDefinition)]
     job = daily_refresh_job(partitions)
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
         jobs=[job],
         schedules=[daily_schedule(job, partitions, settings.lookback_days)],
         sensors=[alert_on_run_failure],

@@ -10,9 +10,13 @@ import pytest
 
 from calllog_pipeline.automation import DAILY_JOB, Alerts, alert_on_run_failure
 from calllog_pipeline.definitions import build_definitions
+from calllog_pipeline.normalized import normalized_asset_key
+from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.raw.assets import raw_asset_key
 from calllog_pipeline.settings import Settings, SettingsError
 
-RAW_KEYS = ["dialnexa/calls", "dialnexa/call_logs", "leadconnector/call_logs", "omnidimension/call_logs"]
+RAW_KEYS = {p.name: [raw_asset_key(p.name, e.name) for e in p.endpoints] for p in REGISTRY.values()}
+TABLES = ("calls", "actions", "interactions", "quarantine")
 
 
 def settings(**changes) -> Settings:
@@ -20,41 +24,45 @@ def settings(**changes) -> Settings:
     return Settings.from_env(env)
 
 
-def test_asset_graph_snapshot():
+def test_the_asset_graph_is_one_chain_per_provider():
     defs = build_definitions(settings())
     graph = defs.resolve_asset_graph()
-    keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
-    assert keys == sorted([*RAW_KEYS, "calls", "actions", "interactions", "quarantine"])
-
-    for key in RAW_KEYS:
-        node = graph.get(dg.AssetKey.from_user_string(key))
-        assert node.group_name == "raw"
-        assert node.pools == {f"{key.split('/')[0]}_api"}
-        assert node.backfill_policy == dg.BackfillPolicy.single_run()
-        assert node.partitions_def.start.date() == date(2026, 1, 1)
-        assert node.owners == ["team:data-platform"]
-        assert node.freshness_policy is not None
-    calls = graph.get(dg.AssetKey("calls"))
-    assert calls.group_name == "normalized"
-    assert {k.to_user_string() for k in calls.parent_keys} == set(RAW_KEYS)
-    assert graph.asset_check_keys, "normalized tables carry data-quality checks"
+    for provider, raw_keys in RAW_KEYS.items():
+        for key in raw_keys:
+            node = graph.get(key)
+            assert key.path[-1].startswith(f"{provider}_"), "the UI's node label names the provider"
+            assert node.group_name == "raw"
+            assert node.tags["provider"] == provider and node.tags["layer"] == "raw"
+            assert node.pools == {f"{provider}_api"}
+            assert node.backfill_policy == dg.BackfillPolicy.single_run()
+            assert node.partitions_def.start.date() == date(2026, 1, 1)
+            assert node.owners == ["team:data-platform"]
+            assert node.freshness_policy is not None
+        for table in TABLES:
+            node = graph.get(normalized_asset_key(provider, table))
+            assert node.group_name == "normalized"
+            assert node.tags["provider"] == provider and node.tags["layer"] == "normalized"
+            assert set(node.parent_keys) == set(raw_keys), "a provider's tables read only its raw assets"
+            assert node.freshness_policy is not None
+        chain = dg.AssetSelection.tag("provider", provider).resolve(graph)
+        assert chain == {*raw_keys, *(normalized_asset_key(provider, t) for t in TABLES)}
 
     assert defs.resolve_job_def(DAILY_JOB).partitions_def is not None
-    assert [s.name for s in defs.schedules] == ["daily_refresh_schedule"]
-    assert [s.name for s in defs.sensors] == ["alert_on_run_failure"]
     assert set(defs.resources) == {"lake", "privacy", "alerts", "dialnexa", "leadconnector", "omnidimension"}
 
 
 def test_only_selected_providers_are_defined():
     defs = build_definitions(settings(CALLLOG_PROVIDERS="omnidimension, leadconnector"))
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert "dialnexa/calls" not in keys and "omnidimension/call_logs" in keys
+    assert raw_asset_key("dialnexa", "calls").to_user_string() not in keys
+    assert normalized_asset_key("dialnexa", "calls").to_user_string() not in keys
+    assert raw_asset_key("omnidimension", "call_logs").to_user_string() in keys
     assert "dialnexa" not in defs.resources
 
 
 def test_partitions_follow_the_configured_timezone():
     defs = build_definitions(settings(CALLLOG_TIMEZONE="Asia/Kolkata"))
-    part = defs.resolve_asset_graph().get(dg.AssetKey("calls")).partitions_def
+    part = defs.resolve_asset_graph().get(normalized_asset_key("leadconnector", "calls")).partitions_def
     window = part.time_window_for_partition_key("2026-03-01")
     assert window.start.isoformat() == "2026-03-01T00:00:00+05:30"
 

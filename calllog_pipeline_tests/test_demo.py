@@ -5,6 +5,8 @@ import duckdb
 import pandas as pd
 
 from calllog_pipeline.cli import main
+from calllog_pipeline.normalized import normalized_asset_key
+from calllog_pipeline.providers import REGISTRY
 
 
 def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys, monkeypatch):
@@ -35,5 +37,7 @@ def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys, mo
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         assert len(runs) == 2 and all(r.is_success for r in runs)
-        assert instance.get_latest_materialization_event(dg.AssetKey("calls")) is not None
+        for provider in REGISTRY:
+            calls = normalized_asset_key(provider, "calls")
+            assert instance.get_latest_materialization_event(calls) is not None
     assert (home / "dagster.yaml").exists() and (home / "demo.env").exists()

@@ -64,31 +64,6 @@ def test_dialnexa_duration_falls_back_to_ended_minus_created():
     assert only(run(dialnexa, {"calls": [record]})["calls"])["duration_s"] == 145.0
 
 
-@pytest.mark.parametrize(
-    ("raw", "status", "direction"),
-    [
-        ("completed", "completed", "outbound"),
-        ("received", "completed", "inbound"),
-        ("no-answer", "no_answer", "outbound"),
-        ("no_answer", "no_answer", "outbound"),
-        ("did_not_pick", "no_answer", "outbound"),
-        ("in-progress", "in_progress", "outbound"),
-        ("in_progress", "in_progress", "outbound"),
-        ("initiated", "in_progress", "outbound"),
-        ("created", "queued", "outbound"),
-        ("sent", "failed", "outbound"),
-        ("retry_expired", "failed", "outbound"),
-        ("failed", "failed", "outbound"),
-        ("busy", "busy", "outbound"),
-        ("cancelled", "cancelled", "outbound"),
-        ("teleported", "unknown", "outbound"),
-    ],
-)
-def test_dialnexa_status_spellings(raw, status, direction):
-    row = only(run(dialnexa, {"calls": [dn_call(status=raw)]})["calls"])
-    assert (row["status"], row["status_raw"], row["direction"]) == (status, raw, direction)
-
-
 def test_dialnexa_call_log_with_only_id_uses_it_as_the_call_id():
     log = {k: v for k, v in dn_log(id="call_abc123").items() if k != "call_id"}
     row = only(run(dialnexa, {"call_logs": [log]})["calls"])

@@ -15,33 +15,28 @@ import pytest
 
 from calllog_pipeline.lake import RAW_SCHEMA, Lake
 from calllog_pipeline.mapping import salted_hash
-from calllog_pipeline.normalized import Privacy, build_normalized_assets, privacy_from_env
-from calllog_pipeline.providers.base import Provider
-from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa_normalize
-from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector_normalize
-from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension_normalize
+from calllog_pipeline.normalized import (
+    Privacy,
+    build_normalized_assets,
+    normalize_pool,
+    normalized_asset_key,
+    privacy_from_env,
+)
+from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.raw.assets import raw_asset_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAY = "2024-05-01"
 PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01")
 
 
-def _provider(name: str, normalize) -> Provider:
-    return Provider(name=name, title=name, api=lambda: None, endpoints=(), normalize=normalize)
+PROVIDERS = list(REGISTRY.values())
+ASSETS = build_normalized_assets(PROVIDERS, PARTITIONS)
+TABLES = ("calls", "actions", "interactions", "quarantine")
 
 
-PROVIDERS = [
-    _provider("dialnexa", dialnexa_normalize),
-    _provider("leadconnector", leadconnector_normalize),
-    _provider("omnidimension", omnidimension_normalize),
-]
-RAW_KEYS = [
-    dg.AssetKey(["dialnexa", "calls"]),
-    dg.AssetKey(["dialnexa", "call_logs"]),
-    dg.AssetKey(["leadconnector", "call_logs"]),
-    dg.AssetKey(["omnidimension", "call_logs"]),
-]
-ASSETS = build_normalized_assets(PROVIDERS, PARTITIONS, RAW_KEYS)
+def key(provider: str, table: str) -> str:
+    return normalized_asset_key(provider, table).to_user_string()
 
 
 def fixture(name: str) -> list[dict]:
@@ -185,21 +180,36 @@ def test_no_credential_reaches_any_table(full_day: Path):
         assert "token123" not in text
 
 
-def test_materialization_metadata_counts_rows_per_provider(full_day: Path):
+def test_materialization_metadata_counts_each_providers_rows(full_day: Path):
     result = materialize(full_day)
-    by_key = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
-    calls = by_key["calls"].materialization.metadata
-    assert calls["dagster/row_count"].value == 5
-    assert calls["rows_by_provider"].value == {"dialnexa": 3, "leadconnector": 1, "omnidimension": 1}
-    assert len(calls["paths"].value) == 3
-    interactions = by_key["interactions"].materialization.metadata
-    assert interactions["rows_by_provider"].value == {"dialnexa": 0, "leadconnector": 2, "omnidimension": 7}
+    rows = {
+        m.asset_key.to_user_string(): m.materialization.metadata["dagster/row_count"].value
+        for m in result.get_asset_materialization_events()
+    }
+    assert {p.name: rows[key(p.name, "calls")] for p in PROVIDERS} == {
+        "dialnexa": 3,
+        "leadconnector": 1,
+        "omnidimension": 1,
+    }
+    assert {p.name: rows[key(p.name, "interactions")] for p in PROVIDERS} == {
+        "dialnexa": 0,
+        "leadconnector": 2,
+        "omnidimension": 7,
+    }
+    (calls,) = [
+        m
+        for m in result.get_asset_materialization_events()
+        if m.asset_key.to_user_string() == key("dialnexa", "calls")
+    ]
+    assert calls.materialization.metadata["paths"].value == [
+        str(full_day / "calls" / f"date={DAY}" / "provider=dialnexa" / "data.parquet")
+    ]
 
 
 def test_all_checks_pass_on_clean_data(full_day: Path):
     result = materialize(full_day)
     checks = check_results(result)
-    assert len(checks) == 9
+    assert len(checks) == 9 * len(PROVIDERS)
     assert all(checks.values()), checks
 
 
@@ -225,8 +235,9 @@ def test_a_call_outside_the_day_fails_the_window_check(tmp_path: Path):
     record = fixture("leadconnector_call_logs.json")[0]  # createdAt 2024-01-15, filed under 2024-05-01
     write_raw(lake, "leadconnector", "call_logs", DAY, [record])
     checks = check_results(materialize(tmp_path))
-    assert checks["calls:started_at_in_partition"] is False
-    assert checks["calls:call_id_unique"] is True
+    assert checks[f"{key('leadconnector', 'calls')}:started_at_in_partition"] is False
+    assert checks[f"{key('leadconnector', 'calls')}:call_id_unique"] is True
+    assert checks[f"{key('dialnexa', 'calls')}:started_at_in_partition"] is True  # its own verdict
 
 
 def test_duplicate_ids_and_bad_records_fail_or_warn(tmp_path: Path):
@@ -238,13 +249,17 @@ def test_duplicate_ids_and_bad_records_fail_or_warn(tmp_path: Path):
     no_id = {k: v for k, v in good.items() if k != "id"}
     write_raw(lake, "leadconnector", "call_logs", DAY, [good, good, changed, no_id])
     result = materialize(
-        tmp_path, run_config={"ops": {"normalize": {"config": {"max_quarantine_share": 0.5}}}}
+        tmp_path, run_config={"ops": {"normalize_leadconnector": {"config": {"max_quarantine_share": 0.5}}}}
     )
     checks = check_results(result)
-    assert checks["calls:call_id_unique"] is True  # the exact copy is dropped, the conflict quarantined
-    assert checks["quarantine:quarantine_share_below_threshold"] is False  # 2 of 3 records
+    # the exact copy is dropped, the conflict quarantined
+    assert checks[f"{key('leadconnector', 'calls')}:call_id_unique"] is True
+    assert checks[f"{key('leadconnector', 'quarantine')}:quarantine_share_below_threshold"] is False  # 2 of 3
     evaluation = next(
-        e for e in result.get_asset_check_evaluations() if e.check_name == "quarantine_share_below_threshold"
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "quarantine_share_below_threshold"
+        and e.asset_key.path[-1].startswith("leadconnector")
     )
     assert evaluation.severity == dg.AssetCheckSeverity.WARN
     assert evaluation.metadata["reasons"].value == {"duplicate_id": 1, "missing_id": 1}
@@ -290,14 +305,21 @@ def test_privacy_from_env_reads_the_flag_and_keeps_the_salt_an_env_var(monkeypat
     assert privacy_from_env({}).salt == ""
 
 
-def test_the_asset_graph(full_day: Path):
-    (normalize,) = ASSETS
-    assert {k.to_user_string() for k in normalize.keys} == {"calls", "actions", "interactions", "quarantine"}
-    assert all(normalize.group_names_by_key[k] == "normalized" for k in normalize.keys)
-    assert normalize.can_subset is False
-    deps = {d for k in normalize.keys for d in normalize.asset_deps[k]}
-    assert deps == set(RAW_KEYS)
-    assert normalize.backfill_policy == dg.BackfillPolicy.single_run()
+def test_each_provider_has_its_own_step_fed_by_its_own_raw_assets():
+    for provider, normalize in zip(PROVIDERS, ASSETS, strict=True):
+        assert normalize.node_def.name == f"normalize_{provider.name}"
+        assert normalize.keys == {normalized_asset_key(provider.name, t) for t in TABLES}
+        assert all(normalize.group_names_by_key[k] == "normalized" for k in normalize.keys)
+        assert all(
+            normalize.tags_by_key[k]["provider"] == provider.name
+            and normalize.tags_by_key[k]["layer"] == "normalized"
+            for k in normalize.keys
+        )
+        assert normalize.can_subset is False
+        deps = {d for k in normalize.keys for d in normalize.asset_deps[k]}
+        assert deps == {raw_asset_key(provider.name, e.name) for e in provider.endpoints}
+        assert normalize.backfill_policy == dg.BackfillPolicy.single_run()
+        assert normalize.node_def.pools == {normalize_pool(provider.name)}
 
 
 def test_a_ranged_run_normalizes_each_day(full_day: Path):
@@ -317,9 +339,18 @@ def test_a_ranged_run_normalizes_each_day(full_day: Path):
             },
         )
     days = {(m.asset_key.to_user_string(), m.partition) for m in result.get_asset_materialization_events()}
-    assert ("calls", "2024-04-30") in days and ("calls", "2024-05-01") in days
-    calls = next(m for m in result.get_asset_materialization_events() if m.asset_key.path == ["calls"])
-    assert calls.materialization.metadata["rows_by_day"].value == {"2024-04-30": 1, "2024-05-01": 5}
+    calls = key("leadconnector", "calls")
+    assert (calls, "2024-04-30") in days and (calls, "2024-05-01") in days
+    rows = {
+        m.asset_key.to_user_string(): m.materialization.metadata["rows_by_day"].value
+        for m in result.get_asset_materialization_events()
+        if m.partition == "2024-05-01" and m.asset_key.path[-1].endswith("_calls")
+    }
+    assert rows == {
+        key("dialnexa", "calls"): {"2024-04-30": 0, "2024-05-01": 3},
+        key("leadconnector", "calls"): {"2024-04-30": 1, "2024-05-01": 1},
+        key("omnidimension", "calls"): {"2024-04-30": 0, "2024-05-01": 1},
+    }
     checks = check_results(result)
     assert all(checks.values()), checks  # each day's calls are checked against that day's window
     rows = query(

@@ -29,7 +29,9 @@ DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day a
 
 
 def raw_asset_key(provider: str, endpoint: str) -> dg.AssetKey:
-    return dg.AssetKey([provider, endpoint])
+    """``raw/<provider>_<endpoint>``: the UI labels a node with the key's last part, so it names the
+    provider (``dialnexa_call_logs``, not three nodes called ``call_logs``)."""
+    return dg.AssetKey(["raw", f"{provider}_{endpoint}"])
 
 
 class _Unchanged(Exception):
@@ -222,6 +224,42 @@ def _summary(outcomes: list[DayOutcome], client_stats: dict, seconds: float) -> 
     }
 
 
+COMPLETENESS_CHECK = "records_match_listing_total"
+
+
+def completeness_check_specs(provider: Provider, endpoint: Endpoint) -> list[dg.AssetCheckSpec]:
+    """Records landed vs the total the listing reported, where that total is the day's: only a
+    listing filtered to the window reports one (OmniDimension's total counts its whole history)."""
+    if endpoint.window_params is None:
+        return []
+    return [
+        dg.AssetCheckSpec(
+            COMPLETENESS_CHECK,
+            asset=raw_asset_key(provider.name, endpoint.name),
+            description=(
+                f"Every day, the records stored equal the total {provider.title} {endpoint.path} "
+                "reported for the day's window (none lost, none extra)."
+            ),
+        )
+    ]
+
+
+def _completeness(provider: Provider, endpoint: Endpoint, outcomes: list[DayOutcome]) -> dg.AssetCheckResult:
+    counts = {o.day: {"landed": o.records, "reported": o.stats.total} for o in outcomes}
+    off = {day: c for day, c in counts.items() if c["landed"] != c["reported"]}
+    return dg.AssetCheckResult(
+        asset_key=raw_asset_key(provider.name, endpoint.name),
+        check_name=COMPLETENESS_CHECK,
+        passed=not off,
+        metadata={
+            "landed": sum(c["landed"] for c in counts.values()),
+            "reported": sum(c["reported"] for c in counts.values()),
+            "days_off": dg.MetadataValue.json(off),
+            "partitions": dg.MetadataValue.json(sorted(counts)),
+        },
+    )
+
+
 def build_raw_asset(
     provider: Provider, endpoint: Endpoint, partitions_def: dg.TimeWindowPartitionsDefinition
 ) -> dg.AssetsDefinition:
@@ -244,6 +282,7 @@ def build_raw_asset(
         tags={"provider": provider.name, "layer": "raw"},
         metadata={"provider": provider.title, "endpoint": endpoint.path, "page_size": endpoint.page_size},
         required_resource_keys={"lake", provider.name},
+        check_specs=completeness_check_specs(provider, endpoint),
     )
     def raw_endpoint(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         api: ProviderApi = getattr(context.resources, provider.name)
@@ -265,6 +304,7 @@ def build_raw_asset(
                 ),
                 metadata=metadata,
             )
-        return dg.MaterializeResult(metadata=metadata)
+        checks = [_completeness(provider, endpoint, outcomes)] if endpoint.window_params else []
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return raw_endpoint
