@@ -182,10 +182,10 @@ class ApiClient:
         return backoff
 
     async def _get_once(self, path, params, headers, parse) -> Response:
-        pause = self._paused_until - time.monotonic()
-        if pause > 0:
-            await asyncio.sleep(pause)
         async with self._in_flight, self._limiter:
+            # Checked after the wait for a slot, which may have outlasted a 429 that arrived meanwhile.
+            while (pause := self._paused_until - time.monotonic()) > 0:
+                await asyncio.sleep(pause)
             self.stats.requests += 1
             try:
                 raw = await self._http.get(path, params=params, headers=headers)
