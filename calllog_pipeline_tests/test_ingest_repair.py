@@ -42,7 +42,9 @@ def existing_at(sim: SimulatorServer, provider: str, endpoint: str, start, end, 
     }
 
 
-def busy(now: datetime, calls_per_day: int, arrivals_per_request: int, **extra) -> SimulatorConfig:
+def busy(
+    now: datetime, calls_per_day: int, arrivals_per_request: int, history_days: int = 3
+) -> SimulatorConfig:
     """A frozen clock that moves only with requests: each request sees ``arrivals_per_request`` new calls."""
     step = arrivals_per_request * 86_400 / calls_per_day
     return SimulatorConfig(
@@ -51,8 +53,7 @@ def busy(now: datetime, calls_per_day: int, arrivals_per_request: int, **extra) 
         now=now,
         frozen_clock=True,
         clock_step_s=step,
-        history_days=3,
-        **extra,
+        history_days=history_days,
     )
 
 
@@ -97,9 +98,12 @@ def test_oldest_first_listing_reads_the_tail_that_grew_while_paging(monkeypatch,
 
 
 def test_unfiltered_listing_reads_down_until_the_day_is_passed(monkeypatch, tmp_path):
-    """OmniDimension (no date filter, newest first): arrivals push yesterday down the listing while
-    it is read, so the fetch reads further down until a page starts before the day."""
-    config = busy(datetime(2026, 11, 11, 1, 0, tzinfo=UTC), calls_per_day=900, arrivals_per_request=60)
+    """OmniDimension (no date filter, newest first) on an account whose history starts inside the
+    day: no page is older than the day, so the search ends at the listing's last page, which
+    arrivals push further down while it is read; the fetch reads on down to the listing's end."""
+    config = busy(
+        datetime(2026, 11, 11, 1, 0, tzinfo=UTC), calls_per_day=900, arrivals_per_request=60, history_days=1
+    )
     with SimulatorServer(config) as sim:
         apis = point_at(sim, monkeypatch, MAX_CONCURRENCY="1")
         day = "2026-11-10"
