@@ -73,21 +73,23 @@ def run_demo(args: argparse.Namespace) -> int:
 def _materialize_days(first: date, last: date) -> bool:
     import dagster as dg
 
-    from calllog_pipeline.automation import DAILY_JOB
+    from calllog_pipeline.automation import job_name
     from calllog_pipeline.definitions import build_definitions
     from calllog_pipeline.settings import Settings
 
-    defs = build_definitions(Settings.from_env())
-    job = defs.resolve_job_def(DAILY_JOB)
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
     ok = True
     with dg.DagsterInstance.get() as instance:
         day = first
         while day <= last:
-            result = job.execute_in_process(
-                instance=instance, partition_key=day.isoformat(), raise_on_error=False
-            )
-            print(f"  {day}: {'ok' if result.success else 'FAILED'} (run {result.run_id})")
-            ok &= result.success
+            for provider in settings.providers:  # one job per provider, as the schedule runs them
+                job = defs.resolve_job_def(job_name(provider))
+                result = job.execute_in_process(
+                    instance=instance, partition_key=day.isoformat(), raise_on_error=False
+                )
+                print(f"  {day} {provider}: {'ok' if result.success else 'FAILED'} (run {result.run_id})")
+                ok &= result.success
             day += timedelta(days=1)
     return ok
 

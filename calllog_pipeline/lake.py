@@ -115,12 +115,12 @@ class RawPartition:
     def path(self, endpoint: str) -> str:
         return self.lake.raw_path(self.provider, endpoint, self.day)
 
-    def batches(self, endpoint: str) -> Iterator[list[dict]]:
+    def payloads(self, endpoint: str) -> Iterator[pa.Array]:
         path = self.path(endpoint)
         if not self.lake.exists(path):
             return
         for batch in self.lake.iter_batches(path, columns=["payload"]):
-            yield [orjson.loads(p) for p in batch.column(0).to_pylist()]
+            yield batch.column(0)
 
     def source_context(self, endpoint: str) -> Mapping[str, str]:
         path = self.path(endpoint)

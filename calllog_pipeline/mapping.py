@@ -25,8 +25,9 @@ from calllog_pipeline import schemas, timeutil
 class RawDay(Protocol):
     """Read access to one provider's raw partition, as normalization sees it."""
 
-    def batches(self, endpoint: str) -> Iterator[list[dict]]:
-        """The endpoint's raw records, in bounded batches (empty if the endpoint has no file)."""
+    def payloads(self, endpoint: str) -> Iterator[pa.Array]:
+        """The endpoint's raw records as JSON text (a string array per bounded batch; nothing if the
+        endpoint has no file)."""
 
     def source_context(self, endpoint: str) -> Mapping[str, str]:
         """The provider's ``source_context()`` recorded when the endpoint was fetched."""
@@ -308,22 +309,27 @@ class TableBuffers:
 
 
 class SeenIds:
-    """Call ids already emitted for a provider-day, with a digest of their record.
+    """Call ids already emitted for a provider-day, with a digest of their record's JSON text.
 
     The same record listed twice (pages drift while a newest-first listing is fetched) is dropped
     silently; the same id with different content is a real conflict and is quarantined.
     """
 
     def __init__(self) -> None:
-        self._digests: dict[str, bytes] = {}
+        self._digests: dict[str, int] = {}
 
-    def check(self, call_id: str, record: Any) -> bool:
+    def check(self, call_id: str, digest: int) -> bool:
         """True if the record is new; False if an identical copy was seen; raises on a conflict."""
-        # Key order is the provider's serializer's, the same for both copies: no sorting needed.
-        digest = hashlib.blake2b(orjson.dumps(record), digest_size=16).digest()
-        previous = self._digests.setdefault(call_id, digest)
-        if previous is digest:
+        previous = self._digests.get(call_id)
+        if previous is None:
+            self._digests[call_id] = digest
             return True
         if previous == digest:
             return False
         raise Reject("duplicate_id", f"call id {call_id} appears again with different content")
+
+
+def records(payloads: pa.Array) -> Iterator[tuple[Any, int]]:
+    """(decoded record, digest of its JSON text) for each payload of a raw batch."""
+    for text in payloads.to_pylist():
+        yield orjson.loads(text), hash(text)

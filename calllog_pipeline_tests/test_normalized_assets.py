@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
+import shutil
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -375,3 +379,82 @@ def test_the_queries_in_docs_schema_md_run_as_written(tmp_path: Path, monkeypatc
     results = [duckdb.sql(q).fetchall() for q in queries]
     assert all(results[:-1]), "every query but the quarantine one returns rows on this day"
     assert results[0][0] == ("dialnexa", "completed", 2)
+
+
+def test_a_second_writer_of_the_same_provider_day_waits_visibly(full_day: Path, tmp_path: Path, monkeypatch):
+    """A backfill run holds leadconnector's normalize slot; the schedule's run of the same provider-day
+    waits for it (the project's dagster.yaml: pools of limit 1), then writes."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    (asset,) = [a for a in ASSETS if a.node_def.name == "normalize_leadconnector"]
+    pool = normalize_pool("leadconnector")
+    calls = full_day / "calls" / f"date={DAY}" / "provider=leadconnector" / "data.parquet"
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(pool)
+        assert storage.get_concurrency_info(pool).slot_count == 1
+        assert storage.claim_concurrency_slot(pool, "backfill-run", asset.node_def.name).is_claimed
+
+        outcome: dict = {}
+
+        def scheduled_run():
+            outcome["result"] = dg.materialize(
+                [asset],
+                resources={"lake": Lake(root=str(full_day)), "privacy": Privacy()},
+                partition_key=DAY,
+                instance=instance,
+            )
+
+        second = threading.Thread(target=scheduled_run)
+        second.start()
+        blocked = _wait_for(lambda: _blocked_messages(instance, pool))
+        assert blocked and not calls.exists(), "the second writer must wait before writing anything"
+        storage.free_concurrency_slots_for_run("backfill-run")  # the backfill finishes
+        second.join(timeout=120)
+        assert outcome["result"].success and calls.exists()
+        assert storage.get_concurrency_info(pool).active_slot_count == 0
+
+
+def _blocked_messages(instance: dg.DagsterInstance, pool: str) -> list[str]:
+    return [
+        record.user_message
+        for run in instance.get_runs()
+        for record in instance.all_logs(run.run_id)
+        if f"blocked by limit for pool {pool}" in record.user_message
+    ]
+
+
+def _wait_for(condition, deadline_s: float = 60.0):
+    """Poll until ``condition()`` is truthy (a deadline against hanging, not a performance limit)."""
+    give_up = time.monotonic() + deadline_s
+    while not (value := condition()) and time.monotonic() < give_up:
+        time.sleep(0.1)
+    return value
+
+
+def test_a_mapping_bug_in_one_provider_fails_only_that_provider(full_day: Path):
+    def broken(raw):
+        raise KeyError("agent_id")  # a mapping bug
+        yield  # pragma: no cover - makes this a generator like the real mappings
+
+    providers = [dataclasses.replace(p, normalize=broken) if p.name == "dialnexa" else p for p in PROVIDERS]
+    result = dg.materialize(
+        build_normalized_assets(providers, PARTITIONS),
+        resources={"lake": Lake(root=str(full_day)), "privacy": Privacy()},
+        partition_key=DAY,
+        raise_on_error=False,
+    )
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "normalize_dialnexa"
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("DialNexa: normalizing 1 of 1 day(s) failed (2024-05-01)")
+    assert "KeyError" in message and "re-run normalize_dialnexa" in message
+    assert not list((full_day / "calls").glob("*/provider=dialnexa/*")), "nothing half-written"
+    written = query(
+        full_day,
+        "SELECT provider, count(*) FROM read_parquet('LAKE/calls/*/*/*.parquet', hive_partitioning=true) "
+        "GROUP BY ALL ORDER BY ALL",
+    )
+    assert written == [("leadconnector", 1), ("omnidimension", 1)]

@@ -17,11 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from orjson import loads
 
-from calllog_pipeline.http import ApiClient, ProviderError
+from calllog_pipeline.http import ApiClient, ProviderError, ProviderUnavailable
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
 from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
 from calllog_pipeline.raw.coverage import Page
 from calllog_pipeline.raw.fetch import FetchStats, PageNote, WindowFetch, first_error
+from calllog_pipeline.raw.versions import CONTENT_HASH, ContentHash, combined_version
 from calllog_pipeline.redact import redact_text, redacted_json
 from calllog_pipeline.timeutil import LATER_PASS_IDS
 
@@ -44,6 +45,7 @@ class DayOutcome:
     records: int = 0
     unchanged: bool = False
     error: str | None = None
+    content_hash: str = ""  # what the day's records hash to (the day's data version)
     seconds: float = 0.0
     stats: FetchStats = field(default_factory=FetchStats)
 
@@ -54,12 +56,15 @@ class RawSink:
     def __init__(self, writer: pq.ParquetWriter, endpoint: Endpoint, secrets: tuple[str, ...]):
         self.writer, self.endpoint, self.secrets = writer, endpoint, secrets
         self._rows: dict[str, list] = {name: [] for name in RAW_SCHEMA.names}
+        self.content = ContentHash()
 
     def __call__(self, page: Page, records: list[dict]) -> None:
         rows = self._rows
         for record in records:
             rows["record_id"].append(self.endpoint.record_id(record))
-            rows["payload"].append(redacted_json(record, self.secrets).decode())
+            payload = redacted_json(record, self.secrets)
+            self.content.add(payload)
+            rows["payload"].append(payload.decode())
         rows["endpoint"].extend([self.endpoint.name] * len(records))
         rows["page"].extend([page.number] * len(records))
         rows["fetched_at"].extend([page.fetched_at] * len(records))
@@ -149,12 +154,14 @@ async def ingest_day(
                     "source_context": _source_context(api, outcome.stats),
                     "pages": {key: asdict(note) for key, note in outcome.stats.page_notes.items()},
                     "total": outcome.stats.total,
+                    CONTENT_HASH: sink.content.hexdigest(),
                 },
             )
     except _Unchanged:
         outcome.unchanged = True
         log.info(f"{label} unchanged since the last run (all pages 304): kept the stored file")
     outcome.records = outcome.stats.records
+    outcome.content_hash = sink.content.hexdigest()
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -261,7 +268,10 @@ def _completeness(provider: Provider, endpoint: Endpoint, outcomes: list[DayOutc
 
 
 def build_raw_asset(
-    provider: Provider, endpoint: Endpoint, partitions_def: dg.TimeWindowPartitionsDefinition
+    provider: Provider,
+    endpoint: Endpoint,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    retry_policy: dg.RetryPolicy | None = None,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_asset_key(provider.name, endpoint.name),
@@ -277,6 +287,7 @@ def build_raw_asset(
         # on its own (bounded memory, and a failed day never discards another day's file).
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=f"{provider.name}_api",
+        retry_policy=retry_policy,  # retries only ProviderUnavailable: other failures disallow retries
         kinds={"python", "parquet"},
         owners=["team:data-platform"],
         tags={"provider": provider.name, "layer": "raw"},
@@ -293,7 +304,16 @@ def build_raw_asset(
             for w in [partitions_def.time_window_for_partition_key(key)]
         ]
         started = time.monotonic()
-        outcomes, client_stats = asyncio.run(ingest_days(api, provider, endpoint, lake, days, context.log))
+        try:
+            outcomes, client_stats = asyncio.run(
+                ingest_days(api, provider, endpoint, lake, days, context.log)
+            )
+        except ProviderUnavailable:
+            raise  # an outage may pass: the step's RetryPolicy tries again with backoff
+        except ProviderError as exc:
+            # A bad key, a missing setting, a refused request or a changed response shape: the same
+            # request would fail the same way, so fail now instead of retrying.
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         metadata = _summary(outcomes, client_stats, time.monotonic() - started)
         if failed := [o for o in outcomes if o.error]:
             raise dg.Failure(
@@ -304,7 +324,14 @@ def build_raw_asset(
                 ),
                 metadata=metadata,
             )
+        versions = {o.day: o.content_hash for o in outcomes}
+        metadata["data_versions"] = dg.MetadataValue.json(versions)
+        # One run records one data version for all its days: the day's own hash for a one-day run,
+        # a hash of the days' hashes for a ranged run (each day's is in "data_versions").
+        version = versions[days[0][0]] if len(days) == 1 else combined_version(versions)
         checks = [_completeness(provider, endpoint, outcomes)] if endpoint.window_params else []
-        return dg.MaterializeResult(metadata=metadata, check_results=checks)
+        return dg.MaterializeResult(
+            metadata=metadata, data_version=dg.DataVersion(version), check_results=checks
+        )
 
     return raw_endpoint

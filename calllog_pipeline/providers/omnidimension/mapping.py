@@ -31,6 +31,7 @@ from calllog_pipeline.mapping import (
     e164,
     parse_local,
     record_id_of,
+    records,
     split_turns,
     take,
 )
@@ -122,10 +123,10 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     later_pass = frozenset(map(str, context.get(LATER_PASS_IDS, ())))  # see raw.repeated_hour
     out = TableBuffers(PROVIDER)
     seen = SeenIds()
-    for records in raw.batches(ENDPOINT):
-        for record in records:
+    for payloads in raw.payloads(ENDPOINT):
+        for record, digest in records(payloads):
             try:
-                normalize_call(out, record, zone, seen, later_pass)
+                normalize_call(out, record, digest, zone, seen, later_pass)
             except Reject as rejected:
                 out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
         yield from out.drain()
@@ -140,13 +141,18 @@ def source_zone(context: Mapping[str, str]) -> tzinfo:
 
 
 def normalize_call(
-    out: TableBuffers, record: Any, zone: tzinfo, seen: SeenIds, later_pass: frozenset[str] = frozenset()
+    out: TableBuffers,
+    record: Any,
+    digest: int,
+    zone: tzinfo,
+    seen: SeenIds,
+    later_pass: frozenset[str] = frozenset(),
 ) -> None:
     row = call_row(record, zone)
     call_id = row["call_id"]
     if call_id in later_pass:  # the fetch placed its repeated local hour in the later pass
         row["started_at"] = in_later_hour(row["started_at"], zone)
-    if not seen.check(call_id, record):
+    if not seen.check(call_id, digest):
         return
     out.calls.append(row)
     interactions = record.get("interactions")
