@@ -19,7 +19,7 @@ from orjson import loads
 
 from calllog_pipeline.http import ApiClient, ProviderError, ProviderUnavailable
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
-from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
+from calllog_pipeline.providers.base import Endpoint, Paging, Provider, ProviderApi, Window
 from calllog_pipeline.raw.coverage import Page
 from calllog_pipeline.raw.fetch import FetchStats, PageNote, WindowFetch, first_error
 from calllog_pipeline.raw.versions import CONTENT_HASH, ContentHash, combined_version
@@ -237,7 +237,7 @@ COMPLETENESS_CHECK = "records_match_listing_total"
 def completeness_check_specs(provider: Provider, endpoint: Endpoint) -> list[dg.AssetCheckSpec]:
     """Records landed vs the total the listing reported, where that total is the day's: only a
     listing filtered to the window reports one (OmniDimension's total counts its whole history)."""
-    if endpoint.window_params is None:
+    if endpoint.paging is not Paging.WINDOWED:
         return []
     return [
         dg.AssetCheckSpec(
@@ -252,7 +252,11 @@ def completeness_check_specs(provider: Provider, endpoint: Endpoint) -> list[dg.
 
 
 def _completeness(provider: Provider, endpoint: Endpoint, outcomes: list[DayOutcome]) -> dg.AssetCheckResult:
-    counts = {o.day: {"landed": o.records, "reported": o.stats.total} for o in outcomes}
+    # A day-granular filter (DialNexa /call-logs outside UTC) lists more than the window: what it
+    # reported for the window is its total less the records that fell outside.
+    counts = {
+        o.day: {"landed": o.records, "reported": o.stats.total - o.stats.out_of_window} for o in outcomes
+    }
     off = {day: c for day, c in counts.items() if c["landed"] != c["reported"]}
     return dg.AssetCheckResult(
         asset_key=raw_asset_key(provider.name, endpoint.name),
@@ -329,7 +333,7 @@ def build_raw_asset(
         # One run records one data version for all its days: the day's own hash for a one-day run,
         # a hash of the days' hashes for a ranged run (each day's is in "data_versions").
         version = versions[days[0][0]] if len(days) == 1 else combined_version(versions)
-        checks = [_completeness(provider, endpoint, outcomes)] if endpoint.window_params else []
+        checks = [_completeness(provider, endpoint, outcomes)] if endpoint.paging is Paging.WINDOWED else []
         return dg.MaterializeResult(
             metadata=metadata, data_version=dg.DataVersion(version), check_results=checks
         )

@@ -210,7 +210,10 @@ class WindowFetch:
             self.stats.page_notes[self.page_key(page.number)] = PageNote.of(page)
         self.coverage.add(page)
         if page.not_modified:
-            self._take(page, page.records)  # accepted last time: in the window, each once
+            # Accepted last time: in the window, each once. The rest of what the page listed was
+            # outside the window (records never change page where ETags are used).
+            self.stats.out_of_window += page.listed - len(page.records)
+            self._take(page, page.records)
             return
         fresh = []
         later_time = self.endpoint.later_time
