@@ -18,15 +18,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-RAW_SCHEMA = pa.schema(
-    [
-        pa.field("record_id", pa.string(), nullable=True),
-        pa.field("endpoint", pa.string(), nullable=False),
-        pa.field("page", pa.int32(), nullable=False),
-        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("payload", pa.string(), nullable=False),  # the record as received, credentials redacted
-    ]
-)
+from calllog_pipeline import schemas
+
+RAW_SCHEMA = schemas.without_descriptions(schemas.RAW)  # declared, with descriptions, in schemas.py
 DATA_FILE = "data.parquet"
 RAW_BATCH_ROWS = 5_000
 

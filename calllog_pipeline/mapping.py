@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import orjson
 import pyarrow as pa
 
-from calllog_pipeline import redact as redaction
 from calllog_pipeline import schemas, timeutil
+from calllog_pipeline.redact import redact_json, redact_value
 
 
 class RawDay(Protocol):
@@ -201,20 +201,12 @@ def split_turns(text: Any, speakers: Mapping[str, str], separator: re.Pattern[st
 
 # --- JSON, secrets, hashing ---------------------------------------------------------------------------
 
-# Lower-cased fragments that any credential the redactor recognises would contain. These cheap
-# substring tests decide whether the (slower) structural walk of ``calllog_pipeline.redact`` runs.
-_SUSPICIOUS = ("secret", "password", 'token"', "token=", "key", "sig", "auth", "bearer")
-
 
 def dump_json(value: Any) -> str | None:
-    """Compact JSON text with credentials removed (None stays None)."""
+    """Compact JSON text with credentials removed, by the one redaction policy (None stays None)."""
     if value is None:
         return None
-    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    lowered = text.lower()
-    if not any(fragment in lowered for fragment in _SUSPICIOUS):  # fast path: nothing to redact
-        return text
-    return orjson.dumps(redaction.redact_value(value), option=orjson.OPT_NON_STR_KEYS).decode()
+    return redact_json(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def salted_hash(value: str, salt: str) -> str:
@@ -300,7 +292,7 @@ class TableBuffers:
                     "call_id": call_id,
                     "turn_index": index,
                     "speaker": speaker,
-                    "text": redaction.redact_text(text),
+                    "text": redact_value(text),
                     "at": at,
                     "response_latency_s": latency,
                     "source": source,

@@ -74,6 +74,23 @@ def description(field: pa.Field) -> str:
     return (field.metadata or {}).get(b"description", b"").decode()
 
 
+def without_descriptions(schema: pa.Schema) -> pa.Schema:
+    """The schema files are written with: descriptions live in code and the catalog, not in every file."""
+    return pa.schema([f.remove_metadata() for f in schema], metadata=schema.metadata)
+
+
+# One row per raw record (``raw/<provider>/<endpoint>/date=YYYY-MM-DD/data.parquet``).
+RAW = pa.schema(
+    [
+        column("record_id", pa.string(), "the record's id as the endpoint gives it (null when it has none)"),
+        column("endpoint", pa.string(), "the raw endpoint, e.g. call_logs", nullable=False),
+        column("page", pa.int32(), "the listing page the record was read from", nullable=False),
+        column("fetched_at", TIMESTAMP, "when that page was fetched", nullable=False),
+        column("payload", pa.string(), "the record's JSON as received, credentials redacted", nullable=False),
+    ]
+)
+
+
 CALLS = pa.schema(
     [
         column("provider", pa.string(), "provider name (from the provider= folder)", nullable=False),

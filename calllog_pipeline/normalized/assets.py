@@ -12,9 +12,9 @@ import traceback
 from collections.abc import Sequence
 
 import dagster as dg
-import pyarrow as pa
 
 from calllog_pipeline import schemas
+from calllog_pipeline.columns import column_schema
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized import checks, writer
 from calllog_pipeline.normalized.checks import NormalizeConfig
@@ -29,21 +29,6 @@ DESCRIPTIONS = {
     "interactions": "One row per utterance: the provider's structured turns, else its parsed transcript.",
     "quarantine": "Raw records that could not become rows, with the reason; nothing is dropped silently.",
 }
-
-
-def column_schema(schema: pa.Schema) -> dg.TableSchema:
-    """The Arrow schema as Dagster shows it in the asset's column list, descriptions included."""
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                f.name,
-                str(f.type),
-                description=schemas.description(f),
-                constraints=dg.TableColumnConstraints(nullable=f.nullable),
-            )
-            for f in schema
-        ]
-    )
 
 
 def _spec(provider: Provider, table: str) -> dg.AssetSpec:

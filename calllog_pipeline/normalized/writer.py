@@ -59,8 +59,7 @@ def file_schema(schema: pa.Schema) -> pa.Schema:
     """The columns stored in a file: ``provider`` lives in the path (``provider=<name>``) only, as
     hive partitioning expects (pandas, pyarrow and Spark refuse a column that is in both); column
     descriptions stay in the code and the asset catalog, not in every file."""
-    schema = schema.remove(schema.get_field_index("provider"))
-    return pa.schema([f.remove_metadata() for f in schema])
+    return schemas.without_descriptions(schema.remove(schema.get_field_index("provider")))
 
 
 def _value_counts(column: pa.Array) -> dict[str, int]:

@@ -15,15 +15,17 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from orjson import loads
+from orjson import dumps, loads
 
+from calllog_pipeline import schemas
+from calllog_pipeline.columns import column_schema
 from calllog_pipeline.http import ApiClient, ProviderError, ProviderUnavailable
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
 from calllog_pipeline.providers.base import Endpoint, Paging, Provider, ProviderApi, Window
 from calllog_pipeline.raw.coverage import Page
 from calllog_pipeline.raw.fetch import FetchStats, PageNote, WindowFetch, first_error
 from calllog_pipeline.raw.versions import CONTENT_HASH, ContentHash, combined_version
-from calllog_pipeline.redact import redact_text, redacted_json
+from calllog_pipeline.redact import LOG_FILTER, redact_serialized, redact_text, remember_secrets
 from calllog_pipeline.timeutil import LATER_PASS_IDS
 
 DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
@@ -62,7 +64,7 @@ class RawSink:
         rows = self._rows
         for record in records:
             rows["record_id"].append(self.endpoint.record_id(record))
-            payload = redacted_json(record, self.secrets)
+            payload = redact_serialized(record, dumps(record), self.secrets)
             self.content.add(payload)
             rows["payload"].append(payload.decode())
         rows["endpoint"].extend([self.endpoint.name] * len(records))
@@ -295,13 +297,20 @@ def build_raw_asset(
         kinds={"python", "parquet"},
         owners=["team:data-platform"],
         tags={"provider": provider.name, "layer": "raw"},
-        metadata={"provider": provider.title, "endpoint": endpoint.path, "page_size": endpoint.page_size},
+        metadata={
+            "provider": provider.title,
+            "endpoint": endpoint.path,
+            "page_size": endpoint.page_size,
+            "dagster/column_schema": column_schema(schemas.RAW),
+        },
         required_resource_keys={"lake", provider.name},
         check_specs=completeness_check_specs(provider, endpoint),
     )
     def raw_endpoint(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         api: ProviderApi = getattr(context.resources, provider.name)
         lake: Lake = context.resources.lake
+        remember_secrets(api.secrets())  # redacted from every log line and message from now on
+        context.log.addFilter(LOG_FILTER)
         days = [
             (key, Window(w.start, w.end))
             for key in context.partition_keys
