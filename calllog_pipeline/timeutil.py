@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -36,37 +36,44 @@ def parse_local(value: object, fmt: str, timezone: str | tzinfo) -> datetime | N
     return naive.replace(tzinfo=zone(timezone) if isinstance(timezone, str) else timezone).astimezone(UTC)
 
 
-def parse_local_later(value: object, fmt: str, timezone: str | tzinfo) -> datetime | None:
-    """The later reading of a zone-less local time that a DST fall-back repeats, as aware UTC;
-    None when the time is unambiguous (or unreadable). ``parse_local`` gives the earlier one."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        naive = _parse_naive(value.strip(), fmt)
-    except ValueError:
-        return None
-    return _later_reading(naive, zone(timezone) if isinstance(timezone, str) else timezone)
+def later_reading(moment: datetime, timezone: str | tzinfo) -> datetime | None:
+    """When ``moment`` (an aware instant read from a zone-less local time in the *earlier* pass)
+    falls in an hour that a DST fall-back repeats, the instant of the same local time in the later
+    pass; None otherwise. Costs a cache lookup and a comparison: it runs for every record."""
+    tz = zone(timezone) if isinstance(timezone, str) else timezone
+    for transition, step in _fall_backs(tz, moment.year):
+        if transition - step <= moment < transition:
+            return moment + step
+    return None
 
 
 def in_later_hour(moment: datetime, timezone: str | tzinfo) -> datetime:
-    """``moment`` (the earlier reading of a repeated local time) moved to the later reading; an
-    unambiguous moment is returned unchanged."""
-    tz = zone(timezone) if isinstance(timezone, str) else timezone
-    naive = moment.astimezone(tz).replace(tzinfo=None)
-    return _later_reading(naive, tz) or moment
+    """``moment`` moved to the later pass of its repeated local hour (unchanged if it has none)."""
+    return later_reading(moment, timezone) or moment
 
 
-def _later_reading(naive: datetime, tz: tzinfo) -> datetime | None:
-    early = naive.replace(tzinfo=tz, fold=0)
-    late = naive.replace(tzinfo=tz, fold=1)
-    if early.utcoffset() == late.utcoffset():
-        return None
-    later = late.astimezone(UTC)
-    # A time skipped by a spring-forward gap also has two offsets, but neither reading maps back
-    # to it; only a repeated time survives the round trip with both.
-    if later.astimezone(tz).replace(tzinfo=None) != naive or later <= early.astimezone(UTC):
-        return None
-    return later
+@lru_cache(maxsize=256)
+def _fall_backs(tz: tzinfo, year: int) -> tuple[tuple[datetime, timedelta], ...]:
+    """(UTC instant, size) of each time ``tz``'s clocks go back during ``year`` (and on the first
+    days of the next, so a repeated hour at New Year is not missed)."""
+    found = []
+    hour = timedelta(hours=1)
+    t, end = datetime(year, 1, 1, tzinfo=UTC) - hour, datetime(year + 1, 1, 2, tzinfo=UTC)
+    offset = t.astimezone(tz).utcoffset()
+    while t < end:
+        after = t + hour
+        next_offset = after.astimezone(tz).utcoffset()
+        if next_offset < offset:
+            lo, hi = t, after  # the change happens in (lo, hi]: narrow it to the second
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                if mid.astimezone(tz).utcoffset() == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            found.append((hi.replace(microsecond=0), offset - next_offset))
+        t, offset = after, next_offset
+    return tuple(found)
 
 
 # The two zero-padded layouts providers send, checked before the fast ISO rewrite below.

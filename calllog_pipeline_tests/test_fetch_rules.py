@@ -9,7 +9,7 @@ from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.providers.base import Order, Paging
 from calllog_pipeline.raw.coverage import Page
 from calllog_pipeline.raw.repeated_hour import Held, resolve
-from calllog_pipeline.timeutil import in_later_hour, parse_local, parse_local_later
+from calllog_pipeline.timeutil import in_later_hour, later_reading, parse_local
 
 ENDPOINTS = [e for p in REGISTRY.values() for e in p.endpoints]
 SEARCHED = next(e for e in ENDPOINTS if e.paging is Paging.SEARCHED)
@@ -40,11 +40,9 @@ FMT = "%m/%d/%Y %H:%M:%S"
 
 
 def held(local: str, position: int) -> Held:
-    text = f"11/01/2026 {local}"
+    early = parse_local(f"11/01/2026 {local}", FMT, NY)
     page = Page(1, [], 0, datetime.now(UTC))
-    return Held(
-        position, parse_local(text, FMT, NY), parse_local_later(text, FMT, NY), {"id": position}, page
-    )
+    return Held(position, early, later_reading(early, NY), {"id": position}, page)
 
 
 def test_the_jump_in_local_time_splits_the_two_passes():
@@ -70,13 +68,23 @@ def test_without_a_jump_the_order_cannot_decide_and_the_earlier_pass_is_kept():
     assert all(at == h.earlier for h, at in placed)
 
 
+def later(local: str, tz: str = NY):
+    return later_reading(parse_local(local, FMT, tz), tz)
+
+
 def test_only_repeated_local_times_have_a_later_reading():
-    assert parse_local_later("11/01/2026 00:59:59", FMT, NY) is None
-    assert parse_local_later("11/01/2026 02:00:00", FMT, NY) is None
-    assert parse_local_later("03/08/2026 02:30:00", FMT, NY) is None  # skipped by spring-forward
+    assert later("11/01/2026 00:59:59") is None
+    assert later("11/01/2026 02:00:00") is None
+    assert later("03/08/2026 02:30:00") is None  # skipped by spring-forward
+    assert later("11/01/2026 01:00:00") == datetime(2026, 11, 1, 6, 0, tzinfo=UTC)  # 01:00 EST
+    assert later("11/01/2026 01:59:59") == datetime(2026, 11, 1, 6, 59, 59, tzinfo=UTC)
     early = parse_local("11/01/2026 01:30:00", FMT, NY)
-    assert parse_local_later("11/01/2026 01:30:00", FMT, NY) == early + timedelta(hours=1)
     assert in_later_hour(early, NY) == early + timedelta(hours=1)
-    # Chatham falls back from 03:45 to 02:45 (+13:45 -> +12:45).
-    chatham = parse_local_later("04/05/2026 03:00:00", FMT, "Pacific/Chatham")
-    assert chatham == parse_local("04/05/2026 03:00:00", FMT, "Pacific/Chatham") + timedelta(hours=1)
+    # Chatham falls back from 03:45 to 02:45 (+13:45 -> +12:45); Kolkata and UTC never do.
+    assert later("04/05/2026 03:00:00", "Pacific/Chatham") == parse_local(
+        "04/05/2026 03:00:00", FMT, "Pacific/Chatham"
+    ) + timedelta(hours=1)
+    assert later("04/05/2026 02:44:59", "Pacific/Chatham") is None
+    assert (
+        later("11/01/2026 01:30:00", "Asia/Kolkata") is None and later("11/01/2026 01:30:00", "UTC") is None
+    )

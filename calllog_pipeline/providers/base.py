@@ -145,10 +145,10 @@ class Endpoint:
     # Query params restricting the listing to a window (``Paging.WINDOWED`` only).
     window_params: Callable[[Window], dict[str, Any]] | None = None
     conditional: bool = False  # answers ETag / If-None-Match with 304
-    # Listings of zone-less local times: the record's instant if its local time falls in the
-    # *later* pass of a repeated (DST fall-back) hour, None when the local time is unambiguous.
-    # ``record_time`` gives the earlier pass; the fetch tells the two apart by listing order.
-    later_time: Callable[[dict, Mapping[str, str]], datetime | None] | None = None
+    # Listings of zone-less local times: given the instant ``record_time`` read (the earlier pass
+    # of a repeated DST fall-back hour), the instant of the later pass, or None when the local
+    # time does not repeat. The fetch tells the two passes apart by the listing's order.
+    later_time: Callable[[datetime, Mapping[str, str]], datetime | None] | None = None
 
     def __post_init__(self) -> None:
         if self.paging is Paging.WINDOWED and self.window_params is None:

@@ -218,7 +218,7 @@ class WindowFetch:
         fresh = []
         later_time = self.endpoint.later_time
         for index, (record, moment) in enumerate(timed):
-            later = later_time(record, self.context) if later_time else None
+            later = later_time(moment, self.context) if later_time and moment is not None else None
             if (
                 moment is not None
                 and moment not in self.window

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from calllog_pipeline.providers.base import Endpoint, Order, Paging, ProviderApi, id_field, json_listing
-from calllog_pipeline.timeutil import parse_local, parse_local_later
+from calllog_pipeline.timeutil import later_reading, parse_local
 
 TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 
@@ -42,8 +42,8 @@ def _time_of_call(record: dict, context: Mapping[str, str]) -> datetime | None:
     return parse_local(record.get("time_of_call"), TIME_FORMAT, context.get("timezone", "UTC"))
 
 
-def _later_time_of_call(record: dict, context: Mapping[str, str]) -> datetime | None:
-    return parse_local_later(record.get("time_of_call"), TIME_FORMAT, context.get("timezone", "UTC"))
+def _later_time_of_call(moment: datetime, context: Mapping[str, str]) -> datetime | None:
+    return later_reading(moment, context.get("timezone", "UTC"))
 
 
 CALL_LOGS = Endpoint(
