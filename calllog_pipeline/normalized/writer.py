@@ -16,6 +16,7 @@ from calllog_pipeline import schemas
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized.privacy import Privacy
 from calllog_pipeline.providers.base import Provider
+from calllog_pipeline.versions import DATA_VERSION, current_rows
 
 
 @dataclass
@@ -30,17 +31,24 @@ class Written:
         return sorted(self.paths["calls"])
 
 
+def day_paths(lake: Lake, provider: Provider, day: str) -> dict[str, str]:
+    return {table: lake.table_path(table, day, provider.name) for table in schemas.TABLES}
+
+
 def write_provider_day(
-    lake: Lake, privacy: Privacy, provider: Provider, day: str, written: Written
+    lake: Lake, privacy: Privacy, provider: Provider, day: str, written: Written, version: str | None = None
 ) -> dict[str, int]:
     """Stream one provider-day into its four files (a day with no rows still gets empty files);
-    returns the rows written per table. Nothing is recorded in ``written`` unless all four succeed."""
+    returns the rows written per table. Nothing is recorded in ``written`` unless all four succeed.
+    ``version`` (the inputs' fingerprint, see ``versions``) is recorded in every file's footer."""
     counts = dict.fromkeys(schemas.TABLES, 0)
     reasons: Counter = Counter()
-    paths = {table: lake.table_path(table, day, provider.name) for table in schemas.TABLES}
+    paths = day_paths(lake, provider, day)
+    footer = {DATA_VERSION: version} if version else None
     with contextlib.ExitStack() as stack:
         writers = {
-            t: stack.enter_context(lake.writer(paths[t], file_schema(s))) for t, s in schemas.TABLES.items()
+            t: stack.enter_context(lake.writer(paths[t], file_schema(s), footer))
+            for t, s in schemas.TABLES.items()
         }
         for table, batch in provider.normalize(lake.raw_day(provider.name, day)):
             batch = privacy.protect(table, batch)
@@ -53,6 +61,21 @@ def write_provider_day(
         written.rows[table][day] = counts[table]
     written.reasons.update(reasons)
     return counts
+
+
+def keep_provider_day(
+    lake: Lake, provider: Provider, day: str, written: Written, version: str | None
+) -> dict[str, int] | None:
+    """When the day's four files were computed from inputs with this ``version``, record them in
+    ``written`` as they are (their checks still run) and return their row counts; else None."""
+    paths = day_paths(lake, provider, day)
+    rows = current_rows(lake, paths, version)
+    if rows is None:
+        return None
+    for table, path in paths.items():
+        written.paths[table][day] = path
+        written.rows[table][day] = rows[table]
+    return rows
 
 
 def file_schema(schema: pa.Schema) -> pa.Schema:

@@ -32,7 +32,6 @@ from calllog_pipeline.mapping import (
     parse_local,
     record_id_of,
     records,
-    split_turns,
     take,
 )
 from calllog_pipeline.timeutil import LATER_PASS_IDS, in_later_hour
@@ -121,7 +120,7 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     context = raw.source_context(ENDPOINT)
     zone = source_zone(context)
     later_pass = frozenset(map(str, context.get(LATER_PASS_IDS, ())))  # see raw.repeated_hour
-    out = TableBuffers(PROVIDER)
+    out = TableBuffers(PROVIDER, SPEAKERS, HTML_BREAK)
     seen = SeenIds()
     for payloads in raw.payloads(ENDPOINT):
         for record, digest in records(payloads):
@@ -160,7 +159,7 @@ def normalize_call(
         out.add_turns(call_id, structured_turns(interactions, zone), source="turns")
         out.actions.extend(function_call_rows(call_id, interactions, zone))
     else:
-        out.add_turns(call_id, split_turns(record.get("call_conversation"), SPEAKERS, HTML_BREAK))
+        out.add_transcript(call_id, record.get("call_conversation"))
     out.actions.extend(post_call_rows(call_id, record.get("post_call_actions"), zone))
 
 
