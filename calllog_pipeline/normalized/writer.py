@@ -1,8 +1,9 @@
 """How one provider-day is written: ``provider.normalize(raw)`` streamed into four Parquet files.
 
-Each file is ``<table>/date=<day>/provider=<name>/data.parquet``, written batch by batch and
-atomically (temp file, then rename), so a re-run replaces the day whole and a crash leaves no
-half-written partition.
+Each file is ``<table>/date=<day>/provider=<name>/data.parquet``, written batch by batch into a
+staged file and renamed into place with the day's three other files once all four are complete
+(``Lake.publish_together``), so a re-run replaces the day whole and a crash leaves no half-written
+partition.
 """
 
 import contextlib
@@ -45,9 +46,11 @@ def write_provider_day(
     reasons: Counter = Counter()
     paths = day_paths(lake, provider, day)
     footer = {DATA_VERSION: version} if version else None
-    with contextlib.ExitStack() as stack:
+    # The four files are renamed into place one right after another, and only once all four are
+    # complete: a failure part-way replaces none of them.
+    with lake.publish_together() as together, contextlib.ExitStack() as stack:
         writers = {
-            t: stack.enter_context(lake.writer(paths[t], file_schema(s), footer))
+            t: stack.enter_context(lake.writer(paths[t], file_schema(s), footer, together=together))
             for t, s in schemas.TABLES.items()
         }
         for table, batch in provider.normalize(lake.raw_day(provider.name, day)):
