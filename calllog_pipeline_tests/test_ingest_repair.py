@@ -54,6 +54,7 @@ def busy(
         frozen_clock=True,
         clock_step_s=step,
         history_days=history_days,
+        seasonality=False,  # arrivals at the same rate all day: the arithmetic above holds
     )
 
 
