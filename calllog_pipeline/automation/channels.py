@@ -20,8 +20,7 @@ import dagster as dg
 import httpx
 
 from calllog_pipeline.automation.alerts import Alert
-from calllog_pipeline.providers import REGISTRY
-from calllog_pipeline.redact import redact_text, redact_value
+from calllog_pipeline.redact import known_secrets, redact_text, redact_value
 
 SEND_ATTEMPTS = 3
 SEND_BACKOFF_S = 0.5  # 0.5 s, then 1 s: rides out a blip without stalling the sensor tick
@@ -35,6 +34,7 @@ ENV = {
     "smtp_security": "CALLLOG_SMTP_SECURITY",
     "smtp_user": "CALLLOG_SMTP_USER",
     "smtp_password": "CALLLOG_SMTP_PASSWORD",
+    "smtp_ca_file": "CALLLOG_SMTP_CA_FILE",
     "email_from": "CALLLOG_ALERT_EMAIL_FROM",
     "email_to": "CALLLOG_ALERT_EMAIL_TO",
 }
@@ -57,6 +57,7 @@ class AlertChannels(dg.ConfigurableResource):
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_user: str = ""
     smtp_password: str = ""
+    smtp_ca_file: str = ""  # PEM bundle to trust instead of the system's (a relay with a private CA)
     email_from: str = "calllog-pipeline@localhost"
     email_to: str = ""  # comma-separated recipients
     timeout_s: float = 10.0
@@ -97,8 +98,10 @@ class AlertChannels(dg.ConfigurableResource):
     # -- redaction ------------------------------------------------------------------------------
 
     def secrets(self) -> list[str]:
+        """Provider keys and other credential-named variables, and this resource's own secrets
+        (webhook URLs carry their token in the path)."""
         own = [getattr(self, name) for name in SECRET_FIELDS]
-        return [s for s in [*own, *provider_secrets()] if s]
+        return [s for s in [*own, *known_secrets()] if s]
 
     def redact(self, text: str) -> str:
         return redact_text(text, self.secrets())
@@ -160,7 +163,7 @@ class AlertChannels(dg.ConfigurableResource):
         message.set_content(a["text"] + "\n")
         security = self.smtp_security
         port = self.smtp_port or {"starttls": 587, "ssl": 465, "none": 25}[security]
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self.smtp_ca_file or None)
         if security == "ssl":
             server = smtplib.SMTP_SSL(self.smtp_host, port, timeout=self.timeout_s, context=context)
         else:
@@ -174,13 +177,3 @@ class AlertChannels(dg.ConfigurableResource):
 
     def recipients(self) -> list[str]:
         return [r.strip() for r in self.email_to.split(",") if r.strip()]
-
-
-def provider_secrets(env: Mapping[str, str] = os.environ) -> list[str]:
-    """Every provider credential set in the environment (alerts quote provider errors)."""
-    return [
-        env[api.env_var(name)]
-        for api in {type(p.api()) for p in REGISTRY.values()}
-        for name in api.secret_fields
-        if env.get(api.env_var(name))
-    ]

@@ -13,8 +13,9 @@ from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.qa.anomalies import Thresholds, catalog_entry, max_severity
 from calllog_pipeline.qa.catalog import HEADLINE, SCHEMAS
 from calllog_pipeline.qa.judge import DayJudgement, judge_day
-from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, compute_day, write_day
+from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, compute_day, normalized_day_exists, write_day
 from calllog_pipeline.qa.scorecard import markdown
+from calllog_pipeline.qa.versions import input_version, kept_day
 
 GROUP = "qa"
 TABLES = ("qa_agent_daily", "qa_provider_daily", "qa_end_reasons_daily")
@@ -144,17 +145,32 @@ def build_qa_assets(provider: str, partitions_def: dg.PartitionsDefinition) -> d
     )
     def qa(context: dg.AssetExecutionContext, config: QaConfig, lake: Lake):
         thresholds = config.thresholds()
-        judgements = []
+        judgements, missing = [], {}
         for day in context.partition_keys:  # in order: each day's baseline includes the days before
-            tables = compute_day(lake, provider, day, config.short_call_s, memory_limit=config.memory_limit)
-            paths = write_day(lake, provider, day, tables)
+            if not normalized_day_exists(lake, provider, day):
+                missing[day] = f"normalized {provider} tables of {day} are not in the lake"
+                continue  # the other days of a ranged run are still scored
+            version = input_version(lake, provider, day, config.short_call_s)
+            tables = kept_day(lake, provider, day, version)
+            if tables is None:
+                tables = compute_day(
+                    lake, provider, day, config.short_call_s, memory_limit=config.memory_limit
+                )
+                paths = write_day(lake, provider, day, tables, version)
+            else:  # inputs unchanged since the files were computed: keep them, judge the day again
+                paths = {t: lake.table_path(t, day, provider) for t in TABLES}
+                context.log.info(f"{provider} {day}: normalized data unchanged since QA was computed; kept")
             judgement = judge_day(lake, provider, day, tables.provider, tables.agent, thresholds)
             judgements.append(judgement)
             provider_row = tables.provider.to_pylist()[0]
             agent_rows = tables.agent.to_pylist()
             scorecard = markdown(provider, day, provider_row, agent_rows, judgement.findings)
             for table, data in tables.by_table().items():
-                metadata = {"dagster/row_count": data.num_rows, "path": lake.url(paths[table])}
+                metadata = {
+                    "dagster/row_count": data.num_rows,
+                    "path": lake.url(paths[table]),
+                    "data_version": version or "",  # the inputs' fingerprint (qa/versions.py)
+                }
                 if table == "qa_provider_daily":
                     metadata |= _headline(provider_row)
                     metadata["scorecard"] = dg.MetadataValue.md(scorecard)
@@ -164,7 +180,18 @@ def build_qa_assets(provider: str, partitions_def: dg.PartitionsDefinition) -> d
             context.log.info(
                 f"{provider} {day}: {provider_row['calls']} calls, {len(judgement.findings)} anomalies"
             )
-        yield from _check_results(keys, judgements, context.has_partition_key)
+        if judgements:
+            yield from _check_results(keys, judgements, context.has_partition_key)
+        if missing:
+            raise dg.Failure(
+                description=(
+                    f"{provider}: no QA scorecard for {len(missing)} of {len(context.partition_keys)} day(s) "
+                    f"({', '.join(missing)}): their normalized tables are not in the lake. Materialize "
+                    f"normalize_{provider} for those days, then re-run {provider}_qa. Other days and "
+                    "providers are not affected."
+                ),
+                metadata={"provider": provider, "missing_days": dg.MetadataValue.json(sorted(missing))},
+            )
 
     return qa
 
