@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from calllog_pipeline.http import ApiClient
 from calllog_pipeline.lake import Lake
-from calllog_pipeline.providers.base import Endpoint, ProviderApi, Window
+from calllog_pipeline.providers.base import Endpoint, Paging, ProviderApi, Window
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ async def changed_etag(
     answered 304 (the day is unchanged)."""
     for page in pages:
         params = {**api.default_params(), **endpoint.page_params(page.number, page.size)}
-        if endpoint.window_params is not None:
+        if endpoint.paging is Paging.WINDOWED:  # the same request the fetch made (raw.fetch)
             params.update(endpoint.window_params(window))
         response = await client.get(
             endpoint.path, params, {"If-None-Match": page.etag}, parse=endpoint.read_page
