@@ -3,6 +3,7 @@ incidents flagged with the right severity, and ordinary noise raising nothing.""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -24,7 +25,8 @@ from calllog_pipeline.qa.anomalies import Thresholds
 from calllog_pipeline.qa.assets import QaConfig, build_qa_assets, qa_asset_key
 from calllog_pipeline.qa.judge import judge_day
 from calllog_pipeline.qa.metrics import compute_day, write_day
-from calllog_pipeline.simulator import Incident
+from calllog_pipeline.simulator import Incident, add_arguments, config_from_args
+from calllog_pipeline.simulator.world import DAY_MS
 
 LAST = date(2026, 4, 29)  # a Wednesday
 FIRST = LAST - timedelta(days=27)  # 28 days: 14 to build a baseline, then 14 judged
@@ -261,3 +263,39 @@ def test_html_report_draws_a_chart_per_headline_metric_in_chromium(judged, tmp_p
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+# --- incidents by configuration and CLI ------------------------------------------------------------------
+
+
+def test_incidents_from_the_command_line_change_only_their_day():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--incident",
+            "connect_drop:dialnexa:2026-04-29",
+            "--incident",
+            "latency_spike:omnidimension:-1:agent=2:factor=3",
+        ]
+    )
+    config = config_from_args(args)
+    assert config.incidents == (
+        Incident("connect_drop", "dialnexa", "2026-04-29"),
+        Incident("latency_spike", "omnidimension", "-1", agent=2, factor=3.0),
+    )
+    for bad in ("slowdown:dialnexa:-1", "connect_drop:twilio:-1", "connect_drop:dialnexa:yesterday", "x"):
+        with pytest.raises((ValueError, SystemExit)):
+            parser.parse_args(["--incident", bad])
+    plain, planted = (
+        world(LAST, calls_per_day=200),
+        world(LAST, calls_per_day=200, incidents=config.incidents),
+    )
+    for day, changed in ((LAST - timedelta(1), False), (LAST, True)):
+        start = (day - date(1970, 1, 1)).days * DAY_MS
+        before, after = (
+            [w.call("dialnexa", g).outcome for g in w.visible_range("dialnexa", start, start + DAY_MS, 2**53)]
+            for w in (plain, planted)
+        )
+        assert (before != after) is changed
+        assert sum(o == "completed" for o in after) <= sum(o == "completed" for o in before)
