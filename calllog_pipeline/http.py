@@ -230,9 +230,11 @@ class ApiClient:
         if status in RETRYABLE_STATUS:
             raise self._retry(f"HTTP {status}")
         if status in (401, 403):
+            said = self._safe(raw.text[:200]).strip()
             raise ProviderAuthError(
-                f"{self.settings.provider_title} refused the credentials for {path} (HTTP {status}): "
-                f"check {self.settings.api_key_env} (and the account's access to this endpoint). Not retried."
+                f"{self.settings.provider_title} refused the credentials for {path} (HTTP {status}"
+                f"{': ' + said if said else ''}): check {self.settings.api_key_env} (and the account's "
+                "access to this endpoint). Not retried."
             )
         if status >= 400:
             raise ProviderRequestError(

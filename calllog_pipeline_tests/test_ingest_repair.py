@@ -162,6 +162,8 @@ def test_a_provider_error_stops_the_whole_range_at_once(status, monkeypatch, tmp
     assert not result.success
     message = _failure_text(result)
     assert variable in message and str(status) in message
+    if status == 403:
+        assert "does not have access to this location" in message, "the provider's own reason is passed on"
     assert "day(s) failed" not in message, "a provider error is not a per-day failure"
     # Only the days already in flight asked; the rest of the range never started.
     assert 1 <= refused <= DAYS_IN_FLIGHT < len(days)
