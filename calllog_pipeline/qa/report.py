@@ -221,8 +221,10 @@ def _chart(report: Report, metric: str) -> str:
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" text-anchor="end">{all_days[-1]}</text>',
     ]
     flagged = {(f.date, f.provider) for f in report.anomalies if f.metric == metric}
+    # the same colour for a provider (or agent) in every chart
+    names = sorted({report.series_key(r) for r in report.rows})
     for n, (name, points) in enumerate(sorted(series.items())):
-        colour = COLOURS[n % len(COLOURS)]
+        colour = COLOURS[names.index(name) % len(COLOURS)]
         coords = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in points)
         parts.append(f'<polyline class="series" points="{coords}" stroke="{colour}"/>')
         for d, v in points:
@@ -236,7 +238,7 @@ def _chart(report: Report, metric: str) -> str:
                 f"<title>{html.escape(label)}</title></circle>"
             )
         parts.append(
-            f'<text x="{WIDTH - PAD + 4}" y="{PAD + 14 * n}" fill="{colour}" class="legend">'
+            f'<text x="{WIDTH - PAD + 4}" y="{PAD + 14 * n}" style="fill: {colour}" class="legend">'
             f"{html.escape(name)}</text>"
         )
     parts.append("</svg>")
