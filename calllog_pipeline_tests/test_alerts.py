@@ -392,3 +392,36 @@ def test_email_goes_over_tls_with_login(security, monkeypatch, tmp_path):
             resources.alerts.send("email", alert)
     (mail,) = smtp.messages
     assert "Job: omnidimension_daily" in mail.get_payload(decode=True).decode()
+
+
+def test_a_long_ranged_run_alerts_every_day_even_beyond_one_page_of_history():
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    days = partitions.get_partition_keys()[:60]  # more evaluations of one check than a page holds
+
+    @dg.asset(
+        key=QA_KEY, partitions_def=partitions, check_specs=[dg.AssetCheckSpec("anomalies", asset=QA_KEY)]
+    )
+    def agent_daily():
+        yield dg.MaterializeResult()
+        for day in days:
+            finding = {**ANOMALIES[0], "date": day}
+            yield dg.AssetCheckEvaluation(
+                asset_key=QA_KEY,
+                check_name="anomalies",
+                passed=False,
+                metadata={"anomalies": dg.MetadataValue.json([finding])},
+                partition=day,
+            )
+        yield dg.AssetCheckResult(check_name="anomalies", passed=False, metadata={"anomaly_count": len(days)})
+
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        ranged = {
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[-1],
+        }
+        dg.materialize([agent_daily], instance=instance, tags=ranged)
+        defs = dg.Definitions(assets=[agent_daily])
+        alerts = AlertChannels(webhook_url=hook.url)
+        _, cursor = tick(alert_on_check_failure, instance, alerts, None, defs)
+        tick(alert_on_check_failure, instance, alerts, cursor, defs)
+    assert sorted(b["partitions"] for b in hook.received) == days
