@@ -242,16 +242,48 @@ def table(r: BackfillResult) -> str:
 
 
 def main() -> int:
-    """``python -m bench.daemon_backfill``: the full year (needs the DAGSTER_PG_* of a server)."""
+    """``python -m bench.daemon_backfill [days] [calls_per_day]``: the full year by default, in a
+    fresh database on the server of the ``DAGSTER_PG_*`` variables (dropped afterwards)."""
     from calllog_pipeline.instance import prepare_home
 
-    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"CALLLOG_INSTANCE": "postgres"}):
-        home = Path(tmp) / "home"
-        prepare_home(home)
-        os.environ["DAGSTER_HOME"] = str(home)
-        r = run(365, 300, chunks=4, rate_limits=YEAR_LIMITS, workdir=Path(tmp))
+    days, calls = (int(a) for a in (sys.argv[1:] + ["365", "300"])[:2])
+    with tempfile.TemporaryDirectory() as tmp, _fresh_database() as db:
+        env = {"CALLLOG_INSTANCE": "postgres", "DAGSTER_PG_DB": db, "DAGSTER_HOME": str(Path(tmp) / "home")}
+        with mock.patch.dict(os.environ, env):
+            prepare_home(Path(env["DAGSTER_HOME"]))
+            r = run(days, calls, chunks=4, rate_limits=YEAR_LIMITS, workdir=Path(tmp))
     print(table(r))
+    for failure in r.failures[:5]:
+        print("failed:", failure)
     return 0 if r.rate_limited_429 == 0 and not r.missing_or_extra and not r.duplicates else 1
+
+
+@contextlib.contextmanager
+def _fresh_database():
+    import psycopg2
+
+    params = {
+        "host": os.environ["DAGSTER_PG_HOST"],
+        "port": int(os.environ["DAGSTER_PG_PORT"]),
+        "user": os.environ["DAGSTER_PG_USERNAME"],
+        "password": os.environ["DAGSTER_PG_PASSWORD"],
+        "dbname": os.environ["DAGSTER_PG_DB"],
+    }
+    name = f"calllog_bench_{uuid.uuid4().hex[:8]}"
+
+    def admin(sql: str) -> None:
+        con = psycopg2.connect(**params)
+        con.autocommit = True
+        try:
+            con.cursor().execute(sql)
+        finally:
+            con.close()
+
+    admin(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 YEAR_LIMITS = {"dialnexa": (20, 1.0), "leadconnector": (10, 1.0), "omnidimension": (10, 1.0)}

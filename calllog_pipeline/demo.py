@@ -7,8 +7,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from unittest import mock
 
-DEMO_DAYS = 7
+DEMO_DAYS = 15  # 14 days of history give the QA checks a baseline for the last day
 DEMO_PORT = 8765
+# Planted on the last day: the QA checks should name it, and nothing else.
+DEMO_INCIDENT = ("connect_drop", "omnidimension")
 
 
 def register(commands) -> None:
@@ -24,7 +26,8 @@ def register(commands) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from calllog_pipeline.simulator import Faults, RateLimit, SimulatorConfig, SimulatorServer
+    from calllog_pipeline.qa.scorecard import print_demo_scorecard
+    from calllog_pipeline.simulator import Faults, Incident, RateLimit, SimulatorConfig, SimulatorServer
 
     home = Path(args.dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -36,7 +39,9 @@ def run_demo(args: argparse.Namespace) -> int:
     # A little of everything real APIs do: occasional 5xx and broken bodies, a rate limit. The
     # simulated OmniDimension allows 10 requests a second, so the client may use as much (its
     # default is the real service's cautious one per second).
+    incident = Incident(*DEMO_INCIDENT, last.isoformat())
     config = SimulatorConfig(
+        incidents=(incident,),
         calls_per_day=args.calls_per_day,
         faults=Faults(server_error=0.02, truncated=0.01, malformed=0.01),
         rate_limits={"omnidimension": RateLimit(requests=10, per_seconds=1.0)},
@@ -59,6 +64,8 @@ def run_demo(args: argparse.Namespace) -> int:
         # The simulator's keys are public constants, not secrets: safe to keep in this file.
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         _print_summary(env["CALLLOG_DATA_DIR"])
+        planted = [(incident.kind, incident.provider, incident.day)]
+        print_demo_scorecard(env["CALLLOG_DATA_DIR"], _providers(env), first, last, planted)
     print(
         "\nOpen the UI on the same instance and data (runs, lineage, metadata are there):\n"
         f"  calllog-pipeline simulate --port {sim.port} --calls-per-day {args.calls_per_day} "
@@ -92,6 +99,12 @@ def _materialize_days(first: date, last: date) -> bool:
                 ok &= result.success
             day += timedelta(days=1)
     return ok
+
+
+def _providers(env: dict[str, str]) -> list[str]:
+    from calllog_pipeline.settings import Settings
+
+    return list(Settings.from_env(env).providers)
 
 
 def _print_summary(data_dir: str) -> None:

@@ -7,11 +7,13 @@ import dagster as dg
 import pytest
 
 from calllog_pipeline.automation import channels
+from calllog_pipeline.automation.alerts import Alert
 from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
 from calllog_pipeline.automation.sensors import alert_on_check_failure, alert_on_run_failure
 from calllog_pipeline.definitions import build_definitions
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.raw.assets import raw_asset_key
+from calllog_pipeline.redact import remember_secrets
 from calllog_pipeline.settings import Settings
 from calllog_pipeline.simulator import SimulatorConfig, SimulatorServer
 from calllog_pipeline_tests.alert_receivers import HttpReceiver, SmtpReceiver
@@ -135,6 +137,49 @@ def test_a_bad_key_fails_at_once_without_retries(monkeypatch, tmp_path):
         assert sim.stats()["responses"].get(401) == len(REGISTRY["dialnexa"].endpoints)
 
 
+class ChangedShapeApi(HttpReceiver):
+    """A provider whose API changed: every GET answers 200 with a body the contract does not know."""
+
+    def __init__(self):
+        super().__init__()
+        self.requests = 0
+        api = self
+
+        class Handler(self.server.RequestHandlerClass):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                api.requests += 1
+                body = b'{"items": [], "next": null}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server.RequestHandlerClass = Handler
+
+
+def test_a_changed_response_shape_fails_at_once_without_retries(monkeypatch, tmp_path):
+    with ChangedShapeApi() as api, dg.instance_for_test() as instance:
+        monkeypatch.setenv("DIALNEXA_BASE_URL", api.url.removesuffix("/hook"))
+        monkeypatch.setenv("DIALNEXA_API_KEY", "a-key")
+        monkeypatch.setenv("CALLLOG_STEP_RETRIES", "3")
+        monkeypatch.setenv("CALLLOG_RETRY_DELAY_S", "0")
+        settings = Settings.from_env(
+            {
+                "CALLLOG_START_DATE": "2026-03-01",
+                "CALLLOG_DATA_DIR": str(tmp_path),
+                "CALLLOG_PROVIDERS": "dialnexa",
+            }
+        )
+        job = build_definitions(settings).resolve_job_def("dialnexa_daily")
+        result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=False)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    failures = [e.step_failure_data.user_failure_data for e in result.all_events if e.is_step_failure]
+    assert failures and all("shape changed" in f.description for f in failures if f)
+    assert api.requests == len(REGISTRY["dialnexa"].endpoints), "one request per endpoint, none repeated"
+
+
 def test_a_failing_receiver_gets_the_alert_once_it_recovers(monkeypatch, tmp_path):
     with (
         HttpReceiver() as slack,
@@ -168,6 +213,23 @@ def test_a_tick_that_delivers_nothing_fails_visibly_and_keeps_the_alert(monkeypa
         assert hook.received == []
         tick(alert_on_run_failure, instance, alerts, None)  # the cursor never moved
         assert len(hook.received) == 1
+
+
+def test_an_asset_run_launched_from_the_ui_names_the_provider_job():
+    remember_secrets(["lc-secret-value-123"])  # as the provider's resource does with its key
+
+    @dg.asset(key=raw_asset_key("leadconnector", "call_logs"))
+    def call_logs():
+        raise dg.Failure("LeadConnector refused the key lc-secret-value-123: check LEADCONNECTOR_API_KEY")
+
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        dg.materialize([call_logs], instance=instance, raise_on_error=False)
+        tick(alert_on_run_failure, instance, AlertChannels(webhook_url=hook.url), None)
+    (body,) = hook.received
+    assert body["job"] == "leadconnector_daily (ad-hoc run of its assets)" and "__" not in body["job"]
+    assert body["assets"] == [raw_asset_key("leadconnector", "call_logs").to_user_string()]
+    assert body["reason"].startswith("LeadConnector refused the key [REDACTED]")
+    assert "lc-secret-value-123" not in str(body)
 
 
 def test_runs_that_dagster_will_retry_wait_for_their_retry():
@@ -308,3 +370,58 @@ def test_a_ranged_qa_run_alerts_each_days_anomalies_not_its_summary():
     assert sorted(b["kind"] for b in hook.received) == ["QA anomaly"] * 3
     provider_alert = next(b for b in hook.received if b["partitions"] == days[0])
     assert "the provider as a whole" in provider_alert["reason"] and "a drop from" in provider_alert["reason"]
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_email_goes_over_tls_with_login(security, monkeypatch, tmp_path):
+    with SmtpReceiver(security, tmp_path) as smtp:
+        for key, value in smtp.env().items():
+            monkeypatch.setenv(key, value)
+        alert = Alert(
+            kind="run failed",
+            summary="calllog_pipeline: run failed",
+            job="omnidimension_daily",
+            assets=("raw/omnidimension_call_logs",),
+            providers=("omnidimension",),
+            partitions=DAY,
+            reason="ProviderUnavailable: OmniDimension /calls/logs kept failing (HTTP 503)",
+            link=f"{UI}/runs/abc",
+            key="run:abc",
+        )
+        with dg.build_resources({"alerts": AlertChannels.from_env()}) as resources:  # resolves EnvVars
+            resources.alerts.send("email", alert)
+    (mail,) = smtp.messages
+    assert "Job: omnidimension_daily" in mail.get_payload(decode=True).decode()
+
+
+def test_a_long_ranged_run_alerts_every_day_even_beyond_one_page_of_history():
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    days = partitions.get_partition_keys()[:60]  # more evaluations of one check than a page holds
+
+    @dg.asset(
+        key=QA_KEY, partitions_def=partitions, check_specs=[dg.AssetCheckSpec("anomalies", asset=QA_KEY)]
+    )
+    def agent_daily():
+        yield dg.MaterializeResult()
+        for day in days:
+            finding = {**ANOMALIES[0], "date": day}
+            yield dg.AssetCheckEvaluation(
+                asset_key=QA_KEY,
+                check_name="anomalies",
+                passed=False,
+                metadata={"anomalies": dg.MetadataValue.json([finding])},
+                partition=day,
+            )
+        yield dg.AssetCheckResult(check_name="anomalies", passed=False, metadata={"anomaly_count": len(days)})
+
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        ranged = {
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[-1],
+        }
+        dg.materialize([agent_daily], instance=instance, tags=ranged)
+        defs = dg.Definitions(assets=[agent_daily])
+        alerts = AlertChannels(webhook_url=hook.url)
+        _, cursor = tick(alert_on_check_failure, instance, alerts, None, defs)
+        tick(alert_on_check_failure, instance, alerts, cursor, defs)
+    assert sorted(b["partitions"] for b in hook.received) == days

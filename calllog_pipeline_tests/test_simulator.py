@@ -166,7 +166,8 @@ def test_dialnexa_call_logs_sorting_dates_and_filters(client):
     assert [r["id"] for r in asc] == [r["id"] for r in reversed(desc)]
     stamps = [r["created_at"] for r in asc if r["created_at"] and r["created_at"][0] == "2"]
     assert stamps == sorted(stamps) and all(s.startswith("2026-05-02T") for s in stamps)
-    assert 180 <= len(asc) <= 220  # 200 a day with +-10% jitter; end_date is an inclusive day
+    # a Saturday: 0.7 x 200 calls with +-10% jitter; end_date is an inclusive day
+    assert 126 <= len(asc) <= 154
     two_days = dn(client, "call-logs", start_date="2026-05-01", end_date="2026-05-02").json()["meta"]["total"]
     assert two_days > len(asc)
     assert dn(client, "call-logs", created_at="sideways").status_code == 400
@@ -207,7 +208,7 @@ def test_late_updates_change_records_and_etag():
         before = dn(client, "call-logs", **params)
         omni_before = om(client, pagesize=10).json()["call_log_data"]
         lc_before = lc(client, pageSize=10).json()["callLogs"]
-        sim.advance(45 * 60)  # ~60 new calls arrive; the old ones end and get analysed
+        sim.advance(30 * 60)  # ~65 new calls arrive (office hours); the old ones end and get analysed
         after = client.get(
             "/dialnexa/v1/call-logs", params=params, headers={**DN, "If-None-Match": before.headers["etag"]}
         )
@@ -533,7 +534,7 @@ def test_million_calls_a_day_pages_by_index():
     with serve(calls_per_day=1_000_000, history_days=3) as sim, httpx.Client(base_url=sim.url) as client:
         day = {"start_date": "2026-05-02", "end_date": "2026-05-02", "created_at": "asc", "limit": 100}
         page = dn(client, "call-logs", page=5000, **day).json()
-        assert 900_000 <= page["meta"]["total"] <= 1_100_000
+        assert 630_000 <= page["meta"]["total"] <= 770_000  # a Saturday: 0.7 x 1M +-10%
         assert len(page["data"]) == 100
         before = dn(client, "call-logs", page=4999, **day).json()["data"]
         assert before[-1]["created_at"] < page["data"][0]["created_at"] or not page["data"][0]["created_at"]
@@ -571,20 +572,21 @@ def test_rate_limits_answer_429_with_each_providers_headers():
 @pytest.mark.parametrize("kind", ["server_error", "truncated", "malformed", "stall"])
 def test_each_fault_kind(kind):
     faults = Faults(**{kind: 1.0})
-    with serve(faults=faults, stall_s=0.3, history_days=2) as sim, httpx.Client(base_url=sim.url) as client:
+    # A stall far longer than the client's read timeout: the client must give up (no timing bound).
+    with serve(faults=faults, stall_s=60, history_days=2) as sim, httpx.Client(base_url=sim.url) as client:
         assert dn(client, "calls", headers={}).status_code == 401  # auth errors come before faults
         assert lc(client, pageSize=99).status_code == 422  # so do validation errors
-        started = time.monotonic()
-        answer = om(client, pagesize=5)
-        if kind == "server_error":
-            assert answer.status_code in (500, 502, 503) and "error" in answer.json()
-        elif kind == "stall":
-            assert time.monotonic() - started >= 0.3
-            assert len(answer.json()["call_log_data"]) == 5
+        if kind == "stall":
+            with pytest.raises(httpx.ReadTimeout):
+                client.get(OM_PATH, params={"pagesize": 5}, headers=OM, timeout=httpx.Timeout(0.5))
         else:
-            assert answer.status_code == 200
-            with pytest.raises(json.JSONDecodeError):
-                json.loads(answer.content)
+            answer = om(client, pagesize=5)
+            if kind == "server_error":
+                assert answer.status_code in (500, 502, 503) and "error" in answer.json()
+            else:
+                assert answer.status_code == 200
+                with pytest.raises(json.JSONDecodeError):
+                    json.loads(answer.content)
         stats = sim.stats()
         assert stats["faults"] == {kind: 1} and stats["requests"] == 3
 
@@ -619,10 +621,15 @@ def test_same_seed_same_bytes_other_seed_other_bytes():
 
 
 def test_latency_and_stats_counters():
-    with serve(latency_ms=50, history_days=2) as sim, httpx.Client(base_url=sim.url) as client:
-        started = time.monotonic()
+    # Latency far above the client's read timeout: every answer is held back (no timing bound).
+    with (
+        serve(latency_ms=60_000, history_days=2) as slow,
+        httpx.Client(base_url=slow.url) as client,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        client.get("/dialnexa/v1/calls", params={"limit": 1}, headers=DN, timeout=httpx.Timeout(0.5))
+    with serve(history_days=2) as sim, httpx.Client(base_url=sim.url) as client:
         dn(client, "calls", limit=1)
-        assert time.monotonic() - started >= 0.05
         first = dn(client, "call-logs", limit=1)
         client.get(
             "/dialnexa/v1/call-logs",
