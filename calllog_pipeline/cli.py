@@ -7,18 +7,11 @@ Each command lives in its own module, which adds its parser in ``register(comman
 import argparse
 import sys
 
-<<<<<<< HEAD
 from calllog_pipeline import demo, doctor
-from calllog_pipeline.simulator import server
-
-COMMANDS = (server, demo, doctor)
-=======
-from calllog_pipeline import demo
 from calllog_pipeline.qa import report
 from calllog_pipeline.simulator import server
 
-COMMANDS = (server, demo, report)
->>>>>>> main
+COMMANDS = (server, demo, report, doctor)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,10 +2,11 @@
 
 import argparse
 import os
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 from unittest import mock
+
+from calllog_pipeline.instance import prepare_home
 
 DEMO_DAYS = 15  # 14 days of history give the QA checks a baseline for the last day
 DEMO_PORT = 8765
@@ -30,10 +31,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from calllog_pipeline.simulator import Faults, Incident, RateLimit, SimulatorConfig, SimulatorServer
 
     home = Path(args.dagster_home).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
-    if instance_yaml.exists() and not (home / "dagster.yaml").exists():
-        shutil.copy(instance_yaml, home / "dagster.yaml")
+    prepare_home(home)  # the dagster.yaml variant of CALLLOG_INSTANCE, unless home has one
     last = date.today() - timedelta(days=1)
     first = last - timedelta(days=args.days - 1)
     # A little of everything real APIs do: occasional 5xx and broken bodies, a rate limit. The

@@ -7,6 +7,7 @@ an S3 bucket (an S3-compatible server on loopback).
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from calllog_pipeline.cli import main
 from calllog_pipeline.definitions import build_definitions
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
@@ -83,7 +85,7 @@ def raw_ids(lake: Lake, provider: str, endpoint: str, day: str) -> list[str]:
     return [i for i in ids if i is not None]
 
 
-def test_three_days_then_an_unchanged_rerun(backend, monkeypatch):
+def test_three_days_then_an_unchanged_rerun(backend, monkeypatch, capsys):
     config = SimulatorConfig(
         seed=12, calls_per_day=25, now=datetime(2026, 11, 12, 6, tzinfo=UTC), frozen_clock=True
     )
@@ -130,6 +132,12 @@ def test_three_days_then_an_unchanged_rerun(backend, monkeypatch):
         ]
         assert check_results and not failed_checks
         _assert_no_credentials(lake, instance_runs=[first.run_id, again.run_id])
+
+    # The QA scorecard reads back through the report CLI, from wherever the lake is.
+    code = main(["report", "--from", DAYS[0], "--to", DAYS[-1], "--format", "json", "--data-dir", lake.root])
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert code == 0
+    assert {(r["date"], r["provider"]) for r in rows} == {(d, p) for d in DAYS for p in REGISTRY}
 
 
 def _same(a: pa.ChunkedArray, b: pa.ChunkedArray) -> bool:

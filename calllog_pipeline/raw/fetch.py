@@ -45,27 +45,9 @@ async def first_error():
         raise group from None
 
 
-<<<<<<< HEAD
-@dataclass
-class Page:
-    number: int
-    records: list[dict]
-    total: int
-    fetched_at: datetime
-    etag: str | None = None
-    not_modified: bool = False
-    # How many records the provider listed on the page. A 304 page is read back from the stored
-    # file, which kept only the window's records, so its records alone understate the page.
-    served: int | None = None
-
-    @property
-    def length(self) -> int:
-        return len(self.records) if self.served is None else self.served
-=======
 @dataclass(frozen=True)
 class PageNote:
     """What a 304 needs to stand for the page it replaces, stored per page in the file's footer."""
->>>>>>> main
 
     etag: str
     listed: int  # records the provider listed on the page (stored rows are only the new in-window ones)
@@ -193,15 +175,9 @@ class WindowFetch:
                 number, records, known.total, fetched_at, known.etag, True, listed=known.listed, oldest=oldest
             )
         if response.not_modified:
-<<<<<<< HEAD
-            records = self.stored_page(number) if self.stored_page else []
-            served = min(self.size, max(0, self.known_total - (number - 1) * self.size))
-            return Page(number, records, self.known_total, fetched_at, etag, True, served)
-=======
             raise RuntimeError(
                 f"{self.endpoint.path}: page {number} answered 304 to a request without an ETag"
             )
->>>>>>> main
         records, total = response.body
         return Page(number, records, total, fetched_at, response.headers.get("etag"))
 
@@ -240,14 +216,6 @@ class WindowFetch:
             self._take(page, page.records)
             return
         fresh = []
-<<<<<<< HEAD
-        timed = self._timed(page.records)
-        times = [t for _, t in timed if t is not None]
-        if page.length:
-            self._covered.append(Span(*self._positions(page), min(times) if times else None))
-        for record, moment in timed:
-            if moment is not None and moment not in self.window:
-=======
         later_time = self.endpoint.later_time
         for index, (record, moment) in enumerate(timed):
             later = later_time(moment, self.context) if later_time and moment is not None else None
@@ -256,7 +224,6 @@ class WindowFetch:
                 and moment not in self.window
                 and (later is None or later not in self.window)
             ):
->>>>>>> main
                 self.stats.out_of_window += 1
                 continue
             if self._is_duplicate(record):
@@ -326,45 +293,6 @@ class WindowFetch:
 
     # -- drift ------------------------------------------------------------------------------
 
-<<<<<<< HEAD
-    def _positions(self, page: Page) -> tuple[int, int]:
-        """The page's records as positions counted from the listing's fixed end.
-
-        Arrivals never move a record relative to the end they are not added at: the oldest end of
-        a newest-first listing, the start of an oldest-first one. Positions measured from there
-        are stable, so pages fetched at different moments can be compared.
-        """
-        first_rank = (page.number - 1) * self.size
-        last_rank = first_rank + page.length
-        if self.endpoint.order is Order.NEWEST_FIRST:
-            return page.total - last_rank, page.total - first_rank
-        return first_rank, last_rank
-
-    def _page_holding(self, position: int) -> int:
-        """The page that holds ``position`` now, judging by the latest total seen."""
-        rank = position if self.endpoint.order is Order.OLDEST_FIRST else self.stats.total - 1 - position
-        return max(1, rank // self.size + 1)
-
-    def _missing_position(self) -> int | None:
-        """The first position no fetched page covered, between or around what was covered."""
-        spans = sorted(self._covered)
-        if not spans:
-            return None
-        reach = spans[0].end
-        for span in spans[1:]:
-            if span.start > reach:
-                return reach  # a hole between two fetched pages
-            reach = max(reach, span.end)
-        if self.endpoint.window_params is None:
-            return None  # an unfiltered listing is bounded by ``_widen``
-        if spans[0].start > 0:
-            return 0  # the oldest records were pushed past the last page we read
-        if self.endpoint.order is Order.OLDEST_FIRST and reach < self.stats.total:
-            return reach  # the listing grew past the pages we read
-        return None
-
-=======
->>>>>>> main
     async def _repair(self) -> None:
         """Fetch again wherever arrivals may have hidden records from the pages we read."""
         bounded = self.endpoint.paging is Paging.WINDOWED
