@@ -16,7 +16,9 @@ RUN /opt/venv/bin/pip install --no-deps . && /opt/venv/bin/pip check
 FROM python:3.11.14-slim-bookworm
 # A fixed, unprivileged user: the chart's securityContext (runAsNonRoot) accepts it.
 RUN groupadd --system --gid 10001 dagster \
-    && useradd --system --uid 10001 --gid dagster --home-dir /opt/dagster --create-home dagster
+    && useradd --system --uid 10001 --gid dagster --home-dir /opt/dagster --create-home dagster \
+    && mkdir -p /opt/dagster/dagster_home /opt/dagster/app \
+    && chown -R dagster:dagster /opt/dagster
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
