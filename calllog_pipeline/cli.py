@@ -7,10 +7,10 @@ Each command lives in its own module, which adds its parser in ``register(comman
 import argparse
 import sys
 
-from calllog_pipeline import demo
+from calllog_pipeline import demo, ui
 from calllog_pipeline.simulator import server
 
-COMMANDS = (server, demo)
+COMMANDS = (server, demo, ui)
 
 
 def main(argv: list[str] | None = None) -> int:
