@@ -19,15 +19,15 @@ def run_backfill(args: dict, measured, wrap) -> dict:
     import dagster as dg
 
     from calllog_pipeline.definitions import build_definitions
-    from calllog_pipeline.normalized import assets as norm
+    from calllog_pipeline.normalized import checks, writer
     from calllog_pipeline.raw import assets as raw_assets
     from calllog_pipeline.settings import Settings
 
     first, last = date.fromisoformat(args["first"]), date.fromisoformat(args["last"])
     out: dict = {}
     wrap(raw_assets, "ingest_days", out, "raw_inner_")
-    wrap(norm, "write_provider_day", out, "norm_inner_")
-    wrap(norm.CheckRunner, "result", out, "check_inner_")
+    wrap(writer, "write_provider_day", out, "norm_inner_")
+    wrap(checks.CheckRunner, "result", out, "check_inner_")
     settings = Settings(
         data_dir=args["data_dir"], start_date=first, timezone="UTC", providers=tuple(args["providers"])
     )

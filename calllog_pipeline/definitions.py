@@ -6,44 +6,44 @@ variables, ``.env`` supported by ``dagster dev``); secrets stay ``EnvVar`` refer
 
 import dagster as dg
 
-from calllog_pipeline.automation import (
-    Alerts,
-    alert_on_run_failure,
-    alerts_from_env,
-    daily_refresh_job,
-    daily_schedule,
-    freshness_policy,
-)
+from calllog_pipeline.automation import AlertChannels, AutomationSettings, build_automation, freshness_policy
+from calllog_pipeline.automation.retries import outage_retry_policy
 from calllog_pipeline.lake import Lake
-from calllog_pipeline.normalized.assets import build_normalized_assets, privacy_from_env
+from calllog_pipeline.normalized import build_normalized_assets, privacy_from_env
 from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.qa.assets import build_qa_assets
 from calllog_pipeline.raw.assets import build_raw_asset
 from calllog_pipeline.settings import Settings
 
 
-def build_definitions(settings: Settings, alerts: Alerts | None = None) -> dg.Definitions:
+def build_definitions(
+    settings: Settings, alerts: AlertChannels | None = None, automation: AutomationSettings | None = None
+) -> dg.Definitions:
+    automation = automation or AutomationSettings.from_env()
     providers = [REGISTRY[name] for name in settings.providers]
     partitions = dg.DailyPartitionsDefinition(
         start_date=settings.start_date.isoformat(), timezone=settings.timezone
     )
-    raw = [build_raw_asset(p, endpoint, partitions) for p in providers for endpoint in p.endpoints]
-    normalized = build_normalized_assets(providers, partitions, [a.key for a in raw])
+    # Per-provider chains: each provider's raw assets feed only its own normalize_<provider> step,
+    # so one provider's failure never blocks another's (see docs/operations.md).
+    retry = outage_retry_policy(automation)
+    raw = [build_raw_asset(p, endpoint, partitions, retry) for p in providers for endpoint in p.endpoints]
+    normalized = build_normalized_assets(providers, partitions)
+    qa = [build_qa_assets(p.name, partitions) for p in providers]
     assets = dg.map_asset_specs(
-        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()),
-        [*raw, *(a for a in normalized if isinstance(a, dg.AssetsDefinition))],
+        lambda spec: spec.replace_attributes(freshness_policy=freshness_policy()), [*raw, *normalized, *qa]
     )
-    checks = [c for c in normalized if not isinstance(c, dg.AssetsDefinition)]
-    job = daily_refresh_job(partitions)
+    auto = build_automation(providers, assets, partitions, settings.lookback_days, automation)
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
-        jobs=[job],
-        schedules=[daily_schedule(job, partitions, settings.lookback_days)],
-        sensors=[alert_on_run_failure],
+        asset_checks=auto.asset_checks,
+        jobs=auto.jobs,
+        schedules=auto.schedules,
+        sensors=auto.sensors,
         resources={
             "lake": Lake(root=settings.data_dir),
             "privacy": privacy_from_env(),
-            "alerts": alerts or alerts_from_env(),
+            "alerts": alerts or AlertChannels.from_env(),
             **{p.name: p.api() for p in providers},
         },
     )

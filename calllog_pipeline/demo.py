@@ -173,6 +173,7 @@ def materialize_range(first: date, last: date) -> list[RunOutcome]:
     """
     import dagster as dg
 
+    from calllog_pipeline.automation import job_name
     from calllog_pipeline.definitions import build_definitions
     from calllog_pipeline.settings import Settings
 
@@ -186,7 +187,8 @@ def materialize_range(first: date, last: date) -> list[RunOutcome]:
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     outcomes = []
     with dg.DagsterInstance.get() as instance:
-        for job in demo_jobs(defs, settings.providers):
+        # One job per provider, so one provider's failure never blocks another.
+        for job in (defs.resolve_job_def(job_name(provider)) for provider in settings.providers):
             started = time.monotonic()
             print(f"  {job.name}: {first} .. {last} ...", flush=True)
             result = job.execute_in_process(
@@ -202,16 +204,6 @@ def materialize_range(first: date, last: date) -> list[RunOutcome]:
             if not outcome.success:
                 print(f"    {first_error(result)}")
     return outcomes
-
-
-def demo_jobs(defs, providers: tuple[str, ...]) -> list:
-    """The per-provider jobs (``<provider>_daily``) when the code location defines them, so one
-    provider's failure never blocks another; else the one job over every asset."""
-    from calllog_pipeline.automation import DAILY_JOB
-
-    defined = {job.name for job in defs.jobs or ()}
-    names = [f"{provider}_daily" for provider in providers]
-    return [defs.resolve_job_def(name) for name in (names if set(names) <= defined else [DAILY_JOB])]
 
 
 def first_error(result) -> str:

@@ -18,15 +18,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-RAW_SCHEMA = pa.schema(
-    [
-        pa.field("record_id", pa.string(), nullable=True),
-        pa.field("endpoint", pa.string(), nullable=False),
-        pa.field("page", pa.int32(), nullable=False),
-        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("payload", pa.string(), nullable=False),  # the record as received, credentials redacted
-    ]
-)
+from calllog_pipeline import schemas
+
+RAW_SCHEMA = schemas.without_descriptions(schemas.RAW)  # declared, with descriptions, in schemas.py
 DATA_FILE = "data.parquet"
 RAW_BATCH_ROWS = 5_000
 
@@ -115,12 +109,12 @@ class RawPartition:
     def path(self, endpoint: str) -> str:
         return self.lake.raw_path(self.provider, endpoint, self.day)
 
-    def batches(self, endpoint: str) -> Iterator[list[dict]]:
+    def payloads(self, endpoint: str) -> Iterator[pa.Array]:
         path = self.path(endpoint)
         if not self.lake.exists(path):
             return
         for batch in self.lake.iter_batches(path, columns=["payload"]):
-            yield [orjson.loads(p) for p in batch.column(0).to_pylist()]
+            yield batch.column(0)
 
     def source_context(self, endpoint: str) -> Mapping[str, str]:
         path = self.path(endpoint)

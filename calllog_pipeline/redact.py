@@ -1,111 +1,434 @@
-"""Removes credentials from provider payloads before anything is written or logged.
+"""The one redaction policy: what counts as a credential, wherever a value is written or said.
 
-Providers echo secrets back in their records: LeadConnector custom actions carry
-``authenticationValue`` and ``Authorization`` headers, OmniDimension webhook payloads embed
-``call_sid`` values starting ``secret_key_``, and URLs may carry tokens in their query string.
+Everything that leaves the process goes through here: raw payloads and normalized JSON columns
+(``redact_json``), other record values such as transcript text (``redact_value``), log lines
+(``RedactingFilter``) and error and alert messages (``redact_text``). Providers echo secrets back
+in their records: LeadConnector custom actions carry ``authenticationValue`` and ``Authorization``
+header entries, OmniDimension webhook payloads are JSON documents inside a string, embedding
+``call_sid: secret_key_...``, and recording URLs may be presigned (``X-Amz-Signature``).
+
+The policy:
+
+* a key whose name contains a credential fragment (secret, token, password/pass/pwd, api key,
+  auth, credential, signature, private key, cookie, session) has its value replaced; under such a
+  key every string and number inside a container is replaced. Booleans and nulls carry no secret
+  and are kept; numbers are kept only under ``ALLOWED_KEYS`` (``total_tokens``,
+  ``authenticationRequired``, ...), counters and flags that only look like secrets;
+* header lists of ``{key|name, value}`` entries: the value of an entry with a credential name;
+* inside any string: the known secret values (API keys), ``Bearer``/``Basic``/``Token``
+  credentials in any case, OmniDimension ``secret_key_...`` values, secret URL query parameters
+  (``X-Amz-Signature``, ``X-Amz-Credential``, ``token``, ``sig``, ``key``, ...) and
+  ``name=value`` / ``name: value`` assignments with a credential name;
+* a string holding a JSON document is redacted as a document, recursively.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import orjson
+from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, MatchKind
 
 REDACTED = "[REDACTED]"
 
-# Keys whose value is a credential, whatever it looks like (compared case-insensitively,
-# ignoring "_" and "-").
-_SECRET_KEYS = frozenset(
+_FRAGMENTS = (
+    "secret",
+    "token",
+    "pass",  # password, passwd, pass
+    "pwd",
+    "apikey",
+    "auth",  # authorization, auth_token, x-auth-token, authenticationValue
+    "credential",
+    "signature",
+    "privatekey",
+    "cookie",
+    "session",
+)
+# Counters and flags that only look like secrets (names compared as ``_normal`` makes them): their
+# numbers and booleans are kept; a string under one of them is still redacted.
+ALLOWED_KEYS = frozenset(
     {
-        "authenticationvalue",
-        "authorization",
-        "apikey",
-        "xapikey",
-        "accesstoken",
-        "refreshtoken",
-        "token",
-        "secret",
-        "clientsecret",
-        "password",
-        "privatekey",
-        "bearertoken",
+        "totaltokens",
+        "prompttokens",
+        "completiontokens",
+        "inputtokens",
+        "outputtokens",
+        "maxtokens",
+        "tokencount",
+        "tokensused",
+        "authenticationrequired",
+        "authrequired",
+        "sessioncount",
+        "sessionduration",
     }
 )
-_SECRET_HEADER_NAMES = _SECRET_KEYS | {"cookie", "setcookie", "proxyauthorization"}
-# In serialized JSON: a key whose value is a credential, or a header entry naming one. Only
-# records where this matches need the structural walk; the rest are redacted as text.
-_SECRET_KEY_IN_JSON = re.compile(  # matched against the lower-cased text (case-blind re is slow)
-    r'"(?:authentication[_-]?value|authorization|x?[_-]?api[_-]?key|access[_-]?token|refresh[_-]?token'
-    r"|token|secret|client[_-]?secret|password|private[_-]?key|bearer[_-]?token)\"\s*:"
-    r'|"(?:key|name)"\s*:\s*"(?:authorization|cookie|set-cookie|proxy-authorization|x-api-key|api-key)"'
+# URL query parameters that are credentials although their names carry no fragment.
+_SECRET_PARAMS = frozenset({"key", "sig"})
+_NORMALIZE = str.maketrans("", "", "_-. ")
+
+
+@lru_cache(maxsize=4096)
+def _normal(name: str) -> str:
+    return name.translate(_NORMALIZE).lower()
+
+
+@lru_cache(maxsize=4096)
+def is_credential_name(name: str) -> bool:
+    """Whether a key, header or parameter name says its value is a credential."""
+    normal = _normal(name)
+    return any(fragment in normal for fragment in _FRAGMENTS)
+
+
+def _kept(name: str, value: Any) -> bool:
+    """Whether a credential-named field's value stays: booleans and nulls carry no secret, and
+    the allow-listed counters keep their numbers."""
+    if value is None or isinstance(value, bool):
+        return True
+    return isinstance(value, (int, float)) and _normal(name) in ALLOWED_KEYS
+
+
+# --- known secret values --------------------------------------------------------------------------
+
+_MIN_SECRET = 6  # shorter values would redact ordinary words
+_remembered: set[str] = set()
+_from_env: frozenset[str] | None = None
+_cache: dict[object, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def remember_secrets(values: Iterable[str]) -> None:
+    """Add configured credential values (API keys) to those redacted everywhere in this process."""
+    _remembered.update(v for v in values if v and len(v) >= _MIN_SECRET)
+    _cache.clear()
+
+
+def known_secrets() -> frozenset[str]:
+    """Every remembered credential value, plus the values of credential-named environment
+    variables (``DIALNEXA_API_KEY``, ...), read once per process."""
+    global _from_env
+    if _from_env is None:
+        _from_env = frozenset(
+            value
+            for name, value in os.environ.items()
+            if is_credential_name(name) and len(value) >= _MIN_SECRET and not value.startswith("/")
+        )
+    return _from_env | _remembered
+
+
+def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The values to replace, longest first (a key may contain another), as they are and as they
+    appear inside JSON text; cached, because every record asks."""
+    key = known if known is None or isinstance(known, (tuple, frozenset)) else tuple(known)
+    if (found := _cache.get(key)) is None:
+        values = known_secrets() if key is None else {s for s in key if s}
+        plain = tuple(sorted(values, key=len, reverse=True))
+        if len(_cache) > 64:
+            _cache.clear()
+        found = _cache[key] = (plain, tuple(orjson.dumps(s).decode()[1:-1] for s in plain))
+    return found
+
+
+# --- finding candidates -----------------------------------------------------------------------------
+
+# Regexes over whole texts are slow (case-blind ones more so), and most records hold no
+# credential. One Aho-Corasick pass over the lower-cased text (a SIMD scan, about as fast as
+# serializing the record) finds the few places worth a look; the checks below run only there.
+_MARKERS = (
+    "secret",
+    "token",
+    "pass",
+    "pwd",
+    "api",
+    "auth",
+    "credential",
+    "signature",
+    "private",
+    "cookie",
+    "session",
+    "bearer",
+    "basic",
 )
-# (lower-case markers, one of which must be present; pattern): the marker test skips most regex
-# runs, which matters because case-blind regexes are slow and most records hold no credential.
-_INLINE_PATTERNS = [
-    (("secret_key_",), re.compile(r"secret_key_[A-Za-z0-9_\-]+")),
-    (("bearer",), re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{6,}")),
-    # Query-string credentials: ?token=..., &api_key=..., &access_token=..., &sig=...
-    (
-        ("token=", "key=", "sig=", "signature=", "secret="),
-        re.compile(
-            r"(?i)([?&](?:token|api[_-]?key|apikey|access[_-]?token|key|sig|signature|secret)=)[^&#\s\"'\\\\]+"
-        ),
-    ),
-]
+_NAME_MARKERS = _MARKERS.index("bearer")  # markers before this one are parts of credential names
+_EQUALS = len(_MARKERS)  # "=" (query parameters, assignments) is found with str.find: a one-byte
+# pattern would turn the automaton's fast scan off.
+_SCAN = BytesAhoCorasick([m.encode() for m in _MARKERS], matchkind=MatchKind.LeftmostFirst)
+_SCAN_TEXT = AhoCorasick(_MARKERS, matchkind=MatchKind.LeftmostFirst)  # for non-ASCII text
+# Authorization schemes, whose value is the credential.
+_SCHEMES = frozenset(_MARKERS.index(word) for word in ("bearer", "basic", "token"))
+_SECRET = _MARKERS.index("secret")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def _normal_key(key: str) -> str:
-    return key.replace("_", "").replace("-", "").lower()
-
-
-def redact_text(text: str, known_secrets: Iterable[str] = ()) -> str:
-    for secret in known_secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
+def _lower(text: str) -> str:
+    """Lower-cased, position for position (``str.lower`` lengthens a few non-ASCII letters)."""
     lowered = text.lower()
-    for markers, pattern in _INLINE_PATTERNS:
-        if any(marker in lowered for marker in markers):
-            text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + REDACTED, text)
-    return text
+    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)
 
 
-def redact_value(value: Any, known_secrets: Iterable[str] = ()) -> Any:
-    """A copy of a decoded JSON value with every credential replaced by ``[REDACTED]``."""
-    secrets = tuple(known_secrets)
-    if isinstance(value, dict):
-        if _is_secret_header(value):
-            return {**value, "value": REDACTED}
-        return {
-            k: REDACTED
-            if _normal_key(k) in _SECRET_KEYS and v not in (None, "", False)
-            else redact_value(v, secrets)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact_value(v, secrets) for v in value]
-    if isinstance(value, str):
-        return redact_text(value, secrets)
-    return value
+def _hits(lowered: str) -> list[tuple[int, int, int]]:
+    """``(marker index, start, end)`` of every marker in a lower-cased text, "=" included."""
+    if lowered.isascii():  # byte offsets are character offsets
+        return _SCAN.find_matches_as_indexes(lowered.encode()) + _equals(lowered)
+    return _SCAN_TEXT.find_matches_as_indexes(lowered) + _equals(lowered)
+
+
+def _equals(text: str) -> list[tuple[int, int, int]]:
+    found, at = [], text.find("=")
+    while at != -1:
+        found.append((_EQUALS, at, at + 1))
+        at = text.find("=", at + 1)
+    return found
+
+
+_NAME_END = re.compile(r"[\w.\-]*")  # names (keys, parameters, assignment targets)
+
+
+def _is_name_char(c: str) -> bool:
+    return c.isalnum() or c in "_.-"
+
+
+def _name_around(lowered: str, start: int, end: int) -> tuple[int, int]:
+    while start > 0 and _is_name_char(lowered[start - 1]):
+        start -= 1
+    return start, _NAME_END.match(lowered, end).end()
+
+
+# --- text: inline credentials ---------------------------------------------------------------------
+
+# Every pattern stops at quotes and backslashes, so running them over serialized JSON can never
+# break the JSON: a replacement only ever changes characters inside one string value.
+_SECRET_KEY_VALUE = re.compile(r"(?i)secret_key_[A-Za-z0-9_\-]+")  # OmniDimension's call_sid credential
+_SCHEME_VALUE = re.compile(r"\s+([A-Za-z0-9._~+/\-]+=*)")
+_QUERY_VALUE = re.compile(r"[^&#\s\"'\\]+")
+_ASSIGNED_VALUE = re.compile(r"['\"]?[ \t]*[:=][ \t]*['\"]?([^\s\"'\\&,;)\]}]+)")
+
+
+def _scheme_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
+    if start and (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
+        return None  # inside a word: "total_tokens"
+    if not (m := _SCHEME_VALUE.match(text, end)):
+        return None
+    value = m.group(1)
+    # "Bearer" is only ever followed by a credential; "basic" and "token" are English words too, so
+    # only a credential-looking value (long, or with a digit in it) is taken for one.
+    if lowered[start:end] == "bearer":
+        secret = len(value) >= 6
+    else:
+        secret = len(value) >= 20 or (len(value) >= 8 and any(c.isdigit() for c in value))
+    return m.span(1) if secret else None
+
+
+def _query_span(text: str, lowered: str, at: int) -> tuple[int, int] | None:
+    start, _ = _name_around(lowered, at, at)
+    if start == at or start == 0 or text[start - 1] not in "?&":
+        return None
+    name = lowered[start:at]
+    if name in _SECRET_PARAMS or is_credential_name(name):
+        m = _QUERY_VALUE.match(text, at + 1)
+        return m.span() if m else None
+    return None
+
+
+def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
+    start, end = _name_around(lowered, start, end)
+    if not is_credential_name(lowered[start:end]) or not (m := _ASSIGNED_VALUE.match(text, end)):
+        return None
+    value = m.group(1)
+    if value == REDACTED or value.lower() in ("true", "false", "null", "none"):
+        return None
+    if _normal(lowered[start:end]) in ALLOWED_KEYS and _is_number(value):
+        return None
+    return m.span(1)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tuple[int, int] | None:
+    """The credential to replace at one marker found in the text, if there is one."""
+    if marker == _EQUALS:
+        span = _query_span(text, lowered, start)
+    elif marker == _SECRET and (m := _SECRET_KEY_VALUE.match(text, start)):
+        span = m.span()
+    else:
+        span = _scheme_span(text, lowered, start, end) if marker in _SCHEMES else None
+        span = span or _assignment_span(text, lowered, start, end)
+    return span if span and text[span[0] : span[1]] != REDACTED else None
+
+
+def _scrub(text: str, secrets: tuple[str, ...], scanned: tuple[str, list] | None = None) -> str:
+    """``text`` with its inline credentials replaced (also run over serialized JSON: see above).
+    ``scanned``: the text's ``(_lower(text), _hits(...))`` if the caller has them already."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+            scanned = None
+    lowered, hits = scanned or _scan(text)
+    if not hits:
+        return text
+    spans = []
+    for marker, start, end in hits:
+        if span := _span_at(text, lowered, marker, start, end):
+            spans.append(span)
+    if not spans:
+        return text
+    parts, done = [], 0
+    for start, end in sorted(spans):
+        if start >= done:  # spans may overlap: ?token=... is also an assignment
+            parts += (text[done:start], REDACTED)
+            done = end
+    return "".join(parts) + text[done:]
+
+
+# --- structure ------------------------------------------------------------------------------------
+
+_HEADER_NAME_KEY = re.compile(r'"(?:key|name)\\*"\s*:\s*\\*\Z')
+
+
+_AFTER_KEY = re.compile(r"[\s\\]*:[\s\\]*(.)")  # after a key's closing quote: the value's first character
+
+
+def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]] | None:
+    """None if a (lower-cased) JSON text holds a credential only its structure shows (a
+    credential-named key, or a header entry naming a credential; keys of JSON documents embedded
+    in strings, their quotes escaped, count too), so the value must be walked. Otherwise the
+    hits still worth a look inside string values: kept keys (``"total_tokens":12``) are dropped."""
+    text, left = lowered_json, []
+    for hit in hits:
+        marker, at, _ = hit
+        if marker >= _NAME_MARKERS:  # "bearer", "basic", "=": not parts of a credential name
+            left.append(hit)
+            continue
+        open_quote, close_quote = text.rfind('"', 0, at), text.find('"', at)
+        if open_quote == -1 or close_quote == -1:
+            left.append(hit)
+            continue
+        name = text[open_quote + 1 : close_quote].rstrip("\\")
+        if value := _AFTER_KEY.match(text, close_quote + 1):  # the string is a key
+            if not is_credential_name(name):
+                continue
+            first = value.group(1)
+            if first in "tfn" or (first in "-0123456789" and _normal(name) in ALLOWED_KEYS):
+                continue  # true, false, null, or an allow-listed counter: kept
+            return None
+        if is_credential_name(name) and _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote):
+            return None
+        left.append(hit)
+    return left
 
 
 def _is_secret_header(entry: dict) -> bool:
-    # Header lists look like [{"key": "Authorization", "value": "Bearer ..."}].
     name = entry.get("key", entry.get("name"))
-    return isinstance(name, str) and "value" in entry and _normal_key(name) in _SECRET_HEADER_NAMES
+    return isinstance(name, str) and "value" in entry and is_credential_name(name)
 
 
-def redacted_json(record: Any, known_secrets: Iterable[str] = ()) -> bytes:
-    """The record serialized as JSON, redacted.
+def _walk(value: Any, secrets: tuple[str, ...], secret: bool = False) -> Any:
+    if isinstance(value, str):
+        return (REDACTED if value else value) if secret else _redact_string(value, secrets)
+    if isinstance(value, dict):
+        if not secret and _is_secret_header(value):
+            return {k: _walk(v, secrets, k == "value") for k, v in value.items()}
+        return {k: _walk_field(k, v, secrets, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, secrets, secret) for v in value]
+    if secret and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return REDACTED
+    return value
 
-    Walking every value is slow, so it happens only when the record has a credential-named key.
-    Otherwise the inline patterns run over the JSON text itself, which is safe: neither they nor
-    what they match can contain a quote or a backslash, so the text stays valid JSON.
-    """
-    secrets = tuple(s for s in known_secrets if s)
-    text = orjson.dumps(record).decode()
-    if _SECRET_KEY_IN_JSON.search(text.lower()):
-        return orjson.dumps(redact_value(record, secrets))
-    json_secrets = [orjson.dumps(s).decode()[1:-1] for s in secrets]  # as they appear in JSON text
-    return redact_text(text, json_secrets).encode()
+
+def _walk_field(key: Any, value: Any, secrets: tuple[str, ...], secret: bool) -> Any:
+    if secret or not isinstance(key, str) or not is_credential_name(key):
+        return _walk(value, secrets, secret)
+    return value if _kept(key, value) else _walk(value, secrets, True)
+
+
+def _scan(text: str) -> tuple[str, list[tuple[int, int, int]]]:
+    lowered = _lower(text)
+    return lowered, _hits(lowered)
+
+
+def _redact_string(text: str, secrets: tuple[str, ...]) -> str:
+    scanned = _scan(text)
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]") and _triage(*scanned) is None:
+        try:
+            document = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            document = None
+        if isinstance(document, (dict, list)):
+            return orjson.dumps(_walk(document, secrets)).decode()
+    return _scrub(text, secrets, scanned)
+
+
+# --- the entry points -------------------------------------------------------------------------------
+
+
+def redact_value(value: Any, known_secrets: Iterable[str] | None = None) -> Any:
+    """A copy of ``value`` (decoded JSON: dict, list, str, number, ...) with every credential
+    replaced by ``[REDACTED]``. ``known_secrets`` defaults to ``known_secrets()``."""
+    return _walk(value, _secrets(known_secrets)[0])
+
+
+def redact_text(text: str, known_secrets: Iterable[str] | None = None) -> str:
+    """A log line, error or alert message with every credential in it replaced."""
+    return _redact_string(text, _secrets(known_secrets)[0])
+
+
+def redact_json(value: Any, known_secrets: Iterable[str] | None = None, option: int = 0) -> bytes:
+    """``orjson.dumps(redact_value(value), option=option)``, fast (see ``redact_serialized``)."""
+    return redact_serialized(value, orjson.dumps(value, option=option), known_secrets, option)
+
+
+def redact_serialized(
+    value: Any, data: bytes, known_secrets: Iterable[str] | None = None, option: int = 0
+) -> bytes:
+    """``data`` (``orjson.dumps(value, option=option)``) with every credential in ``value`` redacted.
+
+    The value is walked only when its serialized text shows a credential-named key or header
+    entry; otherwise the inline patterns run over the JSON text itself (they cannot break it,
+    see ``_scrub``). Most records take that path, and one without any marker word or known
+    secret (most DialNexa calls) costs a single scan of its bytes."""
+    secrets, json_secrets = _secrets(known_secrets)
+    lowered_bytes = data.lower()  # ASCII letters only: offsets stay byte offsets
+    hits = _SCAN.find_matches_as_indexes(lowered_bytes)
+    text = data.decode()
+    if not hits and b"=" not in data and not any(secret in text for secret in json_secrets):
+        return data  # nothing to redact
+    if len(text) == len(data):  # ASCII: byte offsets are character offsets
+        lowered = lowered_bytes.decode()
+        hits += _equals(lowered)
+    else:
+        lowered, hits = _scan(text)
+    if (left := _triage(lowered, hits)) is None:
+        return orjson.dumps(_walk(value, secrets), option=option)
+    scrubbed = _scrub(text, json_secrets, (lowered, left))
+    return data if scrubbed is text else scrubbed.encode()
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every log record's message; attach it to a logger (``context.log``) or handler.
+    ``known_secrets`` defaults to ``known_secrets()`` at the time each record is logged."""
+
+    def __init__(self, known_secrets: Iterable[str] | None = None):
+        super().__init__()
+        self.known = None if known_secrets is None else tuple(known_secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message, self.known)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+# The filter for Dagster's ``context.log`` (one instance, so adding it twice is a no-op).
+LOG_FILTER = RedactingFilter()

@@ -8,7 +8,10 @@ import duckdb
 import pandas as pd
 
 from calllog_pipeline.cli import main
+from calllog_pipeline.automation import job_name
 from calllog_pipeline.demo import DEMO_HISTORY_DAYS
+from calllog_pipeline.normalized import normalized_asset_key
+from calllog_pipeline.providers import REGISTRY
 
 
 def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys, monkeypatch):
@@ -26,32 +29,28 @@ def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys, mo
         f"select provider, count(distinct date) from read_parquet('{lake}/calls/**/*.parquet', "
         "hive_partitioning = true) group by provider order by provider"
     ).fetchall()
-    assert calls == [("dialnexa", 2), ("leadconnector", 2), ("omnidimension", 2)]
+    assert calls == [(provider, 2) for provider in sorted(REGISTRY)]
 
     # The same lake opens as one table in pandas (pyarrow), partition columns from the folders.
     for table in ("calls", "actions", "interactions", "quarantine"):
         frame = pd.read_parquet(lake / table)
         assert {"date", "provider"} <= set(frame.columns)
-    assert set(pd.read_parquet(lake / "calls")["provider"].astype(str)) == {
-        "dialnexa",
-        "leadconnector",
-        "omnidimension",
-    }
+    assert set(pd.read_parquet(lake / "calls")["provider"].astype(str)) == set(REGISTRY)
 
     # The runs and their lineage are in the instance the UI opens afterwards.
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        # Ranged runs (single_run backfill policy), one per provider chain once jobs are per provider.
-        assert runs and all(r.is_success for r in runs)
+        # One ranged run (single_run backfill policy) per provider's job.
+        assert sorted(r.job_name for r in runs) == sorted(job_name(p) for p in REGISTRY)
+        assert all(r.is_success for r in runs)
         assert {
             (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
             for r in runs
         } == {(first.isoformat(), last.isoformat())}
-        assert instance.get_materialized_partitions(dg.AssetKey("calls")) == {
-            first.isoformat(),
-            last.isoformat(),
-        }
+        for provider in REGISTRY:
+            calls = normalized_asset_key(provider, "calls")
+            assert instance.get_materialized_partitions(calls) == {first.isoformat(), last.isoformat()}
         # The full event log, DEBUG included, is kept for the UI.
         assert any(e.level == logging.DEBUG for e in instance.all_logs(runs[0].run_id))
     env = (home / "demo.env").read_text()

@@ -20,7 +20,9 @@ import pandas as pd
 import pytest
 
 from calllog_pipeline.demo import ENV_FILE
+from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.qa.assets import qa_asset_key
 from calllog_pipeline.raw.assets import raw_asset_key
 from calllog_pipeline.simulator import RateLimit, SimulatorConfig, SimulatorServer
 from calllog_pipeline_tests.dagster_services import DagsterServices, free_port, instance_home, wait_for
@@ -64,7 +66,7 @@ def backfill(deployment):
 
 
 def calls_key() -> list[str]:
-    return ["calls"]
+    return normalized_asset_key(PROVIDER.name, "calls").path
 
 
 def test_a_ranged_backfill_through_graphql_runs_once_and_materializes_every_day(deployment, backfill):
@@ -90,26 +92,28 @@ def test_a_ranged_backfill_through_graphql_runs_once_and_materializes_every_day(
     assert calls.groupby(calls["date"].astype(str)).size().min() > 0
 
 
-def test_lineage_runs_from_the_raw_endpoints_to_the_normalized_tables(deployment, backfill):
+def test_lineage_runs_from_the_raw_endpoints_through_the_normalized_tables_to_qa(deployment, backfill):
     raw_keys = [raw_asset_key(PROVIDER.name, e.name).path for e in PROVIDER.endpoints]
     calls = deployment.asset_node(calls_key())
     assert sorted(k["path"] for k in calls["dependencyKeys"]) == sorted(raw_keys)
     for key in raw_keys:
         downstream = [k["path"] for k in deployment.asset_node(key)["dependedByKeys"]]
         assert calls_key() in downstream
+    scorecard = qa_asset_key(PROVIDER.name, "qa_provider_daily").path
+    assert scorecard in [k["path"] for k in calls["dependedByKeys"]]
 
     # The same lineage, as the run recorded it: each day's raw pages landed before that day's
-    # normalized tables, in the one run of the backfill.
+    # normalized tables, and those before its scorecard, in the one run of the backfill.
     run_id = backfill["runs"][0]["runId"]
 
     def materialized_at(key: list[str]) -> dict[str, float]:
         events = deployment.asset_node(key)["assetMaterializations"]
         return {m["partition"]: float(m["timestamp"]) for m in events if m["runId"] == run_id}
 
-    normalized_at = materialized_at(calls_key())
+    normalized_at, scored_at = materialized_at(calls_key()), materialized_at(scorecard)
     for key in raw_keys:
         raw_at = materialized_at(key)
-        assert all(raw_at[day] < normalized_at[day] for day in BACKFILL_DAYS)
+        assert all(raw_at[day] < normalized_at[day] < scored_at[day] for day in BACKFILL_DAYS)
 
 
 # --- the UI in a real browser ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import httpx
 import orjson
 
 from calllog_pipeline.http import retry_after_seconds
-from calllog_pipeline.redact import REDACTED, redacted_json
+from calllog_pipeline.redact import REDACTED, redact_json
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -35,7 +35,7 @@ def _fixture_with(text: str):
 
 def test_leadconnector_custom_action_credentials_are_redacted():
     record = _fixture_with("authenticationValue")
-    out = redacted_json(record).decode()
+    out = redact_json(record).decode()
     assert "token123" not in out
     assert f'"authenticationValue":"{REDACTED}"' in out
     assert "Check Order Status" in out, "everything else is kept as received"
@@ -43,7 +43,7 @@ def test_leadconnector_custom_action_credentials_are_redacted():
 
 def test_omnidimension_webhook_call_sid_is_redacted_inside_its_json_string():
     record = _fixture_with("secret_key_")
-    out = redacted_json(record).decode()
+    out = redact_json(record).decode()
     assert "secret_key_" not in out and "fb6cac5ad0ba353d30768b2f6d92dab3" not in out
     assert "webhook.site" in out
 
@@ -57,7 +57,7 @@ def test_headers_tokens_in_urls_and_known_keys_are_redacted():
         "url": "https://api.example.com/orders?id=5&token=s3cr3t&x=1",
         "note": "called with key live-key-42",
     }
-    out = orjson.loads(redacted_json(record, known_secrets=["live-key-42"]))
+    out = orjson.loads(redact_json(record, known_secrets=["live-key-42"]))
     assert out["headers"] == [{"key": "Authorization", "value": REDACTED}, {"key": "Accept", "value": "json"}]
     assert out["url"] == f"https://api.example.com/orders?id=5&token={REDACTED}&x=1"
     assert out["note"] == f"called with key {REDACTED}"
@@ -65,4 +65,4 @@ def test_headers_tokens_in_urls_and_known_keys_are_redacted():
 
 def test_clean_records_are_left_byte_for_byte():
     record = {"id": "call_x9y3zp4mq7r1", "status": "completed", "duration_sec": 142}
-    assert redacted_json(record) == orjson.dumps(record)
+    assert redact_json(record) == orjson.dumps(record)

@@ -25,7 +25,7 @@ FAST_CLIENT = {
     "RATE_LIMIT_REQUESTS": "50",
     "RATE_LIMIT_PERIOD_S": "1",
 }
-PREFIX = {"dialnexa": "DIALNEXA", "leadconnector": "LEADCONNECTOR", "omnidimension": "OMNIDIM"}
+PREFIX = {name: provider.api().env_prefix for name, provider in REGISTRY.items()}
 
 
 def partitions(timezone: str = "UTC") -> dg.DailyPartitionsDefinition:
@@ -279,9 +279,10 @@ def test_an_old_omnidimension_day_is_found_in_a_few_requests(monkeypatch, tmp_pa
         found = metadata(materialize([asset], apis, tmp_path, day=day), asset)
         ids = stored_ids(tmp_path, "omnidimension", "call_logs", day)
         assert set(ids) == sim.truth("omnidimension", "call_logs", *window(day))
-    listing_pages = -(-1500 * 3650 // 150)
+    page_size = REGISTRY["omnidimension"].endpoint("call_logs").page_size
+    listing_pages = -(-1500 * 3650 // page_size)
     assert listing_pages > 30_000
-    day_pages = -(-len(ids) // 150)
+    day_pages = -(-len(ids) // page_size)
     assert found["requests"] <= day_pages + 12, found
 
 

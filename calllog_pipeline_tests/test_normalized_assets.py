@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
+import shutil
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,34 +18,29 @@ import pyarrow as pa
 import pytest
 
 from calllog_pipeline.lake import RAW_SCHEMA, Lake
-from calllog_pipeline.normalized import Privacy, build_normalized_assets, privacy_from_env
-from calllog_pipeline.normalized.common import salted_hash
-from calllog_pipeline.providers.base import Provider
-from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa_normalize
-from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector_normalize
-from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension_normalize
+from calllog_pipeline.mapping import salted_hash
+from calllog_pipeline.normalized import (
+    Privacy,
+    build_normalized_assets,
+    normalize_pool,
+    normalized_asset_key,
+    privacy_from_env,
+)
+from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.raw.assets import raw_asset_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAY = "2024-05-01"
 PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01")
 
 
-def _provider(name: str, normalize) -> Provider:
-    return Provider(name=name, title=name, api=lambda: None, endpoints=(), normalize=normalize)
+PROVIDERS = list(REGISTRY.values())
+ASSETS = build_normalized_assets(PROVIDERS, PARTITIONS)
+TABLES = ("calls", "actions", "interactions", "quarantine")
 
 
-PROVIDERS = [
-    _provider("dialnexa", dialnexa_normalize),
-    _provider("leadconnector", leadconnector_normalize),
-    _provider("omnidimension", omnidimension_normalize),
-]
-RAW_KEYS = [
-    dg.AssetKey(["dialnexa", "calls"]),
-    dg.AssetKey(["dialnexa", "call_logs"]),
-    dg.AssetKey(["leadconnector", "call_logs"]),
-    dg.AssetKey(["omnidimension", "call_logs"]),
-]
-ASSETS = build_normalized_assets(PROVIDERS, PARTITIONS, RAW_KEYS)
+def key(provider: str, table: str) -> str:
+    return normalized_asset_key(provider, table).to_user_string()
 
 
 def fixture(name: str) -> list[dict]:
@@ -185,21 +184,36 @@ def test_no_credential_reaches_any_table(full_day: Path):
         assert "token123" not in text
 
 
-def test_materialization_metadata_counts_rows_per_provider(full_day: Path):
+def test_materialization_metadata_counts_each_providers_rows(full_day: Path):
     result = materialize(full_day)
-    by_key = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
-    calls = by_key["calls"].materialization.metadata
-    assert calls["dagster/row_count"].value == 5
-    assert calls["rows_by_provider"].value == {"dialnexa": 3, "leadconnector": 1, "omnidimension": 1}
-    assert len(calls["paths"].value) == 3
-    interactions = by_key["interactions"].materialization.metadata
-    assert interactions["rows_by_provider"].value == {"dialnexa": 0, "leadconnector": 2, "omnidimension": 7}
+    rows = {
+        m.asset_key.to_user_string(): m.materialization.metadata["dagster/row_count"].value
+        for m in result.get_asset_materialization_events()
+    }
+    assert {p.name: rows[key(p.name, "calls")] for p in PROVIDERS} == {
+        "dialnexa": 3,
+        "leadconnector": 1,
+        "omnidimension": 1,
+    }
+    assert {p.name: rows[key(p.name, "interactions")] for p in PROVIDERS} == {
+        "dialnexa": 0,
+        "leadconnector": 2,
+        "omnidimension": 7,
+    }
+    (calls,) = [
+        m
+        for m in result.get_asset_materialization_events()
+        if m.asset_key.to_user_string() == key("dialnexa", "calls")
+    ]
+    assert calls.materialization.metadata["paths"].value == [
+        str(full_day / "calls" / f"date={DAY}" / "provider=dialnexa" / "data.parquet")
+    ]
 
 
 def test_all_checks_pass_on_clean_data(full_day: Path):
     result = materialize(full_day)
     checks = check_results(result)
-    assert len(checks) == 9
+    assert len(checks) == 9 * len(PROVIDERS)
     assert all(checks.values()), checks
 
 
@@ -225,8 +239,9 @@ def test_a_call_outside_the_day_fails_the_window_check(tmp_path: Path):
     record = fixture("leadconnector_call_logs.json")[0]  # createdAt 2024-01-15, filed under 2024-05-01
     write_raw(lake, "leadconnector", "call_logs", DAY, [record])
     checks = check_results(materialize(tmp_path))
-    assert checks["calls:started_at_in_partition"] is False
-    assert checks["calls:call_id_unique"] is True
+    assert checks[f"{key('leadconnector', 'calls')}:started_at_in_partition"] is False
+    assert checks[f"{key('leadconnector', 'calls')}:call_id_unique"] is True
+    assert checks[f"{key('dialnexa', 'calls')}:started_at_in_partition"] is True  # its own verdict
 
 
 def test_duplicate_ids_and_bad_records_fail_or_warn(tmp_path: Path):
@@ -238,13 +253,17 @@ def test_duplicate_ids_and_bad_records_fail_or_warn(tmp_path: Path):
     no_id = {k: v for k, v in good.items() if k != "id"}
     write_raw(lake, "leadconnector", "call_logs", DAY, [good, good, changed, no_id])
     result = materialize(
-        tmp_path, run_config={"ops": {"normalize": {"config": {"max_quarantine_share": 0.5}}}}
+        tmp_path, run_config={"ops": {"normalize_leadconnector": {"config": {"max_quarantine_share": 0.5}}}}
     )
     checks = check_results(result)
-    assert checks["calls:call_id_unique"] is True  # the exact copy is dropped, the conflict quarantined
-    assert checks["quarantine:quarantine_share_below_threshold"] is False  # 2 of 3 records
+    # the exact copy is dropped, the conflict quarantined
+    assert checks[f"{key('leadconnector', 'calls')}:call_id_unique"] is True
+    assert checks[f"{key('leadconnector', 'quarantine')}:quarantine_share_below_threshold"] is False  # 2 of 3
     evaluation = next(
-        e for e in result.get_asset_check_evaluations() if e.check_name == "quarantine_share_below_threshold"
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "quarantine_share_below_threshold"
+        and e.asset_key.path[-1].startswith("leadconnector")
     )
     assert evaluation.severity == dg.AssetCheckSeverity.WARN
     assert evaluation.metadata["reasons"].value == {"duplicate_id": 1, "missing_id": 1}
@@ -290,14 +309,21 @@ def test_privacy_from_env_reads_the_flag_and_keeps_the_salt_an_env_var(monkeypat
     assert privacy_from_env({}).salt == ""
 
 
-def test_the_asset_graph(full_day: Path):
-    (normalize,) = ASSETS
-    assert {k.to_user_string() for k in normalize.keys} == {"calls", "actions", "interactions", "quarantine"}
-    assert all(normalize.group_names_by_key[k] == "normalized" for k in normalize.keys)
-    assert normalize.can_subset is False
-    deps = {d for k in normalize.keys for d in normalize.asset_deps[k]}
-    assert deps == set(RAW_KEYS)
-    assert normalize.backfill_policy == dg.BackfillPolicy.single_run()
+def test_each_provider_has_its_own_step_fed_by_its_own_raw_assets():
+    for provider, normalize in zip(PROVIDERS, ASSETS, strict=True):
+        assert normalize.node_def.name == f"normalize_{provider.name}"
+        assert normalize.keys == {normalized_asset_key(provider.name, t) for t in TABLES}
+        assert all(normalize.group_names_by_key[k] == "normalized" for k in normalize.keys)
+        assert all(
+            normalize.tags_by_key[k]["provider"] == provider.name
+            and normalize.tags_by_key[k]["layer"] == "normalized"
+            for k in normalize.keys
+        )
+        assert normalize.can_subset is False
+        deps = {d for k in normalize.keys for d in normalize.asset_deps[k]}
+        assert deps == {raw_asset_key(provider.name, e.name) for e in provider.endpoints}
+        assert normalize.backfill_policy == dg.BackfillPolicy.single_run()
+        assert normalize.node_def.pools == {normalize_pool(provider.name)}
 
 
 def test_a_ranged_run_normalizes_each_day(full_day: Path):
@@ -317,9 +343,18 @@ def test_a_ranged_run_normalizes_each_day(full_day: Path):
             },
         )
     days = {(m.asset_key.to_user_string(), m.partition) for m in result.get_asset_materialization_events()}
-    assert ("calls", "2024-04-30") in days and ("calls", "2024-05-01") in days
-    calls = next(m for m in result.get_asset_materialization_events() if m.asset_key.path == ["calls"])
-    assert calls.materialization.metadata["rows_by_day"].value == {"2024-04-30": 1, "2024-05-01": 5}
+    calls = key("leadconnector", "calls")
+    assert (calls, "2024-04-30") in days and (calls, "2024-05-01") in days
+    rows = {
+        m.asset_key.to_user_string(): m.materialization.metadata["rows_by_day"].value
+        for m in result.get_asset_materialization_events()
+        if m.partition == "2024-05-01" and m.asset_key.path[-1].endswith("_calls")
+    }
+    assert rows == {
+        key("dialnexa", "calls"): {"2024-04-30": 0, "2024-05-01": 3},
+        key("leadconnector", "calls"): {"2024-04-30": 1, "2024-05-01": 1},
+        key("omnidimension", "calls"): {"2024-04-30": 0, "2024-05-01": 1},
+    }
     checks = check_results(result)
     assert all(checks.values()), checks  # each day's calls are checked against that day's window
     rows = query(
@@ -344,3 +379,82 @@ def test_the_queries_in_docs_schema_md_run_as_written(tmp_path: Path, monkeypatc
     results = [duckdb.sql(q).fetchall() for q in queries]
     assert all(results[:-1]), "every query but the quarantine one returns rows on this day"
     assert results[0][0] == ("dialnexa", "completed", 2)
+
+
+def test_a_second_writer_of_the_same_provider_day_waits_visibly(full_day: Path, tmp_path: Path, monkeypatch):
+    """A backfill run holds leadconnector's normalize slot; the schedule's run of the same provider-day
+    waits for it (the project's dagster.yaml: pools of limit 1), then writes."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    (asset,) = [a for a in ASSETS if a.node_def.name == "normalize_leadconnector"]
+    pool = normalize_pool("leadconnector")
+    calls = full_day / "calls" / f"date={DAY}" / "provider=leadconnector" / "data.parquet"
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(pool)
+        assert storage.get_concurrency_info(pool).slot_count == 1
+        assert storage.claim_concurrency_slot(pool, "backfill-run", asset.node_def.name).is_claimed
+
+        outcome: dict = {}
+
+        def scheduled_run():
+            outcome["result"] = dg.materialize(
+                [asset],
+                resources={"lake": Lake(root=str(full_day)), "privacy": Privacy()},
+                partition_key=DAY,
+                instance=instance,
+            )
+
+        second = threading.Thread(target=scheduled_run)
+        second.start()
+        blocked = _wait_for(lambda: _blocked_messages(instance, pool))
+        assert blocked and not calls.exists(), "the second writer must wait before writing anything"
+        storage.free_concurrency_slots_for_run("backfill-run")  # the backfill finishes
+        second.join(timeout=120)
+        assert outcome["result"].success and calls.exists()
+        assert storage.get_concurrency_info(pool).active_slot_count == 0
+
+
+def _blocked_messages(instance: dg.DagsterInstance, pool: str) -> list[str]:
+    return [
+        record.user_message
+        for run in instance.get_runs()
+        for record in instance.all_logs(run.run_id)
+        if f"blocked by limit for pool {pool}" in record.user_message
+    ]
+
+
+def _wait_for(condition, deadline_s: float = 60.0):
+    """Poll until ``condition()`` is truthy (a deadline against hanging, not a performance limit)."""
+    give_up = time.monotonic() + deadline_s
+    while not (value := condition()) and time.monotonic() < give_up:
+        time.sleep(0.1)
+    return value
+
+
+def test_a_mapping_bug_in_one_provider_fails_only_that_provider(full_day: Path):
+    def broken(raw):
+        raise KeyError("agent_id")  # a mapping bug
+        yield  # pragma: no cover - makes this a generator like the real mappings
+
+    providers = [dataclasses.replace(p, normalize=broken) if p.name == "dialnexa" else p for p in PROVIDERS]
+    result = dg.materialize(
+        build_normalized_assets(providers, PARTITIONS),
+        resources={"lake": Lake(root=str(full_day)), "privacy": Privacy()},
+        partition_key=DAY,
+        raise_on_error=False,
+    )
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "normalize_dialnexa"
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("DialNexa: normalizing 1 of 1 day(s) failed (2024-05-01)")
+    assert "KeyError" in message and "re-run normalize_dialnexa" in message
+    assert not list((full_day / "calls").glob("*/provider=dialnexa/*")), "nothing half-written"
+    written = query(
+        full_day,
+        "SELECT provider, count(*) FROM read_parquet('LAKE/calls/*/*/*.parquet', hive_partitioning=true) "
+        "GROUP BY ALL ORDER BY ALL",
+    )
+    assert written == [("leadconnector", 1), ("omnidimension", 1)]

@@ -12,12 +12,12 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import dagster as dg
-import pyarrow as pa
 
 from calllog_pipeline.http import ApiClient, ClientSettings, ProviderConfigError
+from calllog_pipeline.mapping import RawDay, TableBatch
 
 
 @dataclass(frozen=True)
@@ -154,20 +154,6 @@ def id_field(record: dict) -> str | None:
     """The record's ``id`` as text; None when absent or empty (the mapping quarantines it)."""
     value = record.get("id")
     return None if value in (None, "", False) else str(value)
-
-
-class RawDay(Protocol):
-    """Read access to one provider's raw partition, as normalization sees it."""
-
-    def batches(self, endpoint: str) -> Iterator[list[dict]]:
-        """The endpoint's raw records, in bounded batches (empty if the endpoint has no file)."""
-
-    def source_context(self, endpoint: str) -> Mapping[str, str]:
-        """The provider's ``source_context()`` recorded when the endpoint was fetched."""
-
-
-# table name ("calls", "actions", "interactions", "quarantine") -> a batch of rows in that table's schema
-TableBatch = tuple[str, pa.RecordBatch]
 
 
 @dataclass(frozen=True)

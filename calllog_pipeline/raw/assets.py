@@ -14,19 +14,24 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from orjson import loads
+from orjson import dumps, loads
 
-from calllog_pipeline.http import ApiClient, ProviderError
+from calllog_pipeline import schemas
+from calllog_pipeline.columns import column_schema
+from calllog_pipeline.http import ApiClient, ProviderError, ProviderUnavailable
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
 from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
 from calllog_pipeline.raw.fetch import FetchStats, Page, WindowFetch, first_error
-from calllog_pipeline.redact import redact_text, redacted_json
+from calllog_pipeline.raw.versions import CONTENT_HASH, ContentHash, combined_version
+from calllog_pipeline.redact import LOG_FILTER, redact_serialized, redact_text, remember_secrets
 
 DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
 
 
 def raw_asset_key(provider: str, endpoint: str) -> dg.AssetKey:
-    return dg.AssetKey([provider, endpoint])
+    """``raw/<provider>_<endpoint>``: the UI labels a node with the key's last part, so it names the
+    provider (``dialnexa_call_logs``, not three nodes called ``call_logs``)."""
+    return dg.AssetKey(["raw", f"{provider}_{endpoint}"])
 
 
 class _Unchanged(Exception):
@@ -39,6 +44,7 @@ class DayOutcome:
     records: int = 0
     unchanged: bool = False
     error: str | None = None
+    content_hash: str = ""  # what the day's records hash to (the day's data version)
     seconds: float = 0.0
     stats: FetchStats = field(default_factory=FetchStats)
 
@@ -49,12 +55,15 @@ class RawSink:
     def __init__(self, writer: pq.ParquetWriter, endpoint: Endpoint, secrets: tuple[str, ...]):
         self.writer, self.endpoint, self.secrets = writer, endpoint, secrets
         self._rows: dict[str, list] = {name: [] for name in RAW_SCHEMA.names}
+        self.content = ContentHash()
 
     def __call__(self, page: Page, records: list[dict]) -> None:
         rows = self._rows
         for record in records:
             rows["record_id"].append(self.endpoint.record_id(record))
-            rows["payload"].append(redacted_json(record, self.secrets).decode())
+            payload = redact_serialized(record, dumps(record), self.secrets)
+            self.content.add(payload)
+            rows["payload"].append(payload.decode())
         rows["endpoint"].extend([self.endpoint.name] * len(records))
         rows["page"].extend([page.number] * len(records))
         rows["fetched_at"].extend([page.fetched_at] * len(records))
@@ -122,11 +131,19 @@ async def ingest_day(
             if outcome.stats.pages and outcome.stats.not_modified_pages == outcome.stats.pages:
                 raise _Unchanged
             sink.flush()
-            lake.add_metadata(pw, {"etags": outcome.stats.etags, "total": outcome.stats.total})
+            lake.add_metadata(
+                pw,
+                {
+                    "etags": outcome.stats.etags,
+                    "total": outcome.stats.total,
+                    CONTENT_HASH: sink.content.hexdigest(),
+                },
+            )
     except _Unchanged:
         outcome.unchanged = True
         log.info(f"{label} unchanged since the last run (all pages 304): kept the stored file")
     outcome.records = outcome.stats.records
+    outcome.content_hash = sink.content.hexdigest()
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -194,8 +211,47 @@ def _summary(outcomes: list[DayOutcome], client_stats: dict, seconds: float) -> 
     }
 
 
+COMPLETENESS_CHECK = "records_match_listing_total"
+
+
+def completeness_check_specs(provider: Provider, endpoint: Endpoint) -> list[dg.AssetCheckSpec]:
+    """Records landed vs the total the listing reported, where that total is the day's: only a
+    listing filtered to the window reports one (OmniDimension's total counts its whole history)."""
+    if endpoint.window_params is None:
+        return []
+    return [
+        dg.AssetCheckSpec(
+            COMPLETENESS_CHECK,
+            asset=raw_asset_key(provider.name, endpoint.name),
+            description=(
+                f"Every day, the records stored equal the total {provider.title} {endpoint.path} "
+                "reported for the day's window (none lost, none extra)."
+            ),
+        )
+    ]
+
+
+def _completeness(provider: Provider, endpoint: Endpoint, outcomes: list[DayOutcome]) -> dg.AssetCheckResult:
+    counts = {o.day: {"landed": o.records, "reported": o.stats.total} for o in outcomes}
+    off = {day: c for day, c in counts.items() if c["landed"] != c["reported"]}
+    return dg.AssetCheckResult(
+        asset_key=raw_asset_key(provider.name, endpoint.name),
+        check_name=COMPLETENESS_CHECK,
+        passed=not off,
+        metadata={
+            "landed": sum(c["landed"] for c in counts.values()),
+            "reported": sum(c["reported"] for c in counts.values()),
+            "days_off": dg.MetadataValue.json(off),
+            "partitions": dg.MetadataValue.json(sorted(counts)),
+        },
+    )
+
+
 def build_raw_asset(
-    provider: Provider, endpoint: Endpoint, partitions_def: dg.TimeWindowPartitionsDefinition
+    provider: Provider,
+    endpoint: Endpoint,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    retry_policy: dg.RetryPolicy | None = None,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_asset_key(provider.name, endpoint.name),
@@ -211,22 +267,40 @@ def build_raw_asset(
         # on its own (bounded memory, and a failed day never discards another day's file).
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=f"{provider.name}_api",
+        retry_policy=retry_policy,  # retries only ProviderUnavailable: other failures disallow retries
         kinds={"python", "parquet"},
         owners=["team:data-platform"],
         tags={"provider": provider.name, "layer": "raw"},
-        metadata={"provider": provider.title, "endpoint": endpoint.path, "page_size": endpoint.page_size},
+        metadata={
+            "provider": provider.title,
+            "endpoint": endpoint.path,
+            "page_size": endpoint.page_size,
+            "dagster/column_schema": column_schema(schemas.RAW),
+        },
         required_resource_keys={"lake", provider.name},
+        check_specs=completeness_check_specs(provider, endpoint),
     )
     def raw_endpoint(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         api: ProviderApi = getattr(context.resources, provider.name)
         lake: Lake = context.resources.lake
+        remember_secrets(api.secrets())  # redacted from every log line and message from now on
+        context.log.addFilter(LOG_FILTER)
         days = [
             (key, Window(w.start, w.end))
             for key in context.partition_keys
             for w in [partitions_def.time_window_for_partition_key(key)]
         ]
         started = time.monotonic()
-        outcomes, client_stats = asyncio.run(ingest_days(api, provider, endpoint, lake, days, context.log))
+        try:
+            outcomes, client_stats = asyncio.run(
+                ingest_days(api, provider, endpoint, lake, days, context.log)
+            )
+        except ProviderUnavailable:
+            raise  # an outage may pass: the step's RetryPolicy tries again with backoff
+        except ProviderError as exc:
+            # A bad key, a missing setting, a refused request or a changed response shape: the same
+            # request would fail the same way, so fail now instead of retrying.
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         metadata = _summary(outcomes, client_stats, time.monotonic() - started)
         if failed := [o for o in outcomes if o.error]:
             raise dg.Failure(
@@ -237,6 +311,14 @@ def build_raw_asset(
                 ),
                 metadata=metadata,
             )
-        return dg.MaterializeResult(metadata=metadata)
+        versions = {o.day: o.content_hash for o in outcomes}
+        metadata["data_versions"] = dg.MetadataValue.json(versions)
+        # One run records one data version for all its days: the day's own hash for a one-day run,
+        # a hash of the days' hashes for a ranged run (each day's is in "data_versions").
+        version = versions[days[0][0]] if len(days) == 1 else combined_version(versions)
+        checks = [_completeness(provider, endpoint, outcomes)] if endpoint.window_params else []
+        return dg.MaterializeResult(
+            metadata=metadata, data_version=dg.DataVersion(version), check_results=checks
+        )
 
     return raw_endpoint

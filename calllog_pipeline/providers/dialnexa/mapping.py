@@ -20,9 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calllog_pipeline import schemas
-from calllog_pipeline.normalized.common import (
+from calllog_pipeline.mapping import (
+    RawDay,
     Reject,
     SeenIds,
+    TableBatch,
     TableBuffers,
     as_float,
     as_str,
@@ -31,10 +33,10 @@ from calllog_pipeline.normalized.common import (
     parse_iso_utc,
     parse_iso_utc_or_none,
     record_id_of,
+    records,
     split_turns,
     take,
 )
-from calllog_pipeline.providers.base import RawDay, TableBatch
 
 PROVIDER = "dialnexa"
 CALLS_ENDPOINT = "calls"
@@ -96,16 +98,16 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER)
     seen = SeenIds()
     side_batches: list[pa.RecordBatch] = []
-    for records in raw.batches(CALLS_ENDPOINT):
-        _collect(out, CALLS_ENDPOINT, records, seen)
+    for payloads in raw.payloads(CALLS_ENDPOINT):
+        _collect(out, CALLS_ENDPOINT, payloads, seen)
         side_batches.append(out.calls.take_batch(out.ingested_at))
         yield from out.drain()
     side = pa.Table.from_batches(side_batches, schema=schemas.CALLS).combine_chunks()
     matched = np.zeros(side.num_rows, dtype=bool)
 
     seen = SeenIds()
-    for records in raw.batches(LOGS_ENDPOINT):
-        _collect(out, LOGS_ENDPOINT, records, seen)
+    for payloads in raw.payloads(LOGS_ENDPOINT):
+        _collect(out, LOGS_ENDPOINT, payloads, seen)
         if len(out.calls):
             merged, partner_rows = merge_with_calls(out.calls.take_batch(out.ingested_at), side)
             matched[partner_rows] = True
@@ -119,11 +121,11 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
         yield from out.drain()
 
 
-def _collect(out: TableBuffers, endpoint: str, records: list[Any], seen: SeenIds) -> None:
-    for record in records:
+def _collect(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenIds) -> None:
+    for record, digest in records(payloads):
         try:
             row = call_row(record, endpoint)
-            if seen.check(row["call_id"], record):
+            if seen.check(row["call_id"], digest):
                 out.calls.append(row)
         except Reject as rejected:
             out.reject(

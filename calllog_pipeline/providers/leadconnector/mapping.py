@@ -12,9 +12,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from calllog_pipeline.normalized.common import (
+from calllog_pipeline.mapping import (
+    RawDay,
     Reject,
     SeenIds,
+    TableBatch,
     TableBuffers,
     as_bool,
     as_float,
@@ -24,10 +26,10 @@ from calllog_pipeline.normalized.common import (
     parse_iso_utc,
     parse_iso_utc_or_none,
     record_id_of,
+    records,
     split_turns,
     take,
 )
-from calllog_pipeline.providers.base import RawDay, TableBatch
 
 PROVIDER = "leadconnector"
 ENDPOINT = "call_logs"
@@ -69,18 +71,18 @@ LINE_BREAK = re.compile(r"\r?\n")
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER)
     seen = SeenIds()
-    for records in raw.batches(ENDPOINT):
-        for record in records:
+    for payloads in raw.payloads(ENDPOINT):
+        for record, digest in records(payloads):
             try:
-                normalize_call(out, record, seen)
+                normalize_call(out, record, digest, seen)
             except Reject as rejected:
                 out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
         yield from out.drain()
 
 
-def normalize_call(out: TableBuffers, record: Any, seen: SeenIds) -> None:
+def normalize_call(out: TableBuffers, record: Any, digest: int, seen: SeenIds) -> None:
     row = call_row(record)
-    if not seen.check(row["call_id"], record):
+    if not seen.check(row["call_id"], digest):
         return
     out.calls.append(row)
     out.actions.extend(action_rows(row["call_id"], record.get("executedCallActions")))

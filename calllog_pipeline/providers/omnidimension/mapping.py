@@ -17,9 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calllog_pipeline import schemas
-from calllog_pipeline.normalized.common import (
+from calllog_pipeline.mapping import (
+    RawDay,
     Reject,
     SeenIds,
+    TableBatch,
     TableBuffers,
     as_bool,
     as_float,
@@ -29,10 +31,10 @@ from calllog_pipeline.normalized.common import (
     e164,
     parse_local,
     record_id_of,
+    records,
     split_turns,
     take,
 )
-from calllog_pipeline.providers.base import RawDay, TableBatch
 
 PROVIDER = "omnidimension"
 ENDPOINT = "call_logs"
@@ -118,10 +120,10 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     zone = source_zone(raw.source_context(ENDPOINT))
     out = TableBuffers(PROVIDER)
     seen = SeenIds()
-    for records in raw.batches(ENDPOINT):
-        for record in records:
+    for payloads in raw.payloads(ENDPOINT):
+        for record, digest in records(payloads):
             try:
-                normalize_call(out, record, zone, seen)
+                normalize_call(out, record, digest, zone, seen)
             except Reject as rejected:
                 out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
         yield from out.drain()
@@ -135,10 +137,10 @@ def source_zone(context: Mapping[str, str]) -> tzinfo:
         raise ValueError(f"omnidimension source_context timezone is not an IANA zone: {name!r}") from None
 
 
-def normalize_call(out: TableBuffers, record: Any, zone: tzinfo, seen: SeenIds) -> None:
+def normalize_call(out: TableBuffers, record: Any, digest: int, zone: tzinfo, seen: SeenIds) -> None:
     row = call_row(record, zone)
     call_id = row["call_id"]
-    if not seen.check(call_id, record):
+    if not seen.check(call_id, digest):
         return
     out.calls.append(row)
     interactions = record.get("interactions")

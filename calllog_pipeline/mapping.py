@@ -1,7 +1,10 @@
-"""Helpers every provider mapping shares: coercion, times, phone numbers, transcripts, JSON, batches.
+"""What every provider mapping shares: the raw-day interface, coercion, times, phone numbers,
+transcripts, JSON, row buffers.
 
 Nothing here knows a provider. The mapping modules (``providers/<name>/mapping.py``) hold the quirks
-and call these helpers to turn one raw record into canonical rows.
+and call these helpers to turn raw records into canonical rows. This module sits below both the
+provider packages and the normalized layer (which imports it), so it imports neither, nor Dagster or
+DuckDB: a mapping can be loaded and tested on its own.
 """
 
 from __future__ import annotations
@@ -10,13 +13,28 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
 
-from calllog_pipeline import redact as redaction
 from calllog_pipeline import schemas, timeutil
+from calllog_pipeline.redact import redact_json, redact_value
+
+
+class RawDay(Protocol):
+    """Read access to one provider's raw partition, as normalization sees it."""
+
+    def payloads(self, endpoint: str) -> Iterator[pa.Array]:
+        """The endpoint's raw records as JSON text (a string array per bounded batch; nothing if the
+        endpoint has no file)."""
+
+    def source_context(self, endpoint: str) -> Mapping[str, str]:
+        """The provider's ``source_context()`` recorded when the endpoint was fetched."""
+
+
+# table name ("calls", "actions", "interactions", "quarantine") -> a batch of rows in that table's schema
+TableBatch = tuple[str, pa.RecordBatch]
 
 
 class Reject(Exception):
@@ -183,30 +201,12 @@ def split_turns(text: Any, speakers: Mapping[str, str], separator: re.Pattern[st
 
 # --- JSON, secrets, hashing ---------------------------------------------------------------------------
 
-# Lower-cased fragments that any credential the redactor recognises would contain. These cheap
-# substring tests decide whether the (slower) structural walk of ``calllog_pipeline.redact`` runs.
-_SUSPICIOUS = ("secret", "password", 'token"', "token=", "key", "sig", "auth", "bearer")
-
-
-def redact_text(text: str | None) -> str | None:
-    """``text`` with embedded credentials (``secret_key_...``, ``Bearer ...``, ``?token=``) redacted.
-
-    Raw files are redacted when fetched; this is the second line of defence for normalized tables.
-    """
-    if text is None or ("secret_key_" not in text and "earer" not in text and "=" not in text):
-        return text
-    return redaction.redact_text(text)
-
 
 def dump_json(value: Any) -> str | None:
-    """Compact JSON text with credentials removed (None stays None)."""
+    """Compact JSON text with credentials removed, by the one redaction policy (None stays None)."""
     if value is None:
         return None
-    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    lowered = text.lower()
-    if not any(fragment in lowered for fragment in _SUSPICIOUS):  # fast path: nothing to redact
-        return text
-    return orjson.dumps(redaction.redact_value(value), option=orjson.OPT_NON_STR_KEYS).decode()
+    return redact_json(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def salted_hash(value: str, salt: str) -> str:
@@ -292,7 +292,7 @@ class TableBuffers:
                     "call_id": call_id,
                     "turn_index": index,
                     "speaker": speaker,
-                    "text": redact_text(text),
+                    "text": redact_value(text),
                     "at": at,
                     "response_latency_s": latency,
                     "source": source,
@@ -301,22 +301,27 @@ class TableBuffers:
 
 
 class SeenIds:
-    """Call ids already emitted for a provider-day, with a digest of their record.
+    """Call ids already emitted for a provider-day, with a digest of their record's JSON text.
 
     The same record listed twice (pages drift while a newest-first listing is fetched) is dropped
     silently; the same id with different content is a real conflict and is quarantined.
     """
 
     def __init__(self) -> None:
-        self._digests: dict[str, bytes] = {}
+        self._digests: dict[str, int] = {}
 
-    def check(self, call_id: str, record: Any) -> bool:
+    def check(self, call_id: str, digest: int) -> bool:
         """True if the record is new; False if an identical copy was seen; raises on a conflict."""
-        # Key order is the provider's serializer's, the same for both copies: no sorting needed.
-        digest = hashlib.blake2b(orjson.dumps(record), digest_size=16).digest()
-        previous = self._digests.setdefault(call_id, digest)
-        if previous is digest:
+        previous = self._digests.get(call_id)
+        if previous is None:
+            self._digests[call_id] = digest
             return True
         if previous == digest:
             return False
         raise Reject("duplicate_id", f"call id {call_id} appears again with different content")
+
+
+def records(payloads: pa.Array) -> Iterator[tuple[Any, int]]:
+    """(decoded record, digest of its JSON text) for each payload of a raw batch."""
+    for text in payloads.to_pylist():
+        yield orjson.loads(text), hash(text)

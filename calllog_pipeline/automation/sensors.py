@@ -1,0 +1,255 @@
+"""Which events become alerts, each delivered exactly once: failed runs and failed asset checks
+(including QA anomalies and stale days).
+
+Dagster's run-status sensors advance their cursor even when the send raises, so an outage of the
+alert channel would lose alerts. These sensors keep their own cursor over the instance's event log
+instead, and move it past an event only when every configured channel has taken its alert. A
+channel that keeps failing leaves the alert pending: the tick fails (or, if other alerts went out
+in the same tick, reports a skip reason naming the channel), and the next tick sends it again, to
+the failing channel only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.tags import WILL_RETRY_TAG
+
+from calllog_pipeline.automation.alerts import (
+    Alert,
+    anomalies_in,
+    anomaly_alert,
+    anomaly_key,
+    check_alert,
+    job_for,
+    providers_of,
+    root_cause,
+    run_failure_alert,
+)
+from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
+
+BATCH = 50  # events read per tick; the rest wait for the next tick
+FIRST_TICK_LOOKBACK_S = 24 * 3600  # a sensor's first tick reports the last day's events, not all history
+ANOMALY_MEMORY_DAYS = 400  # sent anomaly keys older than this (by their date) are forgotten
+KEEP_IDS = 500  # handled execution ids remembered per check
+FRESHNESS_CHECK = "freshness_check"  # the name build_time_partition_freshness_checks gives its checks
+
+
+@dataclass
+class Cursor:
+    """What a sensor has delivered: events up to ``after``; channels already served for the
+    pending event; anomaly keys ever sent."""
+
+    after: int = -1
+    checks: dict[str, dict] = field(default_factory=dict)  # check key -> {"floor", "ids"} handled
+    delivered: dict[str, list[str]] = field(default_factory=dict)  # alert key -> channels done
+    sent: list[str] = field(default_factory=list)
+    started: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor:
+        return cls(**json.loads(text)) if text else cls()
+
+    def dump(self) -> str:
+        return json.dumps(vars(self), sort_keys=True)
+
+
+class Outbox:
+    """Sends alerts on every enabled channel, remembering partial progress in the cursor."""
+
+    def __init__(self, channels: AlertChannels, cursor: Cursor, log):
+        self.channels, self.cursor, self.log = channels, cursor, log
+        self.sent_count = 0
+        self.error: str | None = None
+
+    def deliver(self, alert: Alert) -> bool:
+        """True when every channel has the alert (now or on an earlier tick)."""
+        self.log.warning(self.channels.redact(alert.as_text()))
+        for name in self.channels.enabled():
+            if name in self.cursor.delivered.get(alert.key, []):
+                continue
+            try:
+                self.channels.send(name, alert)
+            except DeliveryError as exc:
+                self.error = str(exc)
+                return False
+            self.cursor.delivered.setdefault(alert.key, []).append(name)
+            self.sent_count += 1
+        self.cursor.delivered.pop(alert.key, None)
+        return True
+
+    def result(self, start: Cursor) -> dg.SensorResult:
+        """The tick's outcome; raises when a channel failed before anything else happened, so the
+        tick shows as failed in the UI (the stored cursor stays as it was: nothing is lost)."""
+        if self.error and not self.sent_count and self.cursor.after == start.after:
+            raise DeliveryError(f"alert delivery failed, will retry next tick: {self.error}")
+        skip = None
+        if self.error:
+            skip = dg.SkipReason(f"alert delivery failed, will retry next tick: {self.error}")
+        elif not self.sent_count:
+            skip = dg.SkipReason("nothing to report")
+        return dg.SensorResult(cursor=self.cursor.dump(), skip_reason=skip)
+
+
+# -- failed runs ------------------------------------------------------------------------------------
+
+
+def _failed_runs(instance: dg.DagsterInstance, after: int) -> Iterator[tuple[int, dg.DagsterRun, object]]:
+    from dagster._core.storage.event_log.base import EventLogCursor  # the cursor format of this API
+
+    cursor = EventLogCursor.from_storage_id(after).to_string() if after >= 0 else None
+    records = instance.fetch_run_status_changes(
+        DagsterEventType.RUN_FAILURE, limit=BATCH, cursor=cursor, ascending=True
+    ).records
+    for record in records:
+        run = instance.get_run_by_id(record.run_id)
+        if run is not None:
+            yield record.storage_id, run, record
+
+
+def _step_errors(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records
+    return [
+        (
+            r.event_log_entry.step_key or "?",
+            root_cause(r.event_log_entry.dagster_event.step_failure_data.error),
+        )
+        for r in records
+    ]
+
+
+def _unmaterialized_assets(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetKey]:
+    """The assets the run planned but did not materialize: what the failure left out of date."""
+
+    def keys(event_type: DagsterEventType) -> set[dg.AssetKey]:
+        records = instance.get_records_for_run(run_id, of_type=event_type).records
+        return {r.event_log_entry.dagster_event.asset_key for r in records}
+
+    planned = keys(DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    return sorted(planned - keys(DagsterEventType.ASSET_MATERIALIZATION), key=lambda k: k.path)
+
+
+@dg.sensor(
+    name="alert_on_run_failure",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Alerts on every failed run after its last retry (runs tagged dagster/will_retry=true wait for "
+        "their retry), naming the job, assets, provider, partitions and the root-cause error. An alert "
+        "that cannot be delivered stays pending and is re-sent next tick."
+    ),
+)
+def alert_on_run_failure(context: dg.SensorEvaluationContext, alerts: AlertChannels) -> dg.SensorResult:
+    start = Cursor.parse(context.cursor)
+    cursor = Cursor.parse(context.cursor)
+    outbox = Outbox(alerts, cursor, context.log)
+    since = time.time() - FIRST_TICK_LOOKBACK_S
+    for storage_id, run, record in _failed_runs(context.instance, cursor.after):
+        old = not cursor.started and record.event_log_entry.timestamp < since
+        if not old and run.tags.get(WILL_RETRY_TAG) != "true":
+            alert = run_failure_alert(
+                run,
+                _unmaterialized_assets(context.instance, run.run_id),
+                _step_errors(context.instance, run.run_id),
+                record.event_log_entry.message,
+                alerts.ui_url,
+            )
+            if not outbox.deliver(alert):
+                break
+        cursor.after = storage_id
+    cursor.started = True
+    return outbox.result(start)
+
+
+# -- failed checks, anomalies, stale days -----------------------------------------------------------
+
+
+def _check_executions(instance: dg.DagsterInstance, check_keys, seen: dict[str, dict]) -> list:
+    """Completed check executions not handled yet, oldest first.
+
+    A check's execution record is created when the run plans it and completed in place later, so
+    record ids are not completion order: each check keeps the ids it has handled (recent ones) and
+    a floor below which everything was handled.
+    """
+    done = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+    fresh = []
+    for key in check_keys:
+        state = seen.get(key.to_user_string(), {"floor": -1, "ids": []})
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=BATCH, status=done)
+        fresh += [r for r in history if r.id > state["floor"] and r.id not in state["ids"] and r.event]
+    return sorted(fresh, key=lambda r: r.id)
+
+
+def _mark_handled(seen: dict[str, dict], record) -> None:
+    state = seen.setdefault(record.key.to_user_string(), {"floor": -1, "ids": []})
+    state["ids"] = sorted([*state["ids"], record.id])
+    while len(state["ids"]) > KEEP_IDS:
+        state["floor"] = max(state["floor"], state["ids"].pop(0))
+
+
+def _forget_old(sent: list[str], today: date) -> list[str]:
+    horizon = (today - timedelta(days=ANOMALY_MEMORY_DAYS)).isoformat()
+    return [key for key in sent if key.rsplit("|", 1)[-1] >= horizon]
+
+
+def alerts_for_evaluation(evaluation, run: dg.DagsterRun | None, storage_id: int, ui_url: str, sent: set):
+    """The alerts one check evaluation calls for: one per new anomaly, else one if it failed."""
+    anomalies = anomalies_in(evaluation.metadata)
+    if anomalies is not None:
+        job = job_for(run.job_name if run else None, providers_of([evaluation.asset_key]))
+        return [
+            anomaly_alert(a, evaluation.asset_key, job, ui_url)
+            for a in anomalies
+            if anomaly_key(a) not in sent
+        ]
+    if evaluation.passed:
+        return []
+    stale = evaluation.check_name == FRESHNESS_CHECK
+    return [check_alert(evaluation, run, ui_url, storage_id, stale=stale)]
+
+
+@dg.sensor(
+    name="alert_on_check_failure",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Alerts on every failed asset check (data-quality checks, stale days from the freshness checks) "
+        "and on every QA anomaly, one message per metric, provider, agent and day, never re-sent."
+    ),
+)
+def alert_on_check_failure(context: dg.SensorEvaluationContext, alerts: AlertChannels) -> dg.SensorResult:
+    start = Cursor.parse(context.cursor)
+    cursor = Cursor.parse(context.cursor)
+    outbox = Outbox(alerts, cursor, context.log)
+    since = time.time() - FIRST_TICK_LOOKBACK_S
+    sent = set(cursor.sent)
+    check_keys = context.repository_def.asset_graph.asset_check_keys if context.repository_def else ()
+    for record in _check_executions(context.instance, check_keys, cursor.checks):
+        if cursor.started or record.create_timestamp >= since:
+            evaluation = record.event.dagster_event.event_specific_data
+            run = context.instance.get_run_by_id(record.run_id)
+            pending = alerts_for_evaluation(evaluation, run, record.id, alerts.ui_url, sent)
+            delivered_all = True
+            for alert in pending:
+                if not outbox.deliver(alert):
+                    delivered_all = False
+                    break
+                if alert.kind == "QA anomaly":
+                    sent.add(alert.key.removeprefix("anomaly:"))
+            if not delivered_all:
+                break
+        _mark_handled(cursor.checks, record)
+        cursor.after += 1  # counts handled executions: progress the tick can report
+    cursor.sent = _forget_old(sorted(sent), date.today())
+    cursor.started = True
+    return outbox.result(start)
+
+
+ALERT_SENSORS = (alert_on_run_failure, alert_on_check_failure)

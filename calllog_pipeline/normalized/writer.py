@@ -1,0 +1,67 @@
+"""How one provider-day is written: ``provider.normalize(raw)`` streamed into four Parquet files.
+
+Each file is ``<table>/date=<day>/provider=<name>/data.parquet``, written batch by batch and
+atomically (temp file, then rename), so a re-run replaces the day whole and a crash leaves no
+half-written partition.
+"""
+
+import contextlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from calllog_pipeline import schemas
+from calllog_pipeline.lake import Lake
+from calllog_pipeline.normalized.privacy import Privacy
+from calllog_pipeline.providers.base import Provider
+
+
+@dataclass
+class Written:
+    """What one provider's run wrote: per table, each day's file and row count; quarantine reasons."""
+
+    paths: dict[str, dict[str, str]] = field(default_factory=lambda: {t: {} for t in schemas.TABLES})
+    rows: dict[str, Counter] = field(default_factory=lambda: {t: Counter() for t in schemas.TABLES})
+    reasons: Counter = field(default_factory=Counter)
+
+    def days(self) -> list[str]:
+        return sorted(self.paths["calls"])
+
+
+def write_provider_day(
+    lake: Lake, privacy: Privacy, provider: Provider, day: str, written: Written
+) -> dict[str, int]:
+    """Stream one provider-day into its four files (a day with no rows still gets empty files);
+    returns the rows written per table. Nothing is recorded in ``written`` unless all four succeed."""
+    counts = dict.fromkeys(schemas.TABLES, 0)
+    reasons: Counter = Counter()
+    paths = {table: lake.table_path(table, day, provider.name) for table in schemas.TABLES}
+    with contextlib.ExitStack() as stack:
+        writers = {
+            t: stack.enter_context(lake.writer(paths[t], file_schema(s))) for t, s in schemas.TABLES.items()
+        }
+        for table, batch in provider.normalize(lake.raw_day(provider.name, day)):
+            batch = privacy.protect(table, batch)
+            writers[table].write_batch(batch.drop_columns(["provider"]))
+            counts[table] += batch.num_rows
+            if table == "quarantine":
+                reasons.update(_value_counts(batch.column("reason")))
+    for table, path in paths.items():
+        written.paths[table][day] = path
+        written.rows[table][day] = counts[table]
+    written.reasons.update(reasons)
+    return counts
+
+
+def file_schema(schema: pa.Schema) -> pa.Schema:
+    """The columns stored in a file: ``provider`` lives in the path (``provider=<name>``) only, as
+    hive partitioning expects (pandas, pyarrow and Spark refuse a column that is in both); column
+    descriptions stay in the code and the asset catalog, not in every file."""
+    return schemas.without_descriptions(schema.remove(schema.get_field_index("provider")))
+
+
+def _value_counts(column: pa.Array) -> dict[str, int]:
+    counts = pc.value_counts(column)
+    return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))

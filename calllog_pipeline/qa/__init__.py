@@ -1,0 +1,1 @@
+"""QA layer: a daily scorecard per provider and agent from the normalized tables (docs/metrics.md)."""

@@ -1,0 +1,88 @@
+"""The scorecard as people read it: Markdown in the UI, plain text in the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, timedelta
+
+from calllog_pipeline.lake import Lake
+from calllog_pipeline.qa.anomalies import Finding, Thresholds
+from calllog_pipeline.qa.catalog import BY_NAME, HEADLINE, Metric
+from calllog_pipeline.qa.judge import judge_stored_day, read_rows
+
+AGENT_COLUMNS = ("calls", "connect_rate", "handle_time_mean_s", "transfer_rate", "latency_p90_s", "cost_usd")
+
+
+def fmt(metric: Metric | str, value) -> str:
+    """A value as a person reads it: shares in %, seconds with one decimal, money with cents."""
+    m = BY_NAME[metric] if isinstance(metric, str) else metric
+    if value is None:
+        return "n/a"
+    if m.unit == "share":
+        return f"{100 * value:.1f}%"
+    if m.unit.startswith("USD"):
+        return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def describe(f: Finding) -> str:
+    who = f"{f.provider}" + (f" agent {f.agent}" if f.agent else " (all agents)")
+    return (
+        f"{f.severity} {f.date} {who}: {BY_NAME[f.metric].title} {f.direction} to {fmt(f.metric, f.value)} "
+        f"(usually {fmt(f.metric, f.baseline)})"
+    )
+
+
+def markdown(
+    provider: str, day: str, provider_row: Mapping, agent_rows: Sequence[Mapping], findings: Sequence[Finding]
+) -> str:
+    lines = [f"### {provider} {day}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {m.title} | {fmt(m, provider_row.get(m.name))} |" for m in HEADLINE]
+    lines += ["", "| agent | " + " | ".join(BY_NAME[c].title for c in AGENT_COLUMNS) + " |"]
+    lines += ["|---" * (len(AGENT_COLUMNS) + 1) + "|"]
+    for row in sorted(agent_rows, key=lambda r: -(r.get("calls") or 0)):
+        name = row.get("agent_name") or row["agent_id"]
+        lines.append(f"| {name} | " + " | ".join(fmt(c, row.get(c)) for c in AGENT_COLUMNS) + " |")
+    lines += ["", "**Anomalies:** " + ("none" if not findings else "")]
+    lines += [f"- {describe(f)}" for f in findings]
+    return "\n".join(lines)
+
+
+def days(first: date, last: date) -> Iterable[str]:
+    d = first
+    while d <= last:
+        yield d.isoformat()
+        d += timedelta(days=1)
+
+
+def print_scorecard(
+    lake: Lake,
+    providers: Sequence[str],
+    first: date,
+    last: date,
+    thresholds: Thresholds | None = None,
+    out=print,
+) -> list[Finding]:
+    """Print the last day's scorecard per provider and every anomaly of [first, last]; returns them."""
+    t = thresholds or Thresholds()
+    findings: list[Finding] = []
+    for provider in providers:
+        for day in days(first, last):
+            judged = judge_stored_day(lake, provider, day, t)
+            if judged:
+                findings += judged.findings
+    out(f"\nQA scorecard, {last}:")
+    header = f"  {'provider':<14}" + "".join(f"{m.title[:18]:>20}" for m in HEADLINE)
+    out(header)
+    for provider in providers:
+        rows = read_rows(lake, "qa_provider_daily", provider, last.isoformat())
+        if not rows:
+            out(f"  {provider:<14}  (no scorecard for {last})")
+            continue
+        out(f"  {provider:<14}" + "".join(f"{fmt(m, rows[0].get(m.name)):>20}" for m in HEADLINE))
+    out(f"\nAnomalies {first} .. {last}: {len(findings) or 'none'}")
+    for f in findings:
+        out(f"  {describe(f)}")
+    return findings

@@ -1,0 +1,274 @@
+"""Alerts a user receives: a failed run, a failed check, a QA anomaly and a stale day each arrive once,
+on Slack, a JSON webhook and e-mail (real servers on loopback), even when a channel fails for a while."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from calllog_pipeline.automation import channels
+from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
+from calllog_pipeline.automation.sensors import alert_on_check_failure, alert_on_run_failure
+from calllog_pipeline.definitions import build_definitions
+from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.raw.assets import raw_asset_key
+from calllog_pipeline.settings import Settings
+from calllog_pipeline.simulator import SimulatorConfig, SimulatorServer
+from calllog_pipeline_tests.alert_receivers import HttpReceiver, SmtpReceiver
+
+DAY = "2026-03-02"
+UI = "http://dagster.example:3000"
+
+
+@pytest.fixture(autouse=True)
+def no_send_backoff(monkeypatch):
+    monkeypatch.setattr(channels, "SEND_BACKOFF_S", 0.0)  # keep failing-channel tests fast
+
+
+def tick(sensor, instance, alerts: AlertChannels, cursor: str | None, defs: dg.Definitions | None = None):
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"alerts": alerts},
+        repository_def=defs.get_repository_def() if defs else None,
+    )
+    result = sensor(context)
+    return result, result.cursor
+
+
+def failed_provider_run(monkeypatch, instance, tmp_path, retries: int = 0):
+    """DialNexa's daily job for DAY while DialNexa is down (its simulator stopped)."""
+    with SimulatorServer(SimulatorConfig(seed=1, calls_per_day=10)) as sim:
+        env = sim.env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DIALNEXA_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("CALLLOG_STEP_RETRIES", str(retries))
+    monkeypatch.setenv("CALLLOG_RETRY_DELAY_S", "0")
+    settings = Settings.from_env(
+        {
+            "CALLLOG_START_DATE": "2026-03-01",
+            "CALLLOG_DATA_DIR": str(tmp_path),
+            "CALLLOG_PROVIDERS": "dialnexa",
+        }
+    )
+    job = build_definitions(settings).resolve_job_def("dialnexa_daily")
+    result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=False)
+    assert not result.success
+    return result
+
+
+def test_a_failed_run_reaches_slack_webhook_and_email_once(monkeypatch, tmp_path):
+    with (
+        HttpReceiver() as slack,
+        HttpReceiver() as hook,
+        SmtpReceiver() as smtp,
+        dg.instance_for_test() as inst,
+    ):
+        for key, value in {
+            **smtp.env(),
+            "CALLLOG_SLACK_WEBHOOK_URL": slack.url,
+            "CALLLOG_ALERT_WEBHOOK_URL": hook.url,
+            "CALLLOG_UI_URL": UI,
+        }.items():
+            monkeypatch.setenv(key, value)
+        alerts = AlertChannels.from_env()
+        assert set(alerts.enabled()) == {"slack", "webhook", "email"}
+        run = failed_provider_run(monkeypatch, inst, tmp_path, retries=1).run_id
+
+        _, cursor = tick(alert_on_run_failure, inst, alerts, None)
+        again, _ = tick(alert_on_run_failure, inst, alerts, cursor)  # nothing new: nothing re-sent
+
+    assert again.skip_reason is not None
+    (body,) = hook.received
+    assert body["kind"] == "run failed" and body["job"] == "dialnexa_daily"
+    assert body["providers"] == ["dialnexa"] and body["partitions"] == DAY
+    raw_keys = {raw_asset_key("dialnexa", e.name).to_user_string() for e in REGISTRY["dialnexa"].endpoints}
+    assert raw_keys <= set(body["assets"]), "the assets the failure left out of date"
+    assert "kept failing" in body["reason"] and body["link"] == f"{UI}/runs/{run}"
+
+    (slack_body,) = slack.received
+    assert slack_body["blocks"][0]["type"] == "header"
+    assert any(
+        b.get("type") == "actions" and b["elements"][0]["url"] == body["link"] for b in slack_body["blocks"]
+    )
+    assert "dialnexa_daily" in str(slack_body["blocks"])
+
+    (mail,) = smtp.messages
+    assert mail["To"] == "oncall@example.com" and "run failed" in mail["Subject"]
+    text = mail.get_payload(decode=True).decode()
+    assert "Job: dialnexa_daily" in text and f"Partitions: {DAY}" in text and run in text
+
+    secrets = [REGISTRY["dialnexa"].api().api_key, SmtpReceiver.PASSWORD, slack.url, hook.url]
+    everything = str(hook.received) + str(slack.received) + text
+    assert not [s for s in secrets if isinstance(s, str) and s in everything]
+
+
+def test_an_outage_is_retried_before_it_alerts(monkeypatch, tmp_path):
+    with dg.instance_for_test() as instance:
+        result = failed_provider_run(monkeypatch, instance, tmp_path, retries=2)
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retried) == 2 * len(REGISTRY["dialnexa"].endpoints)  # each raw step: 2 retries, then fail
+
+
+def test_a_bad_key_fails_at_once_without_retries(monkeypatch, tmp_path):
+    with (
+        SimulatorServer(SimulatorConfig(seed=1, calls_per_day=10)) as sim,
+        dg.instance_for_test() as instance,
+    ):
+        for key, value in sim.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("DIALNEXA_API_KEY", "expired-key")
+        monkeypatch.setenv("CALLLOG_STEP_RETRIES", "3")
+        monkeypatch.setenv("CALLLOG_RETRY_DELAY_S", "0")
+        settings = Settings.from_env(
+            {
+                "CALLLOG_START_DATE": "2026-03-01",
+                "CALLLOG_DATA_DIR": str(tmp_path),
+                "CALLLOG_PROVIDERS": "dialnexa",
+            }
+        )
+        job = build_definitions(settings).resolve_job_def("dialnexa_daily")
+        result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=False)
+        assert not result.success
+        assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        assert sim.stats()["responses"].get(401) == len(REGISTRY["dialnexa"].endpoints)
+
+
+def test_a_failing_receiver_gets_the_alert_once_it_recovers(monkeypatch, tmp_path):
+    with (
+        HttpReceiver() as slack,
+        HttpReceiver(fail_first=channels.SEND_ATTEMPTS) as hook,
+        dg.instance_for_test() as instance,
+    ):
+        failed_provider_run(monkeypatch, instance, tmp_path)
+        alerts = AlertChannels(slack_webhook_url=slack.url, webhook_url=hook.url, ui_url=UI)
+
+        first, cursor = tick(alert_on_run_failure, instance, alerts, None)
+        assert (
+            "will retry next tick" in first.skip_reason.skip_message
+            and "webhook" in first.skip_reason.skip_message
+        )
+        assert (len(slack.received), len(hook.received)) == (1, 0)
+
+        _, cursor = tick(alert_on_run_failure, instance, alerts, cursor)
+        assert (len(slack.received), len(hook.received)) == (1, 1), (
+            "the retry goes to the failed channel only"
+        )
+        tick(alert_on_run_failure, instance, alerts, cursor)
+        assert (len(slack.received), len(hook.received)) == (1, 1)
+
+
+def test_a_tick_that_delivers_nothing_fails_visibly_and_keeps_the_alert(monkeypatch, tmp_path):
+    with HttpReceiver(fail_first=channels.SEND_ATTEMPTS) as hook, dg.instance_for_test() as instance:
+        failed_provider_run(monkeypatch, instance, tmp_path)
+        alerts = AlertChannels(webhook_url=hook.url)
+        with pytest.raises(DeliveryError, match="HTTPStatusError"):
+            tick(alert_on_run_failure, instance, alerts, None)
+        assert hook.received == []
+        tick(alert_on_run_failure, instance, alerts, None)  # the cursor never moved
+        assert len(hook.received) == 1
+
+
+def test_runs_that_dagster_will_retry_wait_for_their_retry():
+    @dg.asset
+    def flaky():
+        raise RuntimeError("provider blip")
+
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        dg.materialize([flaky], instance=instance, raise_on_error=False, tags={"dagster/will_retry": "true"})
+        tick(alert_on_run_failure, instance, AlertChannels(webhook_url=hook.url), None)
+    assert hook.received == []
+
+
+# -- checks and anomalies ---------------------------------------------------------------------------
+
+ANOMALIES = [
+    {
+        "metric": "answer_rate",
+        "provider": "dialnexa",
+        "agent": "agent_7",
+        "date": DAY,
+        "value": 0.21,
+        "baseline": 0.64,
+        "severity": "warn",
+        "direction": "below",
+    },
+    {
+        "metric": "avg_duration_s",
+        "provider": "dialnexa",
+        "agent": "agent_2",
+        "date": DAY,
+        "value": 512.0,
+        "baseline": 140.0,
+        "severity": "error",
+        "direction": "above",
+    },
+]
+QA_KEY = dg.AssetKey(["qa", "dialnexa_agent_daily"])
+CALLS_KEY = dg.AssetKey(["normalized", "dialnexa_calls"])
+
+
+def planted_assets():
+    @dg.asset(key=QA_KEY, check_specs=[dg.AssetCheckSpec("anomalies", asset=QA_KEY)])
+    def agent_daily():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(
+            check_name="anomalies",
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"anomalies": dg.MetadataValue.json(ANOMALIES)},
+        )
+
+    @dg.asset(key=CALLS_KEY, check_specs=[dg.AssetCheckSpec("call_id_unique", asset=CALLS_KEY)])
+    def calls():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(
+            check_name="call_id_unique", passed=False, description="3 duplicated call ids on 2026-03-02"
+        )
+
+    return agent_daily, calls
+
+
+def test_a_failed_check_and_each_anomaly_alert_exactly_once():
+    agent_daily, calls = planted_assets()
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        alerts = AlertChannels(webhook_url=hook.url, ui_url=UI)
+        defs = dg.Definitions(assets=[agent_daily, calls])
+        dg.materialize([agent_daily, calls], instance=instance)
+        _, cursor = tick(alert_on_check_failure, instance, alerts, None, defs)
+        tick(alert_on_check_failure, instance, alerts, cursor, defs)  # re-evaluating sends nothing again
+
+        # The QA day is recomputed and finds the same anomalies: they were already reported.
+        dg.materialize([agent_daily], instance=instance)
+        _, cursor = tick(alert_on_check_failure, instance, alerts, cursor, defs)
+
+    by_kind = sorted((b["kind"], b["reason"]) for b in hook.received)
+    assert [k for k, _ in by_kind] == ["QA anomaly", "QA anomaly", "check failed"]
+    check = next(b for b in hook.received if b["kind"] == "check failed")
+    assert check["reason"] == "3 duplicated call ids on 2026-03-02"
+    assert check["providers"] == ["dialnexa"] and check["job"].startswith("dialnexa_daily")
+    assert check["link"] == f"{UI}/assets/normalized/dialnexa_calls?view=checks"
+    anomaly = next(b for b in hook.received if "answer_rate" in b["summary"])
+    assert (
+        anomaly["partitions"] == DAY and "agent_7" in anomaly["reason"] and anomaly["severity"] == "warning"
+    )
+
+
+def test_a_day_that_did_not_land_alerts_as_stale():
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+
+    @dg.asset(key=dg.AssetKey(["raw", "omnidimension_call_logs"]), partitions_def=partitions)
+    def call_logs():
+        return None
+
+    from calllog_pipeline.automation.freshness import partition_freshness
+
+    checks, _sensor = partition_freshness([call_logs], "UTC", deadline_hour=6)
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        dg.materialize([call_logs, *checks], instance=instance, selection=dg.AssetSelection.checks(*checks))
+        defs = dg.Definitions(assets=[call_logs], asset_checks=checks)
+        tick(alert_on_check_failure, instance, AlertChannels(webhook_url=hook.url, ui_url=UI), None, defs)
+    (body,) = hook.received
+    assert body["kind"] == "stale day" and body["providers"] == ["omnidimension"]
+    assert body["job"].startswith("omnidimension_daily") and "raw/omnidimension_call_logs" in body["assets"]

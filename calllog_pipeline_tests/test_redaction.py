@@ -1,0 +1,307 @@
+"""One redaction policy for every shape a credential arrives in (issue 8).
+
+Each case is a record as a provider might send it, the secret in it, and what must survive. Both
+entry points are checked: ``redact_value`` (walks a decoded value) and ``redact_json`` (the fast path the
+raw layer and the normalized JSON columns use), and they must agree.
+"""
+
+import json
+import logging
+
+import orjson
+import pytest
+
+from calllog_pipeline import redact as redaction
+from calllog_pipeline.redact import REDACTED, RedactingFilter, redact_json, redact_text, redact_value
+
+API_KEY = "live-key-9f8e7d6c5b4a"
+
+# (id, record, secret that must be gone, {json path: value that must be intact})
+CASES = [
+    ("api_secret", {"id": "c1", "api_secret": "s3cr3t-value-1"}, "s3cr3t-value-1", {"id": "c1"}),
+    ("auth_token", {"id": "c2", "auth_token": "tok-abcdef-2"}, "tok-abcdef-2", {"id": "c2"}),
+    (
+        "webhook_secret",
+        {"webhook_secret": "whsec_abcdef3", "url": "https://h.example/x"},
+        "whsec_abcdef3",
+        {"url": "https://h.example/x"},
+    ),
+    (
+        "client_secret camel",
+        {"clientSecret": "cs-value-0004", "clientId": "app-1"},
+        "cs-value-0004",
+        {"clientId": "app-1"},
+    ),
+    ("password", {"user": "bob", "password": "hunter2hunter"}, "hunter2hunter", {"user": "bob"}),
+    ("passwd", {"login": "bob", "passwd": "pw-value-0006"}, "pw-value-0006", {"login": "bob"}),
+    ("pwd", {"db": "calls", "pwd": "pw-value-0007"}, "pw-value-0007", {"db": "calls"}),
+    (
+        "credentials.pass",
+        {"type": "sip", "credentials": {"user": "sipuser", "pass": "sip-pass-0008"}},
+        "sip-pass-0008",
+        {"type": "sip"},
+    ),
+    ("apiKey camel", {"apiKey": "ak-value-0009", "region": "eu"}, "ak-value-0009", {"region": "eu"}),
+    ("API Key spaced", {"API Key": "ak-value-0010", "name": "crm"}, "ak-value-0010", {"name": "crm"}),
+    (
+        "private_key",
+        {"private_key": "-----BEGIN KEY-----abc", "kid": "k1"},
+        "-----BEGIN KEY-----abc",
+        {"kid": "k1"},
+    ),
+    ("cookie", {"cookie": "sid=abcdef0012; path=/", "path": "/"}, "abcdef0012", {"path": "/"}),
+    ("session", {"session_token": "sess-value-0013", "agent": "a1"}, "sess-value-0013", {"agent": "a1"}),
+    ("signature", {"signature": "sig-value-0014", "alg": "hs256"}, "sig-value-0014", {"alg": "hs256"}),
+    ("numeric pin under a credential key", {"password": 991122, "n": 5}, "991122", {"n": 5}),
+    (
+        "authorization header entry",
+        {
+            "headers": [
+                {"key": "Authorization", "value": "Bearer abc0016def"},
+                {"key": "Accept", "value": "json"},
+            ]
+        },
+        "abc0016def",
+        {"headers.1.value": "json", "headers.0.key": "Authorization"},
+    ),
+    (
+        "X-Auth-Token header entry",
+        {
+            "headers": [
+                {"key": "X-Auth-Token", "value": "xat-value-0017"},
+                {"key": "Content-Type", "value": "application/json"},
+            ]
+        },
+        "xat-value-0017",
+        {"headers.1.value": "application/json", "headers.0.key": "X-Auth-Token"},
+    ),
+    (
+        "name/value header entry",
+        {"headers": [{"name": "Cookie", "value": "sid-value-0018"}]},
+        "sid-value-0018",
+        {"headers.0.name": "Cookie"},
+    ),
+    (
+        "bearer in free text",
+        {"note": "retried with bearer eyJhbGciOi.0019 after a 401"},
+        "eyJhbGciOi.0019",
+        {"id": None},
+    ),
+    (
+        "BASIC in free text",
+        {"note": "sent BASIC dXNlcjpwYXNz0020== upstream"},
+        "dXNlcjpwYXNz0020==",
+        {"id": None},
+    ),
+    ("Token scheme", {"note": "Authorization Token 9a8b7c6d5e0021"}, "9a8b7c6d5e0021", {"id": None}),
+    (
+        "presigned recording url",
+        {
+            "recording_url": "https://b.s3.amazonaws.com/r.mp3?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA0022"
+            "&X-Amz-Security-Token=FQoG0022&X-Amz-Signature=abc0022def&X-Amz-Expires=3600"
+        },
+        "abc0022def",
+        {"id": None},
+    ),
+    (
+        "url token/sig/key/access_token",
+        {"url": "https://api.example.com/o?id=5&token=t0023&sig=s0023&key=k0023&access_token=a0023"},
+        "t0023",
+        {"id": None},
+    ),
+    (
+        "credential inside embedded JSON",
+        {"payload": json.dumps({"event": "call_ended", "api_secret": "emb-value-0024", "n": 1}), "id": "c24"},
+        "emb-value-0024",
+        {"id": "c24"},
+    ),
+    (
+        "embedded JSON twice over",
+        {"payload": json.dumps({"inner": json.dumps({"password": "deep-value-0025", "ok": True})})},
+        "deep-value-0025",
+        {"id": None},
+    ),
+    (
+        "omnidimension webhook call_sid",
+        {"payload": json.dumps({"call_sid": "secret_key_0026abc_def", "to": "x"})},
+        "secret_key_0026abc_def",
+        {"id": None},
+    ),
+    (
+        "known API key in a plain field",
+        {"note": f"called with {API_KEY}", "status": "completed"},
+        API_KEY,
+        {"status": "completed"},
+    ),
+    (
+        "assignment in a message",
+        {"error_message": "login failed: password=pw-value-0028 user=bob"},
+        "pw-value-0028",
+        {"id": None},
+    ),
+    (
+        "leadconnector custom action",
+        {
+            "actionParameters": {
+                "authenticationRequired": True,
+                "authenticationValue": "sk_live_0029",
+                "apiDetails": {"url": "https://crm.example/x", "method": "GET"},
+            }
+        },
+        "sk_live_0029",
+        {
+            "actionParameters.authenticationRequired": True,
+            "actionParameters.apiDetails.url": "https://crm.example/x",
+        },
+    ),
+]
+# Values that only look like secrets and must be kept exactly.
+KEPT = {
+    "total_tokens": 6512,
+    "prompt_tokens": 6000,
+    "completion_tokens": 512,
+    "authenticationRequired": False,
+    "authenticated": True,
+    "session_id": None,
+    "status": "completed",
+    "summary": "The caller asked about the basic plan and a token of appreciation.",
+    "transcript": "bot: Please pass the message on.\nuser: Sure, the password reset worked.",
+    "page_url": "https://example.com/page?id=7&lang=en",
+}
+
+
+def _at(value, path: str):
+    for part in path.split("."):
+        value = value[int(part)] if isinstance(value, list) else value.get(part)
+    return value
+
+
+@pytest.mark.parametrize(("record", "secret", "intact"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_every_shape_is_redacted_and_the_rest_kept(record, secret, intact):
+    record = {**record, **KEPT}
+    walked = redact_value(record, known_secrets=[API_KEY])
+    fast = orjson.loads(redact_json(record, known_secrets=[API_KEY]))
+    assert secret not in orjson.dumps(walked).decode()
+    assert secret not in orjson.dumps(fast).decode()
+    assert REDACTED in orjson.dumps(fast).decode()
+    assert fast == walked, "the fast path and the walk must agree"
+    for path, value in intact.items():
+        assert _at(fast, path) == value == _at(record, path)
+    for key, value in KEPT.items():
+        assert fast[key] == value, f"{key} only looks like a secret; it must be kept"
+
+
+def test_there_are_at_least_25_shapes():
+    assert len(CASES) >= 25
+
+
+def test_records_without_credentials_come_back_byte_for_byte():
+    record = {"id": "call_x9y3zp4mq7r1", "status": "completed", "duration_sec": 142, **KEPT}
+    assert redact_json(record) == orjson.dumps(record)
+
+
+def test_the_api_key_is_redacted_on_the_fast_text_path():
+    # No marker word at all: the record takes the shortest path; the key must still go.
+    record = {"id": "c1", "note": f"x {API_KEY} y"}
+    assert API_KEY not in redact_json(record, known_secrets=[API_KEY]).decode()
+    assert API_KEY not in redact_text(f"GET /calls failed with key {API_KEY}", [API_KEY])
+
+
+def test_an_inline_bearer_credential_is_redacted_without_any_credential_named_key():
+    record = {"id": "c1", "note": "bearer Zm9vYmFyYmF6cXV4"}  # no digit, no key name: only "bearer" says it
+    out = redact_json(record).decode()
+    assert "Zm9vYmFyYmF6cXV4" not in out and "bearer [REDACTED]" in out
+    assert redact_text("BEARER Zm9vYmFyYmF6cXV4 was refused") == "BEARER [REDACTED] was refused"
+
+
+def test_configured_api_keys_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ACME_API_KEY", "env-key-123456")
+    monkeypatch.setattr(redaction, "_from_env", None)
+    monkeypatch.setattr(redaction, "_cache", {})
+    assert redact_text("request with env-key-123456 failed") == f"request with {REDACTED} failed"
+
+
+def test_messages_with_quoted_assignments_are_redacted():
+    text = "HTTP 400: {'api_secret': 'abc123', 'total_tokens': 5, 'authenticated': true}"
+    out = redact_text(text)
+    assert "abc123" not in out and "'total_tokens': 5" in out and "'authenticated': true" in out
+
+
+def test_the_logging_filter_redacts_messages_and_arguments(caplog):
+    logger = logging.getLogger("calllog_pipeline.test_redaction")
+    logger.addFilter(RedactingFilter([API_KEY]))
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        logger.info("page 3 via %s?token=%s", "https://api.example.com/calls", "tok123456")
+        logger.info(f"key {API_KEY} refused")
+    assert "tok123456" not in caplog.text and API_KEY not in caplog.text
+    assert "page 3 via https://api.example.com/calls?token=[REDACTED]" in caplog.text
+
+
+# --- every layer uses the policy ---------------------------------------------------------------------
+
+
+def test_the_raw_layer_stores_every_shape_redacted(tmp_path):
+    from datetime import UTC, datetime
+
+    from calllog_pipeline.lake import RAW_SCHEMA, Lake
+    from calllog_pipeline.providers import REGISTRY
+    from calllog_pipeline.raw.assets import RawSink
+    from calllog_pipeline.raw.fetch import Page
+
+    provider = next(iter(REGISTRY.values()))
+    endpoint = provider.endpoints[0]
+    lake = Lake(root=str(tmp_path))
+    records = [{"id": f"r{i}", **record} for i, (_, record, _, _) in enumerate(CASES)]
+    path = lake.raw_path(provider.name, endpoint.name, "2026-01-01")
+    with lake.writer(path, RAW_SCHEMA) as writer:
+        sink = RawSink(writer, endpoint, (API_KEY,))
+        sink(Page(1, records, len(records), datetime.now(UTC)), records)
+        sink.flush()
+    stored = [orjson.loads(p) for p in _payloads(lake, path)]
+    for (name, _, secret, intact), row in zip(CASES, stored, strict=True):
+        assert secret not in orjson.dumps(row).decode(), name
+        for json_path, value in intact.items():
+            if json_path != "id":
+                assert _at(row, json_path) == value, name
+
+
+def _payloads(lake, path):
+    return [p for batch in lake.iter_batches(path, columns=["payload"]) for p in batch.column(0).to_pylist()]
+
+
+def test_the_normalized_layer_redacts_json_columns_and_transcript_text():
+    from calllog_pipeline.mapping import TableBuffers, dump_json
+
+    for name, record, secret, _ in CASES:
+        if secret == API_KEY:
+            continue  # known keys come from the environment in a real run (see above)
+        assert secret not in dump_json(record), name
+    buffers = TableBuffers("dialnexa")
+    buffers.add_turns(
+        "c1", [("user", "my card is fine, the token is Bearer abc123def456"), ("agent", "Thanks")]
+    )
+    texts = buffers.interactions.columns["text"]
+    assert texts == ["my card is fine, the token is Bearer [REDACTED]", "Thanks"]
+
+
+def test_dagster_log_lines_are_redacted(tmp_path):
+    import dagster as dg
+
+    from calllog_pipeline.redact import LOG_FILTER
+
+    @dg.asset
+    def chatty(context: dg.AssetExecutionContext) -> None:
+        context.log.addFilter(LOG_FILTER)
+        context.log.info("fetched https://api.example.com/calls?page=2&access_token=tok-998877")
+        context.log.warning("provider said: {'api_secret': 'as-665544'}")
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = dg.materialize([chatty], instance=instance)
+        messages = [
+            e.user_message
+            for e in instance.all_logs(result.run_id)
+            if e.user_message and "fetched" in e.user_message or "provider said" in (e.user_message or "")
+        ]
+    assert len(messages) == 2
+    assert not any("tok-998877" in m or "as-665544" in m for m in messages)
+    assert any("access_token=[REDACTED]" in m for m in messages)
