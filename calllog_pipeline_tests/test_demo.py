@@ -7,8 +7,8 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from calllog_pipeline.cli import main
 from calllog_pipeline.automation import job_name
+from calllog_pipeline.cli import main
 from calllog_pipeline.demo import DEMO_HISTORY_DAYS
 from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.providers import REGISTRY
