@@ -1,13 +1,19 @@
 """The Parquet lake: where each partition lives, and how it is written and read.
 
-Every file is written whole or not at all: rows stream into a temporary file beside the target,
-which is renamed over the target only when the writer closes cleanly. A crash leaves at most a
-stray ``.tmp-*`` file, never a half-written partition.
+Every file is written whole or not at all. Rows stream into a staged file in ``<root>/_staging/``,
+outside every table folder and named ``*.parquet.partial``, so no reader's glob
+(``data/calls/**/*.parquet``, or even ``data/**/*.parquet``) can see it. When the writer closes
+cleanly the file is flushed to disk (fsync) and renamed over the target, and the folder is
+fsynced too. A crash (SIGKILL, OOM, power loss) leaves at most a stale staged file, swept by a
+later write, and readers keep seeing the previous complete file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -17,12 +23,20 @@ import fsspec
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 from calllog_pipeline import schemas
 
 RAW_SCHEMA = schemas.without_descriptions(schemas.RAW)  # declared, with descriptions, in schemas.py
 DATA_FILE = "data.parquet"
 RAW_BATCH_ROWS = 5_000
+STAGING = "_staging"  # folder under the lake root for files being written
+STAGED_SUFFIX = ".parquet.partial"
+# A staged file untouched for this long belongs to a writer that died: a live writer appends to
+# its file every batch (a few seconds at most), so an hour leaves a wide margin.
+STALE_AFTER_S = 3600.0
+SWEEP_EVERY_S = 600.0
+_last_sweep: dict[str, float] = {}
 
 
 class Lake(dg.ConfigurableResource):
@@ -57,27 +71,108 @@ class Lake(dg.ConfigurableResource):
         if self.fs.exists(path):
             self.fs.rm(path)
 
+    def staging_dir(self) -> str:
+        return f"{self._base()}/{STAGING}"
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
     @contextlib.contextmanager
-    def writer(self, path: str, schema: pa.Schema, metadata: Mapping[str, object] | None = None):
+    def writer(
+        self,
+        path: str,
+        schema: pa.Schema,
+        metadata: Mapping[str, object] | None = None,
+        together: list[tuple[str, str]] | None = None,
+    ):
         """Stream record batches into ``path``; the file appears only if the block succeeds.
 
         ``metadata`` values are stored JSON-encoded in the Parquet footer; more can be added
-        before the block ends with ``add_metadata(pw, {...})``.
+        before the block ends with ``add_metadata(pw, {...})``. With ``together`` (from
+        ``publish_together``) the finished file is published with the others of that block.
         """
-        fs = self.fs
-        parent = path.rsplit("/", 1)[0]
-        fs.makedirs(parent, exist_ok=True)
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}.parquet"
+        self.sweep_staging()
+        staged = f"{self.staging_dir()}/{uuid.uuid4().hex}{STAGED_SUFFIX}"
         if metadata:
             schema = schema.with_metadata({k: orjson.dumps(v) for k, v in metadata.items()})
         try:
-            with fs.open(tmp, "wb") as sink, pq.ParquetWriter(sink, schema, compression="zstd") as pw:
+            with self._open_staged(staged) as sink, pq.ParquetWriter(sink, schema, compression="zstd") as pw:
                 yield pw
-            fs.mv(tmp, path)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                fs.rm(tmp)
+            self._discard(staged)
             raise
+        if together is None:
+            self._publish(staged, path)
+        else:
+            together.append((staged, path))
+
+    @contextlib.contextmanager
+    def publish_together(self) -> Iterator[list[tuple[str, str]]]:
+        """Writers given the yielded list publish their files only when this block ends, all
+        together and only if it succeeds (the four tables of a provider-day: none of them is
+        replaced unless all four were written completely)."""
+        together: list[tuple[str, str]] = []
+        try:
+            yield together
+        except BaseException:
+            for staged, _ in together:
+                self._discard(staged)
+            raise
+        for staged, path in together:
+            self._publish(staged, path)
+
+    @contextlib.contextmanager
+    def _open_staged(self, staged: str):
+        if not self.is_local:
+            self.fs.makedirs(self.staging_dir(), exist_ok=True)
+            with self.fs.open(staged, "wb") as sink:
+                yield sink
+            return
+        os.makedirs(self.staging_dir(), exist_ok=True)
+        with open(staged, "wb") as sink:
+            yield sink
+            sink.flush()
+            os.fsync(sink.fileno())  # the data is on disk before the rename can be
+
+    def _publish(self, staged: str, path: str) -> None:
+        parent = path.rsplit("/", 1)[0]
+        if not self.is_local:
+            self.fs.makedirs(parent, exist_ok=True)
+            self.fs.mv(staged, path)
+            return
+        os.makedirs(parent, exist_ok=True)
+        os.replace(staged, path)  # atomic: readers see the old file or the new one
+        _fsync_dir(parent)  # ... and the rename survives a power loss
+        for stray in glob.glob(f"{glob.escape(parent)}/.tmp-*.parquet"):
+            # Left by versions that staged beside the target; they break every reader's glob.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(stray)
+
+    def _discard(self, staged: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(staged)
+
+    def sweep_staging(self, older_than_s: float = STALE_AFTER_S, force: bool = False) -> list[str]:
+        """Remove staged files of writers that died (untouched for ``older_than_s``); at most
+        every ``SWEEP_EVERY_S`` per lake unless ``force``. Returns what was removed."""
+        now = time.monotonic()
+        if not force and now - _last_sweep.get(self.root, -SWEEP_EVERY_S) < SWEEP_EVERY_S:
+            return []
+        _last_sweep[self.root] = now
+        fs, removed = self.fs, []
+        try:
+            entries = fs.ls(self.staging_dir(), detail=True)
+        except FileNotFoundError:
+            return removed
+        cutoff = time.time() - older_than_s
+        for entry in entries:
+            name = entry["name"]
+            if name.endswith(STAGED_SUFFIX) and _modified(fs, entry) < cutoff:
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm(name)
+                removed.append(name)
+        return removed
 
     @staticmethod
     def add_metadata(pw: pq.ParquetWriter, metadata: Mapping[str, object]) -> None:
@@ -121,3 +216,22 @@ class RawPartition:
         if not self.lake.exists(path):
             return {}
         return self.lake.file_metadata(path).get("source_context", {})
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _modified(fs: fsspec.AbstractFileSystem, entry: Mapping) -> float:
+    """A listing entry's modification time in epoch seconds (backends name it differently)."""
+    for key in ("mtime", "LastModified", "updated", "last_modified"):
+        if (value := entry.get(key)) is not None:
+            return value.timestamp() if hasattr(value, "timestamp") else float(value)
+    try:
+        return fs.modified(entry["name"]).timestamp()
+    except (NotImplementedError, OSError):
+        return time.time()  # unknown: never treat as stale

@@ -15,8 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from calllog_pipeline import schemas, timeutil
 from calllog_pipeline.redact import redact_json, redact_value
@@ -199,6 +201,76 @@ def split_turns(text: Any, speakers: Mapping[str, str], separator: re.Pattern[st
     return turns
 
 
+# Characters ``str.strip`` removes besides " \t\r\n", and ones whose ``str.lower`` differs from
+# Arrow's (İ, the Kelvin sign): transcripts holding one are split by ``split_turns`` itself.
+_NOT_COLUMNAR = (
+    "[\\x{0b}\\x{0c}\\x{1c}-\\x{1f}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}"
+    "\\x{202f}\\x{205f}\\x{3000}\\x{130}\\x{212a}]"
+)
+_TRIM = " \t\r\n"
+
+
+def transcript_turns(
+    call_ids: pa.Array, transcripts: pa.Array, speakers: Mapping[str, str], separator: re.Pattern[str]
+) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """``split_turns`` over a whole column at once: (call_id, turn_index, speaker, text) arrays.
+
+    Lines are numbered across the batch; a line belongs to the turn opened by the last labelled
+    line of the same call before it (an empty label opens a turn that only its following lines
+    fill); lines before a call's first label are dropped.
+    """
+    odd = pc.fill_null(pc.match_substring_regex(transcripts, _NOT_COLUMNAR), False)
+    if pc.any(odd).as_py():  # rare: leave those transcripts to the reference implementation
+        slow = pc.indices_nonzero(odd).to_pylist()
+        fast = _transcript_turns(
+            call_ids.filter(pc.invert(odd)), transcripts.filter(pc.invert(odd)), speakers, separator
+        )
+        rows = [(c, i, s, t) for c, i, s, t in zip(*(a.to_pylist() for a in fast), strict=True)]
+        for k in slow:
+            call_id = call_ids[k].as_py()
+            turns = split_turns(transcripts[k].as_py(), speakers, separator)
+            rows.extend((call_id, i, speaker, text) for i, (speaker, text) in enumerate(turns))
+        columns = list(zip(*rows, strict=True)) or [[], [], [], []]
+        types = (pa.string(), pa.int32(), pa.string(), pa.string())
+        return tuple(pa.array(list(c), t) for c, t in zip(columns, types, strict=True))
+    return _transcript_turns(call_ids, transcripts, speakers, separator)
+
+
+def _transcript_turns(call_ids, transcripts, speakers, separator):
+    flags = "(?i)" if separator.flags & re.IGNORECASE else ""
+    parts = pc.split_pattern_regex(transcripts, flags + separator.pattern)
+    call_of_line = np.asarray(pc.list_parent_indices(parts))
+    lines = pc.utf8_trim(pc.list_flatten(parts), _TRIM)
+    present = np.asarray(pc.not_equal(lines, ""))
+    lines, call_of_line = lines.filter(pa.array(present)), call_of_line[present]
+    parsed = pc.extract_regex(lines, r"(?s)^(?P<label>[^:]*):(?P<words>.*)$")  # null without a colon
+    label = pc.utf8_lower(pc.utf8_trim(parsed.field("label"), _TRIM))
+    words = pc.utf8_trim(parsed.field("words"), _TRIM)
+    keys = pa.array(list(speakers), pa.string())
+    speaker = pc.take(pa.array(list(speakers.values()), pa.string()), pc.index_in(label, keys))
+    labelled = np.asarray(pc.is_valid(speaker))
+    position = np.arange(len(lines))
+    opened = np.maximum.accumulate(np.where(labelled, position, -1)) if len(lines) else position
+    in_turn = (opened >= 0) & (call_of_line[np.maximum(opened, 0)] == call_of_line)
+    piece = pc.if_else(pa.array(labelled), words, lines)
+    keep = in_turn & ~(labelled & np.asarray(pc.equal(pc.fill_null(words, ""), "")))
+    piece, opened = piece.filter(pa.array(keep)), opened[keep]
+    starts = np.flatnonzero(np.r_[True, opened[1:] != opened[:-1]]) if len(opened) else np.array([], int)
+    offsets = pa.array(np.r_[starts, len(opened)].astype(np.int32))
+    text = pc.binary_join(pa.ListArray.from_arrays(offsets, piece), "\n")
+    first_line = opened[starts]
+    call = call_of_line[first_line]
+    new_call = np.r_[True, call[1:] != call[:-1]] if len(call) else np.array([], bool)
+    turn = np.arange(len(call))
+    turn_index = turn - np.maximum.accumulate(np.where(new_call, turn, 0)) if len(call) else turn
+    return (
+        pc.take(call_ids, pa.array(call)),
+        pa.array(turn_index, pa.int32()),
+        pc.take(speaker, pa.array(first_line)),
+        text,
+    )
+
+
 # --- JSON, secrets, hashing ---------------------------------------------------------------------------
 
 
@@ -218,57 +290,69 @@ def salted_hash(value: str, salt: str) -> str:
 
 
 class RowBuffer:
-    """Rows of one canonical table collected column by column, emitted as a RecordBatch.
+    """Rows of one canonical table, emitted as a RecordBatch.
 
-    Types come from the declared schema (``pa.array(..., type=field.type)``), never from the values.
+    Types come from the declared schema, never from the values: the rows (dicts keyed by column
+    name; a missing key is null) are converted in one pass by Arrow as a struct array of the
+    table's columns.
     """
 
     def __init__(self, table: str):
         self.table = table
         self.schema = schemas.TABLES[table]
-        self.names = [f.name for f in self.schema if f.name != "ingested_at"]
-        self._reset()
-
-    def _reset(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in self.names}
-        self._appenders = [(name, self.columns[name].append) for name in self.names]
+        self.row_type = pa.struct([f for f in self.schema if f.name != "ingested_at"])
+        self.rows: list[Mapping[str, Any]] = []
 
     def __len__(self) -> int:
-        return len(self.columns[self.names[0]])
+        return len(self.rows)
 
     def append(self, row: Mapping[str, Any]) -> None:
-        get = row.get
-        for name, add in self._appenders:
-            add(get(name))
+        self.rows.append(row)
 
     def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        for row in rows:
-            self.append(row)
+        self.rows.extend(rows)
 
     def take_batch(self, ingested_at: datetime) -> pa.RecordBatch:
         """The buffered rows as a batch in the table's schema; the buffer is emptied."""
-        n = len(self)
-        arrays = [pa.array(self.columns[f.name], type=f.type) for f in self.schema if f.name != "ingested_at"]
-        arrays.append(pa.array([ingested_at] * n, type=schemas.TIMESTAMP))
-        self._reset()
+        rows, self.rows = self.rows, []
+        arrays = pa.array(rows, type=self.row_type).flatten()
+        arrays.append(pa.array([ingested_at] * len(rows), type=schemas.TIMESTAMP))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
 class TableBuffers:
-    """One RowBuffer per canonical table for one provider-day; ``drain`` yields the filled ones."""
+    """One RowBuffer per canonical table for one provider-day; ``drain`` yields the filled ones.
 
-    def __init__(self, provider: str):
+    ``speakers``/``separator`` describe the provider's ``label: words`` transcripts: those added
+    with ``add_transcript`` are split into turns a whole batch at a time (``transcript_turns``).
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        speakers: Mapping[str, str] | None = None,
+        separator: re.Pattern[str] | None = None,
+    ):
         self.provider = provider
         self.ingested_at = ingested_now()
         self.calls = RowBuffer("calls")
         self.actions = RowBuffer("actions")
         self.interactions = RowBuffer("interactions")
         self.quarantine = RowBuffer("quarantine")
+        self.speakers, self.separator = speakers or {}, separator
+        self._transcripts: tuple[list[str], list[Any]] = ([], [])
 
     def drain(self) -> Iterator[tuple[str, pa.RecordBatch]]:
         for buffer in (self.calls, self.actions, self.interactions, self.quarantine):
             if len(buffer):
-                yield buffer.table, buffer.take_batch(self.ingested_at)
+                batch = buffer.take_batch(self.ingested_at)
+                if buffer.table == "interactions":
+                    batch = _with_redacted_text(batch)
+                yield buffer.table, batch
+        if self._transcripts[0]:
+            call_ids, texts = self._transcripts
+            self._transcripts = ([], [])
+            yield from self.transcript_turns(pa.array(call_ids, pa.string()), pa.array(texts, pa.string()))
 
     def reject(self, endpoint: str, record: Any, reason: str, detail: str, record_id: str | None) -> None:
         self.quarantine.append(
@@ -292,12 +376,51 @@ class TableBuffers:
                     "call_id": call_id,
                     "turn_index": index,
                     "speaker": speaker,
-                    "text": redact_value(text),
+                    "text": text,  # redacted a batch at a time, in ``drain``
                     "at": at,
                     "response_latency_s": latency,
                     "source": source,
                 }
             )
+
+    def add_transcript(self, call_id: str, text: Any) -> None:
+        """The call's ``label: words`` transcript, split into turns when the buffers are drained."""
+        if isinstance(text, str) and text:
+            self._transcripts[0].append(call_id)
+            self._transcripts[1].append(text)
+
+    def transcript_turns(
+        self, call_ids: pa.Array, transcripts: pa.Array
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Interaction rows of whole columns of calls' transcripts, as one batch."""
+        call_id, turn_index, speaker, text = transcript_turns(
+            call_ids, transcripts, self.speakers, self.separator
+        )
+        n = len(call_id)
+        if not n:
+            return
+        columns = {
+            "provider": pa.array([self.provider] * n, pa.string()),
+            "call_id": call_id,
+            "turn_index": turn_index,
+            "speaker": speaker,
+            "text": redact_texts(text),
+            "at": pa.nulls(n, schemas.TIMESTAMP),
+            "response_latency_s": pa.nulls(n, pa.float64()),
+            "source": pa.array(["transcript"] * n, pa.string()),
+            "ingested_at": pa.array([self.ingested_at] * n, schemas.TIMESTAMP),
+        }
+        yield "interactions", pa.RecordBatch.from_arrays(list(columns.values()), schema=schemas.INTERACTIONS)
+
+
+def redact_texts(column: pa.Array) -> pa.Array:
+    """``redact_value`` over a string column: free text is redacted by the one policy too."""
+    return pa.array([None if t is None else redact_value(t) for t in column.to_pylist()], type=column.type)
+
+
+def _with_redacted_text(batch: pa.RecordBatch) -> pa.RecordBatch:
+    i = batch.schema.get_field_index("text")
+    return batch.set_column(i, batch.schema.field(i), redact_texts(batch.column(i)))
 
 
 class SeenIds:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calllog_pipeline.providers import REGISTRY
 
-DEFAULT_HISTORY_DAYS = 30
+# The first daily partition when CALLLOG_START_DATE is unset. Fixed, not "today minus N days": a
+# partition set that moved every day would drop the oldest partition, and its history in the UI,
+# each night.
+DEFAULT_START_DATE = date(2026, 1, 1)
 
 
 class SettingsError(ValueError):
@@ -41,7 +44,7 @@ class Settings:
 
 def _parse_start_date(value: str | None) -> date:
     if not value:
-        return date.today() - timedelta(days=DEFAULT_HISTORY_DAYS)
+        return DEFAULT_START_DATE
     try:
         return date.fromisoformat(value)
     except ValueError:

@@ -272,3 +272,39 @@ def test_a_day_that_did_not_land_alerts_as_stale():
     (body,) = hook.received
     assert body["kind"] == "stale day" and body["providers"] == ["omnidimension"]
     assert body["job"].startswith("omnidimension_daily") and "raw/omnidimension_call_logs" in body["assets"]
+
+
+def test_a_ranged_qa_run_alerts_each_days_anomalies_not_its_summary():
+    """A ranged QA run records each day's verdict as its own evaluation, then one summary."""
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-03-01")
+    days = ["2026-03-01", DAY]
+    provider_level = {**ANOMALIES[0], "agent": None, "date": days[0], "direction": "drop"}
+
+    @dg.asset(
+        key=QA_KEY, partitions_def=partitions, check_specs=[dg.AssetCheckSpec("anomalies", asset=QA_KEY)]
+    )
+    def agent_daily():
+        yield dg.MaterializeResult()
+        for day, found in zip(days, ([provider_level], ANOMALIES), strict=True):
+            yield dg.AssetCheckEvaluation(
+                asset_key=QA_KEY,
+                check_name="anomalies",
+                passed=False,
+                metadata={"anomalies": dg.MetadataValue.json(found)},
+                partition=day,
+            )
+        yield dg.AssetCheckResult(
+            check_name="anomalies", passed=False, metadata={"anomaly_count": 3, "failed_partitions": days}
+        )
+
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        ranged = {
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[-1],
+        }
+        dg.materialize([agent_daily], instance=instance, tags=ranged)
+        defs = dg.Definitions(assets=[agent_daily])
+        tick(alert_on_check_failure, instance, AlertChannels(webhook_url=hook.url, ui_url=UI), None, defs)
+    assert sorted(b["kind"] for b in hook.received) == ["QA anomaly"] * 3
+    provider_alert = next(b for b in hook.received if b["partitions"] == days[0])
+    assert "the provider as a whole" in provider_alert["reason"] and "a drop from" in provider_alert["reason"]

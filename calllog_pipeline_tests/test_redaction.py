@@ -270,18 +270,31 @@ def _payloads(lake, path):
 
 
 def test_the_normalized_layer_redacts_json_columns_and_transcript_text():
+    import re
+
     from calllog_pipeline.mapping import TableBuffers, dump_json
 
     for name, record, secret, _ in CASES:
         if secret == API_KEY:
             continue  # known keys come from the environment in a real run (see above)
         assert secret not in dump_json(record), name
-    buffers = TableBuffers("dialnexa")
+    buffers = TableBuffers("dialnexa", {"user": "user", "agent": "agent"}, re.compile(r"\n"))
     buffers.add_turns(
         "c1", [("user", "my card is fine, the token is Bearer abc123def456"), ("agent", "Thanks")]
     )
-    texts = buffers.interactions.columns["text"]
-    assert texts == ["my card is fine, the token is Bearer [REDACTED]", "Thanks"]
+    buffers.add_transcript("c2", "user: call me, the token is Bearer abc123def456\nagent: Thanks")
+    texts = [
+        text
+        for table, batch in buffers.drain()
+        if table == "interactions"
+        for text in batch["text"].to_pylist()
+    ]
+    assert texts == [
+        "my card is fine, the token is Bearer [REDACTED]",
+        "Thanks",
+        "call me, the token is Bearer [REDACTED]",
+        "Thanks",
+    ]
 
 
 def test_dagster_log_lines_are_redacted(tmp_path):

@@ -186,14 +186,13 @@ def anomaly_key(anomaly: Mapping[str, object]) -> str:
 
 def anomaly_alert(anomaly: Mapping[str, object], asset_key: dg.AssetKey, job: str, ui_url: str) -> Alert:
     metric, provider, agent, day = (anomaly.get(f) for f in ("metric", "provider", "agent", "date"))
-    direction = anomaly.get("direction", "")
-    reason = (
-        f"{metric} = {anomaly.get('value')} for agent {agent} on {day}, "
-        f"{direction + ' ' if direction else ''}against a baseline of {anomaly.get('baseline')}"
-    )
+    who = f"agent {agent}" if agent else "the provider as a whole"
+    direction = f"a {anomaly['direction']} " if anomaly.get("direction") else ""
+    baseline = anomaly.get("baseline")
+    reason = f"{metric} = {anomaly.get('value')} for {who} on {day}: {direction}from a baseline of {baseline}"
     return Alert(
         kind="QA anomaly",
-        summary=f"calllog_pipeline: QA anomaly in {metric} ({provider}, agent {agent}, {day})",
+        summary=f"calllog_pipeline: QA anomaly in {metric} ({provider}, {who}, {day})",
         job=job,
         assets=(asset_key.to_user_string(),),
         providers=(str(provider),) if provider else (),

@@ -20,8 +20,7 @@ import dagster as dg
 import httpx
 
 from calllog_pipeline.automation.alerts import Alert
-from calllog_pipeline.providers import REGISTRY
-from calllog_pipeline.redact import redact_text, redact_value
+from calllog_pipeline.redact import known_secrets, redact_text, redact_value
 
 SEND_ATTEMPTS = 3
 SEND_BACKOFF_S = 0.5  # 0.5 s, then 1 s: rides out a blip without stalling the sensor tick
@@ -97,8 +96,10 @@ class AlertChannels(dg.ConfigurableResource):
     # -- redaction ------------------------------------------------------------------------------
 
     def secrets(self) -> list[str]:
+        """Provider keys and other credential-named variables, and this resource's own secrets
+        (webhook URLs carry their token in the path)."""
         own = [getattr(self, name) for name in SECRET_FIELDS]
-        return [s for s in [*own, *provider_secrets()] if s]
+        return [s for s in [*own, *known_secrets()] if s]
 
     def redact(self, text: str) -> str:
         return redact_text(text, self.secrets())
@@ -174,13 +175,3 @@ class AlertChannels(dg.ConfigurableResource):
 
     def recipients(self) -> list[str]:
         return [r.strip() for r in self.email_to.split(",") if r.strip()]
-
-
-def provider_secrets(env: Mapping[str, str] = os.environ) -> list[str]:
-    """Every provider credential set in the environment (alerts quote provider errors)."""
-    return [
-        env[api.env_var(name)]
-        for api in {type(p.api()) for p in REGISTRY.values()}
-        for name in api.secret_fields
-        if env.get(api.env_var(name))
-    ]

@@ -209,7 +209,8 @@ def alerts_for_evaluation(evaluation, run: dg.DagsterRun | None, storage_id: int
             for a in anomalies
             if anomaly_key(a) not in sent
         ]
-    if evaluation.passed:
+    if evaluation.passed or "anomaly_count" in evaluation.metadata:
+        # (a ranged QA run's summary: its days' findings came in their own evaluations)
         return []
     stale = evaluation.check_name == FRESHNESS_CHECK
     return [check_alert(evaluation, run, ui_url, storage_id, stale=stale)]

@@ -20,8 +20,10 @@ from calllog_pipeline.normalized import checks, writer
 from calllog_pipeline.normalized.checks import NormalizeConfig
 from calllog_pipeline.normalized.keys import GROUP, normalize_pool, normalized_asset_key
 from calllog_pipeline.normalized.privacy import Privacy
+from calllog_pipeline.normalized.versions import input_version
 from calllog_pipeline.providers.base import Provider
 from calllog_pipeline.raw.assets import raw_asset_key
+from calllog_pipeline.versions import fingerprint
 
 DESCRIPTIONS = {
     "calls": "One row per call, in the schema every provider shares (see docs/schema.md).",
@@ -50,11 +52,19 @@ def _spec(provider: Provider, table: str) -> dg.AssetSpec:
 
 
 def _materialize_result(
-    provider: Provider, table: str, lake: Lake, written: writer.Written
+    provider: Provider,
+    table: str,
+    lake: Lake,
+    written: writer.Written,
+    versions: dict[str, str | None],
+    kept: list[str],
 ) -> dg.MaterializeResult:
     by_day = written.rows[table]
     metadata: dict[str, object] = {
         "paths": dg.MetadataValue.json([lake.url(p) for _, p in sorted(written.paths[table].items())]),
+        # Days whose raw data had not changed since they were normalized: their files were kept.
+        "unchanged_days": dg.MetadataValue.json(kept),
+        "data_versions": dg.MetadataValue.json(versions),
     }
     if len(by_day) == 1:
         metadata["dagster/row_count"] = sum(by_day.values())
@@ -62,7 +72,21 @@ def _materialize_result(
         metadata["rows_by_day"] = dg.MetadataValue.json(dict(sorted(by_day.items())))
     if table == "quarantine":
         metadata["reasons"] = dg.MetadataValue.json(dict(written.reasons))
-    return dg.MaterializeResult(asset_key=normalized_asset_key(provider.name, table), metadata=metadata)
+    return dg.MaterializeResult(
+        asset_key=normalized_asset_key(provider.name, table),
+        metadata=metadata,
+        data_version=_data_version(versions),
+    )
+
+
+def _data_version(versions: dict[str, str | None]) -> dg.DataVersion | None:
+    """The day's fingerprint for a one-day run, else one over the days' (Dagster records a single
+    version per run for all its partitions; each day's is in the "data_versions" metadata)."""
+    if None in versions.values():
+        return None
+    if len(versions) == 1:
+        return dg.DataVersion(next(iter(versions.values())))
+    return dg.DataVersion(fingerprint(versions))
 
 
 def build_normalized_asset(
@@ -89,9 +113,21 @@ def build_normalized_asset(
     def normalize(context: dg.AssetExecutionContext, config: NormalizeConfig, lake: Lake, privacy: Privacy):
         written = writer.Written()
         failed: dict[str, str] = {}
+        versions: dict[str, str | None] = {}
+        kept: list[str] = []
         for day in context.partition_keys:  # one day, or every day of a ranged run
             try:
-                counts = writer.write_provider_day(lake, privacy, provider, day, written)
+                versions[day] = version = input_version(lake, privacy, provider, day)
+                counts = (
+                    None if config.force else writer.keep_provider_day(lake, provider, day, written, version)
+                )
+                if counts is not None:
+                    kept.append(day)
+                    context.log.info(
+                        f"{provider.name} {day}: raw data unchanged since it was normalized; kept"
+                    )
+                    continue
+                counts = writer.write_provider_day(lake, privacy, provider, day, written, version)
             except Exception as exc:  # noqa: BLE001 - a failing day spares the others; reported below
                 context.log.error(f"{provider.title} {day}: normalization failed\n{traceback.format_exc()}")
                 failed[day] = f"{type(exc).__name__}: {exc}"
@@ -100,7 +136,7 @@ def build_normalized_asset(
         if failed:
             raise _failure(provider, failed, len(context.partition_keys))
         for table in schemas.TABLES:
-            yield _materialize_result(provider, table, lake, written)
+            yield _materialize_result(provider, table, lake, written, versions, kept)
         yield from checks.CheckRunner(provider.name, lake, written, partitions_def).results(config)
 
     return normalize

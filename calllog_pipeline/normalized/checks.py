@@ -18,6 +18,8 @@ from calllog_pipeline.normalized.writer import Written
 
 class NormalizeConfig(dg.Config):
     max_quarantine_share: float = 0.05  # above this share of records quarantined, a WARN check fails
+    # Rewrite days even when their raw data and the code are unchanged (normally they are kept).
+    force: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """How one provider-day is written: ``provider.normalize(raw)`` streamed into four Parquet files.
 
-Each file is ``<table>/date=<day>/provider=<name>/data.parquet``, written batch by batch and
-atomically (temp file, then rename), so a re-run replaces the day whole and a crash leaves no
-half-written partition.
+Each file is ``<table>/date=<day>/provider=<name>/data.parquet``, written batch by batch into a
+staged file and renamed into place with the day's three other files once all four are complete
+(``Lake.publish_together``), so a re-run replaces the day whole and a crash leaves no half-written
+partition.
 """
 
 import contextlib
@@ -16,6 +17,7 @@ from calllog_pipeline import schemas
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized.privacy import Privacy
 from calllog_pipeline.providers.base import Provider
+from calllog_pipeline.versions import DATA_VERSION, current_rows
 
 
 @dataclass
@@ -30,17 +32,26 @@ class Written:
         return sorted(self.paths["calls"])
 
 
+def day_paths(lake: Lake, provider: Provider, day: str) -> dict[str, str]:
+    return {table: lake.table_path(table, day, provider.name) for table in schemas.TABLES}
+
+
 def write_provider_day(
-    lake: Lake, privacy: Privacy, provider: Provider, day: str, written: Written
+    lake: Lake, privacy: Privacy, provider: Provider, day: str, written: Written, version: str | None = None
 ) -> dict[str, int]:
     """Stream one provider-day into its four files (a day with no rows still gets empty files);
-    returns the rows written per table. Nothing is recorded in ``written`` unless all four succeed."""
+    returns the rows written per table. Nothing is recorded in ``written`` unless all four succeed.
+    ``version`` (the inputs' fingerprint, see ``versions``) is recorded in every file's footer."""
     counts = dict.fromkeys(schemas.TABLES, 0)
     reasons: Counter = Counter()
-    paths = {table: lake.table_path(table, day, provider.name) for table in schemas.TABLES}
-    with contextlib.ExitStack() as stack:
+    paths = day_paths(lake, provider, day)
+    footer = {DATA_VERSION: version} if version else None
+    # The four files are renamed into place one right after another, and only once all four are
+    # complete: a failure part-way replaces none of them.
+    with lake.publish_together() as together, contextlib.ExitStack() as stack:
         writers = {
-            t: stack.enter_context(lake.writer(paths[t], file_schema(s))) for t, s in schemas.TABLES.items()
+            t: stack.enter_context(lake.writer(paths[t], file_schema(s), footer, together=together))
+            for t, s in schemas.TABLES.items()
         }
         for table, batch in provider.normalize(lake.raw_day(provider.name, day)):
             batch = privacy.protect(table, batch)
@@ -53,6 +64,21 @@ def write_provider_day(
         written.rows[table][day] = counts[table]
     written.reasons.update(reasons)
     return counts
+
+
+def keep_provider_day(
+    lake: Lake, provider: Provider, day: str, written: Written, version: str | None
+) -> dict[str, int] | None:
+    """When the day's four files were computed from inputs with this ``version``, record them in
+    ``written`` as they are (their checks still run) and return their row counts; else None."""
+    paths = day_paths(lake, provider, day)
+    rows = current_rows(lake, paths, version)
+    if rows is None:
+        return None
+    for table, path in paths.items():
+        written.paths[table][day] = path
+        written.rows[table][day] = rows[table]
+    return rows
 
 
 def file_schema(schema: pa.Schema) -> pa.Schema:

@@ -15,6 +15,7 @@ from calllog_pipeline.qa.catalog import HEADLINE, SCHEMAS
 from calllog_pipeline.qa.judge import DayJudgement, judge_day
 from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, compute_day, write_day
 from calllog_pipeline.qa.scorecard import markdown
+from calllog_pipeline.qa.versions import input_version, kept_day
 
 GROUP = "qa"
 TABLES = ("qa_agent_daily", "qa_provider_daily", "qa_end_reasons_daily")
@@ -146,15 +147,27 @@ def build_qa_assets(provider: str, partitions_def: dg.PartitionsDefinition) -> d
         thresholds = config.thresholds()
         judgements = []
         for day in context.partition_keys:  # in order: each day's baseline includes the days before
-            tables = compute_day(lake, provider, day, config.short_call_s, memory_limit=config.memory_limit)
-            paths = write_day(lake, provider, day, tables)
+            version = input_version(lake, provider, day, config.short_call_s)
+            tables = kept_day(lake, provider, day, version)
+            if tables is None:
+                tables = compute_day(
+                    lake, provider, day, config.short_call_s, memory_limit=config.memory_limit
+                )
+                paths = write_day(lake, provider, day, tables, version)
+            else:  # inputs unchanged since the files were computed: keep them, judge the day again
+                paths = {t: lake.table_path(t, day, provider) for t in TABLES}
+                context.log.info(f"{provider} {day}: normalized data unchanged since QA was computed; kept")
             judgement = judge_day(lake, provider, day, tables.provider, tables.agent, thresholds)
             judgements.append(judgement)
             provider_row = tables.provider.to_pylist()[0]
             agent_rows = tables.agent.to_pylist()
             scorecard = markdown(provider, day, provider_row, agent_rows, judgement.findings)
             for table, data in tables.by_table().items():
-                metadata = {"dagster/row_count": data.num_rows, "path": lake.url(paths[table])}
+                metadata = {
+                    "dagster/row_count": data.num_rows,
+                    "path": lake.url(paths[table]),
+                    "data_version": version or "",  # the inputs' fingerprint (qa/versions.py)
+                }
                 if table == "qa_provider_daily":
                     metadata |= _headline(provider_row)
                     metadata["scorecard"] = dg.MetadataValue.md(scorecard)

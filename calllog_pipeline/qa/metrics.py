@@ -12,12 +12,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import ClassVar
 
 import duckdb
 import pyarrow as pa
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.qa.catalog import METRICS, SCHEMAS, Kind, Metric
+from calllog_pipeline.versions import DATA_VERSION
 
 REPEAT_WINDOW_DAYS = 7
 # Extracted values that mean "nothing was extracted" (compared lower-cased, trimmed).
@@ -275,6 +277,8 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 @dataclass
 class DayTables:
+    TABLES: ClassVar[tuple[str, ...]] = ("qa_agent_daily", "qa_provider_daily", "qa_end_reasons_daily")
+
     agent: pa.Table
     provider: pa.Table
     end_reasons: pa.Table
@@ -301,11 +305,14 @@ def compute_day(lake: Lake, provider: str, day: str, short_call_s: float = 15.0,
         )
 
 
-def write_day(lake: Lake, provider: str, day: str, tables: DayTables) -> dict[str, str]:
-    """Each table's file, written atomically; returns table -> path."""
+def write_day(
+    lake: Lake, provider: str, day: str, tables: DayTables, version: str | None = None
+) -> dict[str, str]:
+    """Each table's file, written atomically; returns table -> path. ``version`` (the inputs'
+    fingerprint, see ``qa.versions``) is recorded in each file's footer."""
     paths = {}
     for table, data in tables.by_table().items():
         path = lake.table_path(table, day, provider)
-        lake.write_table(path, data)
+        lake.write_table(path, data, {DATA_VERSION: version} if version else None)
         paths[table] = path
     return paths

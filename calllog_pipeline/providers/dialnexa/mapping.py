@@ -34,7 +34,6 @@ from calllog_pipeline.mapping import (
     parse_iso_utc_or_none,
     record_id_of,
     records,
-    split_turns,
     take,
 )
 
@@ -95,7 +94,7 @@ BATCH_ROWS = 5_000
 
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
-    out = TableBuffers(PROVIDER)
+    out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
     seen = SeenIds()
     side_batches: list[pa.RecordBatch] = []
     for payloads in raw.payloads(CALLS_ENDPOINT):
@@ -111,13 +110,13 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
         if len(out.calls):
             merged, partner_rows = merge_with_calls(out.calls.take_batch(out.ingested_at), side)
             matched[partner_rows] = True
-            _add_transcript_turns(out, merged)
             yield "calls", merged
+            yield from _transcript_turns(out, merged)
         yield from out.drain()
 
     for batch in side.filter(pa.array(~matched)).to_batches(max_chunksize=BATCH_ROWS):
-        _add_transcript_turns(out, batch)
         yield "calls", batch
+        yield from _transcript_turns(out, batch)
         yield from out.drain()
 
 
@@ -275,10 +274,7 @@ def _merge_objects(primary: list[str | None], secondary: list[str | None]) -> li
     return merged
 
 
-def _add_transcript_turns(out: TableBuffers, calls: pa.RecordBatch) -> None:
+def _transcript_turns(out: TableBuffers, calls: pa.RecordBatch) -> Iterator[TableBatch]:
     transcripts = calls.column("transcript")
-    if transcripts.null_count == len(transcripts):
-        return
-    for call_id, text in zip(calls.column("call_id").to_pylist(), transcripts.to_pylist(), strict=True):
-        if text:
-            out.add_turns(call_id, split_turns(text, SPEAKERS, LINE_BREAK))
+    if transcripts.null_count < len(transcripts):
+        yield from out.transcript_turns(calls.column("call_id"), transcripts)

@@ -27,7 +27,6 @@ from calllog_pipeline.mapping import (
     parse_iso_utc_or_none,
     record_id_of,
     records,
-    split_turns,
     take,
 )
 
@@ -69,7 +68,7 @@ LINE_BREAK = re.compile(r"\r?\n")
 
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
-    out = TableBuffers(PROVIDER)
+    out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
     seen = SeenIds()
     for payloads in raw.payloads(ENDPOINT):
         for record, digest in records(payloads):
@@ -86,7 +85,7 @@ def normalize_call(out: TableBuffers, record: Any, digest: int, seen: SeenIds) -
         return
     out.calls.append(row)
     out.actions.extend(action_rows(row["call_id"], record.get("executedCallActions")))
-    out.add_turns(row["call_id"], split_turns(row["transcript"], SPEAKERS, LINE_BREAK))
+    out.add_transcript(row["call_id"], row["transcript"])
 
 
 def call_row(record: Any) -> dict[str, Any]:

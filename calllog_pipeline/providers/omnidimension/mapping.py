@@ -32,7 +32,6 @@ from calllog_pipeline.mapping import (
     parse_local,
     record_id_of,
     records,
-    split_turns,
     take,
 )
 
@@ -118,7 +117,7 @@ HTML_BREAK = re.compile(r"<br\s*/?>|\r?\n", re.IGNORECASE)
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     zone = source_zone(raw.source_context(ENDPOINT))
-    out = TableBuffers(PROVIDER)
+    out = TableBuffers(PROVIDER, SPEAKERS, HTML_BREAK)
     seen = SeenIds()
     for payloads in raw.payloads(ENDPOINT):
         for record, digest in records(payloads):
@@ -148,7 +147,7 @@ def normalize_call(out: TableBuffers, record: Any, digest: int, zone: tzinfo, se
         out.add_turns(call_id, structured_turns(interactions, zone), source="turns")
         out.actions.extend(function_call_rows(call_id, interactions, zone))
     else:
-        out.add_turns(call_id, split_turns(record.get("call_conversation"), SPEAKERS, HTML_BREAK))
+        out.add_transcript(call_id, record.get("call_conversation"))
     out.actions.extend(post_call_rows(call_id, record.get("post_call_actions"), zone))
 
 
