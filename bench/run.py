@@ -14,10 +14,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backfill, ingest, normalize, scale
+from bench import backfill, ingest, normalize, qa, scale
 from bench.harness import ROOT, SimSpec, Simulator, machine, run_worker, yesterday
 
-SECTIONS = ("ingest", "normalize", "backfill", "scale")
+SECTIONS = ("ingest", "normalize", "backfill", "scale", "qa")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 COMMAND = 'pip install -e ".[bench]" && python -m bench'
 # (ingest calls/day, normalize calls/day, backfill days, backfill calls/day, scale calls/day)
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             f"### 3. Backfill ({bf_days} days x 3 providers x {bf_n:,} calls/provider-day)\n\n"
             f"{_doc(backfill)}\n\n{backfill.table(r)}"
         )
+    if "qa" in sections:
+        parts.append(qa.section(mode))
     if "scale" in sections:
         _say("scale")
         rows = scale.run(scale_n)

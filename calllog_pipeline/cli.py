@@ -8,9 +8,10 @@ import argparse
 import sys
 
 from calllog_pipeline import demo, ui
+from calllog_pipeline.qa import report
 from calllog_pipeline.simulator import server
 
-COMMANDS = (server, demo, ui)
+COMMANDS = (server, demo, report, ui)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import dagster as dg
 import pytest
 
 from calllog_pipeline.automation import channels
+from calllog_pipeline.automation.alerts import Alert
 from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
 from calllog_pipeline.automation.sensors import alert_on_check_failure, alert_on_run_failure
 from calllog_pipeline.definitions import build_definitions
@@ -308,3 +309,25 @@ def test_a_ranged_qa_run_alerts_each_days_anomalies_not_its_summary():
     assert sorted(b["kind"] for b in hook.received) == ["QA anomaly"] * 3
     provider_alert = next(b for b in hook.received if b["partitions"] == days[0])
     assert "the provider as a whole" in provider_alert["reason"] and "a drop from" in provider_alert["reason"]
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_email_goes_over_tls_with_login(security, monkeypatch, tmp_path):
+    with SmtpReceiver(security, tmp_path) as smtp:
+        for key, value in smtp.env().items():
+            monkeypatch.setenv(key, value)
+        alert = Alert(
+            kind="run failed",
+            summary="calllog_pipeline: run failed",
+            job="omnidimension_daily",
+            assets=("raw/omnidimension_call_logs",),
+            providers=("omnidimension",),
+            partitions=DAY,
+            reason="ProviderUnavailable: OmniDimension /calls/logs kept failing (HTTP 503)",
+            link=f"{UI}/runs/abc",
+            key="run:abc",
+        )
+        with dg.build_resources({"alerts": AlertChannels.from_env()}) as resources:  # resolves EnvVars
+            resources.alerts.send("email", alert)
+    (mail,) = smtp.messages
+    assert "Job: omnidimension_daily" in mail.get_payload(decode=True).decode()

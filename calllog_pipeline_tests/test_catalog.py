@@ -52,6 +52,7 @@ def test_every_node_names_its_provider_and_every_column_is_described():
         node = graph.get(key)
         provider = node.tags["provider"]
         assert provider in REGISTRY and key.path[-1].startswith(f"{provider}_"), key
+        assert node.tags["layer"] == node.group_name == key.path[0], key
         columns = node.metadata.get("dagster/column_schema")
         assert columns is not None, key
         assert all(c.description for c in columns.columns), f"{key}: a column without description"

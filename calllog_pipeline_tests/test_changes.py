@@ -22,7 +22,10 @@ def test_only_the_day_that_changed_is_requested(monkeypatch, tmp_path):
     # hour before today began, so yesterday's last calls and their outcomes arrive later.
     today = datetime.combine(datetime.now(UTC).date(), time(), tzinfo=UTC)
     days = [(today - timedelta(days=k)).date().isoformat() for k in (3, 2, 1)]
-    config = SimulatorConfig(seed=6, calls_per_day=60, now=today - timedelta(minutes=30), frozen_clock=True)
+    # A flat day (no night-time lull): a few calls still arrive in its last half hour.
+    config = SimulatorConfig(
+        seed=6, calls_per_day=60, now=today - timedelta(minutes=30), frozen_clock=True, seasonality=False
+    )
     with SimulatorServer(config) as sim, dg.instance_for_test() as instance:
         for key, value in sim.env().items():
             monkeypatch.setenv(key, value)

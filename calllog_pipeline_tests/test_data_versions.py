@@ -26,8 +26,13 @@ DERIVED = ("calls", "actions", "interactions", "quarantine", "qa_agent_daily", "
 @pytest.fixture
 def sim():
     # Half an hour before the last day ends: its last calls, and their outcomes, come later.
+    # A flat day (no night-time lull): a few calls still arrive in its last half hour.
     config = SimulatorConfig(
-        seed=5, calls_per_day=60, now=datetime(2026, 11, 10, 23, 30, tzinfo=UTC), frozen_clock=True
+        seed=5,
+        calls_per_day=60,
+        now=datetime(2026, 11, 10, 23, 30, tzinfo=UTC),
+        frozen_clock=True,
+        seasonality=False,
     )
     with SimulatorServer(config) as server:
         yield server

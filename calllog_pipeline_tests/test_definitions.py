@@ -61,7 +61,7 @@ def test_the_asset_graph_is_one_chain_per_provider():
         "changed_days_sensor",
         "freshness_checks_sensor",
     ]
-    assert set(defs.resources) == {"lake", "privacy", "alerts", "dialnexa", "leadconnector", "omnidimension"}
+    assert set(defs.resources) == {"lake", "privacy", "alerts", *REGISTRY}
 
 
 def test_only_selected_providers_are_defined():

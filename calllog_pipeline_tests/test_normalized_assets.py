@@ -221,7 +221,7 @@ def test_an_empty_day_still_writes_every_file(tmp_path: Path):
     result = materialize(tmp_path)
     assert result.success
     for table in ("calls", "actions", "interactions", "quarantine"):
-        for provider in ("dialnexa", "leadconnector", "omnidimension"):
+        for provider in REGISTRY:
             assert (tmp_path / table / f"date={DAY}" / f"provider={provider}" / "data.parquet").exists()
     assert query(tmp_path, "SELECT count(*) FROM read_parquet('LAKE/calls/**/*.parquet')") == [(0,)]
     assert all(check_results(result).values())
@@ -458,3 +458,34 @@ def test_a_mapping_bug_in_one_provider_fails_only_that_provider(full_day: Path):
         "GROUP BY ALL ORDER BY ALL",
     )
     assert written == [("leadconnector", 1), ("omnidimension", 1)]
+
+
+def test_a_ranged_run_names_the_days_that_fail_a_check(tmp_path: Path):
+    lake = Lake(root=str(tmp_path))
+    leadconnector_day(lake)  # 2024-05-01: clean
+    stray = fixture("leadconnector_call_logs.json")[0]  # createdAt 2024-01-15, filed under 2024-04-30
+    write_raw(lake, "leadconnector", "call_logs", "2024-04-30", [stray])
+    (asset,) = [a for a in ASSETS if a.node_def.name == "normalize_leadconnector"]
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [asset],
+            resources={"lake": lake, "privacy": Privacy()},
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2024-04-30",
+                "dagster/asset_partition_range_end": "2024-05-01",
+            },
+        )
+    evaluations = {
+        e.check_name: e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.path[-1].endswith("_calls")
+    }
+    window = evaluations["started_at_in_partition"]
+    assert window.passed is False
+    assert window.metadata["failing_days"].value == {"2024-04-30": 1}
+    assert window.metadata["partitions"].value == ["2024-04-30", "2024-05-01"]
+    assert (
+        evaluations["call_id_unique"].passed
+        and evaluations["call_id_unique"].metadata["failing_days"].value == {}
+    )

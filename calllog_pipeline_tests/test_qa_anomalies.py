@@ -62,7 +62,7 @@ def test_connect_rate_drop_is_an_error_and_a_rise_is_not_an_incident():
 
 def test_a_small_rate_drop_is_a_warning_and_noise_is_nothing():
     past = history(connect_rate=0.62)
-    warn = judge_row("p", None, DAY, today(connect_rate=0.50), past, T)
+    warn = judge_row("p", None, DAY, today(connect_rate=0.48), past, T)
     assert [(f.metric, f.severity) for f in warn.findings] == [("connect_rate", "WARN")]
     assert judge_row("p", None, DAY, today(connect_rate=0.59), past, T).findings == []
 
@@ -105,7 +105,7 @@ def test_same_weekday_baseline_when_there_are_four():
 
 def test_thresholds_are_configurable():
     past = history(connect_rate=0.62)
-    strict = Thresholds(min_rate_change=0.01, error_rate_change=0.5)
+    strict = Thresholds(min_rate_change=0.01, error_rate_change=0.5, z_warn=2.0)
     assert [
         f.severity for f in judge_row("p", None, DAY, today(connect_rate=0.50), past, strict).findings
     ] == ["WARN"]

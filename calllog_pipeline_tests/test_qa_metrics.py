@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from qa_lake import action, call, turn, write_day
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.qa import catalog
+from calllog_pipeline.qa.assets import build_qa_assets
 from calllog_pipeline.qa.catalog import METRICS
 from calllog_pipeline.qa.metrics import MissingInput, compute_day
 
@@ -278,3 +280,24 @@ def test_column_descriptions_come_from_the_catalog():
         schema = catalog.SCHEMAS[table]
         for m in METRICS:
             assert schema.field(m.name).metadata[b"description"].decode() == m.description()
+
+
+def test_a_ranged_run_scores_the_days_it_can_and_names_the_missing_one(lake):
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-03-01")
+    for day in ("2026-03-08", "2026-03-10"):
+        write_day(lake, "dialnexa", day, [call("x", day, 0, **ALPHA, duration_s=30.0)])
+    result = dg.materialize(
+        [build_qa_assets("dialnexa", partitions)],
+        resources={"lake": lake},
+        tags={
+            "dagster/asset_partition_range_start": "2026-03-08",
+            "dagster/asset_partition_range_end": "2026-03-10",
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    written = {m.partition for m in result.asset_materializations_for_node("dialnexa_qa")}
+    assert written == {"2026-03-08", "2026-03-10"}
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "2026-03-09" in failure.event_specific_data.error.message
+    assert "Materialize normalize_dialnexa for those days" in failure.event_specific_data.error.message

@@ -166,7 +166,8 @@ def test_dialnexa_call_logs_sorting_dates_and_filters(client):
     assert [r["id"] for r in asc] == [r["id"] for r in reversed(desc)]
     stamps = [r["created_at"] for r in asc if r["created_at"] and r["created_at"][0] == "2"]
     assert stamps == sorted(stamps) and all(s.startswith("2026-05-02T") for s in stamps)
-    assert 180 <= len(asc) <= 220  # 200 a day with +-10% jitter; end_date is an inclusive day
+    # a Saturday: 0.7 x 200 calls with +-10% jitter; end_date is an inclusive day
+    assert 126 <= len(asc) <= 154
     two_days = dn(client, "call-logs", start_date="2026-05-01", end_date="2026-05-02").json()["meta"]["total"]
     assert two_days > len(asc)
     assert dn(client, "call-logs", created_at="sideways").status_code == 400
@@ -207,7 +208,7 @@ def test_late_updates_change_records_and_etag():
         before = dn(client, "call-logs", **params)
         omni_before = om(client, pagesize=10).json()["call_log_data"]
         lc_before = lc(client, pageSize=10).json()["callLogs"]
-        sim.advance(45 * 60)  # ~60 new calls arrive; the old ones end and get analysed
+        sim.advance(30 * 60)  # ~65 new calls arrive (office hours); the old ones end and get analysed
         after = client.get(
             "/dialnexa/v1/call-logs", params=params, headers={**DN, "If-None-Match": before.headers["etag"]}
         )
@@ -533,7 +534,7 @@ def test_million_calls_a_day_pages_by_index():
     with serve(calls_per_day=1_000_000, history_days=3) as sim, httpx.Client(base_url=sim.url) as client:
         day = {"start_date": "2026-05-02", "end_date": "2026-05-02", "created_at": "asc", "limit": 100}
         page = dn(client, "call-logs", page=5000, **day).json()
-        assert 900_000 <= page["meta"]["total"] <= 1_100_000
+        assert 630_000 <= page["meta"]["total"] <= 770_000  # a Saturday: 0.7 x 1M +-10%
         assert len(page["data"]) == 100
         before = dn(client, "call-logs", page=4999, **day).json()["data"]
         assert before[-1]["created_at"] < page["data"][0]["created_at"] or not page["data"][0]["created_at"]

@@ -34,6 +34,7 @@ ENV = {
     "smtp_security": "CALLLOG_SMTP_SECURITY",
     "smtp_user": "CALLLOG_SMTP_USER",
     "smtp_password": "CALLLOG_SMTP_PASSWORD",
+    "smtp_ca_file": "CALLLOG_SMTP_CA_FILE",
     "email_from": "CALLLOG_ALERT_EMAIL_FROM",
     "email_to": "CALLLOG_ALERT_EMAIL_TO",
 }
@@ -56,6 +57,7 @@ class AlertChannels(dg.ConfigurableResource):
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_user: str = ""
     smtp_password: str = ""
+    smtp_ca_file: str = ""  # PEM bundle to trust instead of the system's (a relay with a private CA)
     email_from: str = "calllog-pipeline@localhost"
     email_to: str = ""  # comma-separated recipients
     timeout_s: float = 10.0
@@ -161,7 +163,7 @@ class AlertChannels(dg.ConfigurableResource):
         message.set_content(a["text"] + "\n")
         security = self.smtp_security
         port = self.smtp_port or {"starttls": 587, "ssl": 465, "none": 25}[security]
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self.smtp_ca_file or None)
         if security == "ssl":
             server = smtplib.SMTP_SSL(self.smtp_host, port, timeout=self.timeout_s, context=context)
         else:

@@ -1,8 +1,8 @@
 """Normalized layer: each provider's raw records as four canonical tables (see docs/schema.md).
 
 Modules: ``keys`` (asset keys and pools), ``privacy`` (what is pseudonymized), ``writer`` (how a
-provider-day is written), ``checks`` (what is verified after writing), ``assets`` (the per-provider
-multi-assets that tie them together).
+provider-day is written), ``versions`` (what a day is computed from), ``checks`` (what is verified
+after writing), ``assets`` (the per-provider multi-assets that tie them together).
 """
 
 from calllog_pipeline.normalized.assets import build_normalized_asset, build_normalized_assets

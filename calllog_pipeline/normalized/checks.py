@@ -88,67 +88,82 @@ class CheckRunner:
         paths = self.written.paths[name]
         return _files([self.lake.url(paths[d]) for d in (days or sorted(paths))])
 
-    def scalar(self, sql: str, params: list | None = None):
-        return self.con.execute(sql, params or []).fetchone()[0]
+    def per_day(self, sql: str, params: list | None = None) -> dict[str, int]:
+        """``sql`` returns (date, count) rows; days with a non-zero count, by partition key."""
+        return {str(day): n for day, n in self.con.execute(sql, params or []).fetchall() if n}
 
     def results(self, config: NormalizeConfig):
         for check in CHECKS:
             yield self.result(check, config)
 
     def result(self, check: Check, config: NormalizeConfig) -> dg.AssetCheckResult:
-        passed, metadata = getattr(self, check.name)(check.table, config)
+        # Each check is judged day by day: a ranged run (one result per check) still says which
+        # partitions fail, in "failing_days"; a one-day run's result is that day's verdict.
+        failing, metadata = getattr(self, check.name)(check.table, config)
+        metadata["failing_days"] = dg.MetadataValue.json(failing)
         metadata["partitions"] = dg.MetadataValue.json(self.written.days())
         return dg.AssetCheckResult(
             asset_key=normalized_asset_key(self.provider, check.table),
             check_name=check.name,
-            passed=bool(passed),
+            passed=not failing,
             metadata=metadata,
             severity=check.severity,
         )
 
-    def call_id_unique(self, table: str, _config) -> tuple[bool, dict]:
-        rows = self.con.execute(
-            f"SELECT date, call_id FROM {self.table(table)} GROUP BY ALL HAVING count(*) > 1 LIMIT 5"
-        ).fetchall()
-        sample = [[str(value) for value in row] for row in rows]
-        return not rows, {"duplicated_ids_sample": dg.MetadataValue.json(sample)}
+    def call_id_unique(self, table: str, _config) -> tuple[dict, dict]:
+        duplicated = f"SELECT date, call_id FROM {self.table(table)} GROUP BY ALL HAVING count(*) > 1"
+        failing = self.per_day(f"SELECT date, count(*) FROM ({duplicated}) GROUP BY date")
+        sample = [[str(v) for v in row] for row in self.con.execute(f"{duplicated} LIMIT 5").fetchall()]
+        return failing, {
+            "duplicated_ids": sum(failing.values()),
+            "duplicated_ids_sample": dg.MetadataValue.json(sample),
+        }
 
-    def required_fields_not_null(self, table: str, _config) -> tuple[bool, dict]:
+    def required_fields_not_null(self, table: str, _config) -> tuple[dict, dict]:
         condition = " OR ".join(f"{c} IS NULL" for c in _REQUIRED[table])
         if table == "calls":
             statuses = ", ".join(f"'{s}'" for s in schemas.CALL_STATUSES)
             condition += f" OR status NOT IN ({statuses})"
-        bad = self.scalar(f"SELECT count(*) FROM {self.table(table)} WHERE {condition}")
-        return bad == 0, {"bad_rows": bad}
+        failing = self.per_day(
+            f"SELECT date, count(*) FROM {self.table(table)} WHERE {condition} GROUP BY date"
+        )
+        return failing, {"bad_rows": sum(failing.values())}
 
-    def duration_non_negative(self, table: str, _config) -> tuple[bool, dict]:
-        bad = self.scalar(f"SELECT count(*) FROM {self.table(table)} WHERE duration_s < 0")
-        return bad == 0, {"negative_durations": bad}
+    def duration_non_negative(self, table: str, _config) -> tuple[dict, dict]:
+        failing = self.per_day(
+            f"SELECT date, count(*) FROM {self.table(table)} WHERE duration_s < 0 GROUP BY date"
+        )
+        return failing, {"negative_durations": sum(failing.values())}
 
-    def started_at_in_partition(self, table: str, _config) -> tuple[bool, dict]:
-        outside = 0
+    def started_at_in_partition(self, table: str, _config) -> tuple[dict, dict]:
+        failing = {}
         for day in self.written.days():
             window = self.partitions_def.time_window_for_partition_key(day)
-            outside += self.scalar(
-                f"SELECT count(*) FROM {self.table(table, [day])} WHERE started_at < ? OR started_at >= ?",
+            failing |= self.per_day(
+                f"SELECT date, count(*) FROM {self.table(table, [day])} "
+                "WHERE started_at < ? OR started_at >= ? GROUP BY date",
                 [window.start, window.end],
             )
-        return outside == 0, {"calls_outside_window": outside}
+        return failing, {"calls_outside_window": sum(failing.values())}
 
-    def references_a_call(self, table: str, _config) -> tuple[bool, dict]:
-        orphans = self.scalar(
-            f"SELECT count(*) FROM {self.table(table)} t "
-            f"ANTI JOIN {self.table('calls')} c USING (date, call_id)"
+    def references_a_call(self, table: str, _config) -> tuple[dict, dict]:
+        failing = self.per_day(
+            f"SELECT t.date, count(*) FROM {self.table(table)} t "
+            f"ANTI JOIN {self.table('calls')} c USING (date, call_id) GROUP BY t.date"
         )
-        return orphans == 0, {"orphan_rows": orphans}
+        return failing, {"orphan_rows": sum(failing.values())}
 
-    def quarantine_share_below_threshold(self, table: str, config: NormalizeConfig) -> tuple[bool, dict]:
-        quarantined = sum(self.written.rows["quarantine"].values())
-        total = quarantined + sum(self.written.rows["calls"].values())
-        share = quarantined / total if total else 0.0
-        return share <= config.max_quarantine_share, {
-            "quarantined": quarantined,
-            "share": float(share),
+    def quarantine_share_below_threshold(self, table: str, config: NormalizeConfig) -> tuple[dict, dict]:
+        quarantined, calls = self.written.rows["quarantine"], self.written.rows["calls"]
+
+        def share(q: int, c: int) -> float:
+            return q / (q + c) if q + c else 0.0
+
+        by_day = {day: share(quarantined[day], calls[day]) for day in self.written.days()}
+        failing = {day: round(s, 4) for day, s in by_day.items() if s > config.max_quarantine_share}
+        return failing, {
+            "quarantined": sum(quarantined.values()),
+            "share": float(share(sum(quarantined.values()), sum(calls.values()))),
             "threshold": float(config.max_quarantine_share),
             "reasons": dg.MetadataValue.json(dict(self.written.reasons)),
         }

@@ -6,17 +6,21 @@ quiet Sunday is compared with Sundays. Nothing is judged before ``min_history_da
 history and ``min_calls`` (30) calls on the day.
 
 - Rates (``Kind.RATE``): flagged when the baseline (median of daily rates) lies outside the day's
-  Wilson 95% interval and the change is at least ``min_rate_change`` (5 percentage points);
-  ERROR from ``error_rate_change`` (15 pp), else WARN.
+  Wilson 95% interval, the change is at least ``min_rate_change`` (5 percentage points), and it
+  exceeds ``z_warn`` times the larger of the baseline's day-to-day spread (1.4826 MAD) and the
+  day's binomial standard error. The last condition keeps a small agent's ordinary luck (say 7
+  voicemails in 40 calls against a 5% norm, which the Wilson test alone flags about once in 40
+  agent-days) from raising alerts. ERROR from ``error_rate_change`` (15 pp), else WARN.
 - Continuous values: robust z = (value - median) / (1.4826 * MAD); |z| > ``z_warn`` (3.5) WARN,
   > ``z_error`` (5) ERROR. The scale never falls below ``min_scale_fraction`` of the median (a
   flat history, MAD = 0, would otherwise flag any wiggle).
 - Only the metric's bad direction counts (a connect rate that rises is not an incident).
 - Zero calls on a day whose baseline median is at least ``busy_day_calls`` is an ERROR.
 
-When a provider-level metric and two or more of its agents move together, the finding is reported
-once, for the provider (``agents`` lists them); when exactly one agent moved, the finding is that
-agent's (the provider moved because of it).
+When a provider-level metric moves, the finding is reported once, for the provider (``agents``
+lists the agents that moved with it), unless exactly one agent moved while the other judged agents
+held (or moved far more, relatively, than the provider did): then the finding is that agent's, as
+the provider moved because of it.
 """
 
 from __future__ import annotations
@@ -132,16 +136,20 @@ def judge_metric(
         n = row.get(metric.denominator_column) or 0
         if n < t.min_calls:
             return None, None
-        baseline = statistics.median(past)
+        baseline, spread = robust_scale(past, 0.0)
         lo, hi = wilson(value * n, n)
         change = value - baseline
+        # the day's own sampling error and the baseline's day-to-day spread, whichever is larger
+        scale = max(spread, math.sqrt(baseline * (1 - baseline) / n), 1e-9)
         flagged = (
             (baseline < lo or baseline > hi)
             and abs(change) >= t.min_rate_change
+            and abs(change) / scale > t.z_warn
             and _bad(metric.direction, change)
         )
         severity = ("ERROR" if abs(change) >= t.error_rate_change else "WARN") if flagged else None
         detail = {"value": value, "baseline": baseline, "interval": [lo, hi], "n": n, "change": change}
+        detail["z"] = change / scale
     else:
         baseline, scale = robust_scale(past, t.min_scale_fraction)
         z = (value - baseline) / scale
@@ -201,24 +209,32 @@ def attribute(
     provider_verdict: Verdict, agent_verdicts: Iterable[Verdict]
 ) -> tuple[list[Finding], list[Finding], list[Finding]]:
     """(provider findings, agent findings, agent findings explained by a provider-wide move)."""
+    agent_verdicts = list(agent_verdicts)
     agent_findings = [f for v in agent_verdicts for f in v.findings]
+    judged = {}  # metric -> agents judged on it today
+    for v in agent_verdicts:
+        for d in v.details:
+            judged[d["metric"]] = judged.get(d["metric"], 0) + 1
     by_metric: dict[str, list[Finding]] = {}
     for f in agent_findings:
         by_metric.setdefault(f.metric, []).append(f)
     kept_provider, kept_agents, explained = [], [], []
-    provider_metrics = {f.metric for f in provider_verdict.findings}
     for f in provider_verdict.findings:
         movers = by_metric.get(f.metric, [])
-        if len(movers) == 1:
-            continue  # one agent moved the provider: report the agent
+        if len(movers) == 1 and (judged.get(f.metric, 0) >= 2 or _relative(movers[0]) > 1.5 * _relative(f)):
+            continue  # one agent moved (the others held, or it moved far more): report that agent
         f.agents = sorted(m.agent for m in movers if m.agent)
         kept_provider.append(f)
     for metric, movers in by_metric.items():
-        if metric in provider_metrics and len(movers) >= 2:
+        if metric in {f.metric for f in kept_provider}:
             explained += movers
         else:
             kept_agents += movers
     return kept_provider, kept_agents, explained
+
+
+def _relative(f: Finding) -> float:
+    return abs(f.value - f.baseline) / abs(f.baseline) if f.baseline else math.inf
 
 
 def catalog_entry(metric: str) -> dict:

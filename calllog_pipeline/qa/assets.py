@@ -13,7 +13,7 @@ from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.qa.anomalies import Thresholds, catalog_entry, max_severity
 from calllog_pipeline.qa.catalog import HEADLINE, SCHEMAS
 from calllog_pipeline.qa.judge import DayJudgement, judge_day
-from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, compute_day, write_day
+from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, compute_day, normalized_day_exists, write_day
 from calllog_pipeline.qa.scorecard import markdown
 from calllog_pipeline.qa.versions import input_version, kept_day
 
@@ -145,8 +145,11 @@ def build_qa_assets(provider: str, partitions_def: dg.PartitionsDefinition) -> d
     )
     def qa(context: dg.AssetExecutionContext, config: QaConfig, lake: Lake):
         thresholds = config.thresholds()
-        judgements = []
+        judgements, missing = [], {}
         for day in context.partition_keys:  # in order: each day's baseline includes the days before
+            if not normalized_day_exists(lake, provider, day):
+                missing[day] = f"normalized {provider} tables of {day} are not in the lake"
+                continue  # the other days of a ranged run are still scored
             version = input_version(lake, provider, day, config.short_call_s)
             tables = kept_day(lake, provider, day, version)
             if tables is None:
@@ -177,7 +180,18 @@ def build_qa_assets(provider: str, partitions_def: dg.PartitionsDefinition) -> d
             context.log.info(
                 f"{provider} {day}: {provider_row['calls']} calls, {len(judgement.findings)} anomalies"
             )
-        yield from _check_results(keys, judgements, context.has_partition_key)
+        if judgements:
+            yield from _check_results(keys, judgements, context.has_partition_key)
+        if missing:
+            raise dg.Failure(
+                description=(
+                    f"{provider}: no QA scorecard for {len(missing)} of {len(context.partition_keys)} day(s) "
+                    f"({', '.join(missing)}): their normalized tables are not in the lake. Materialize "
+                    f"normalize_{provider} for those days, then re-run {provider}_qa. Other days and "
+                    "providers are not affected."
+                ),
+                metadata={"provider": provider, "missing_days": dg.MetadataValue.json(sorted(missing))},
+            )
 
     return qa
 

@@ -327,7 +327,7 @@ METRICS: tuple[Metric, ...] = (
         "median agent response latency, pooled over all agent turns of the day (not a mean of "
         "per-call percentiles)", "agent turns with a latency", "non-test calls", "Conversation",
         {"dialnexa": None, "leadconnector": None, "omnidimension": "`interactions[].total_response_time`"},
-        Direction.UP_IS_BAD, judged=True, source="turns",
+        Direction.UP_IS_BAD, source="turns",
     ),
     Metric(
         "latency_p90_s", "Response latency, p90", "seconds", Kind.VALUE,

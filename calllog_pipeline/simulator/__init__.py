@@ -74,11 +74,12 @@ Choices where the reference pages leave behaviour unknown:
 """
 
 from .app import build_app
-from .config import Faults, RateLimit, SimulatorConfig
+from .config import Faults, Incident, RateLimit, SimulatorConfig
 from .server import SimulatorServer, add_arguments, config_from_args, serve
 
 __all__ = [
     "Faults",
+    "Incident",
     "RateLimit",
     "SimulatorConfig",
     "SimulatorServer",

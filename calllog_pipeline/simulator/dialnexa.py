@@ -11,7 +11,7 @@ import orjson
 
 from .common import ApiError, Reply, parse_int, select
 from .config import RateLimit, SimulatorConfig
-from .world import DAY_MS, Call, World, conversation, digest, iso_ms, person, phone, to_ms
+from .world import DAY_MS, TECHNICAL_REASONS, Call, World, conversation, digest, iso_ms, person, phone, to_ms
 
 PROVIDER = "dialnexa"
 MAX_LIMIT = 100
@@ -103,6 +103,8 @@ def end_reason(call: Call) -> str | None:
             return "agent_disconnected" if b % 2 else None
         case "retry_expired":
             return "system_at_capacity" if b % 2 else "user_unreachable"
+    if call.platform_failure:
+        return TECHNICAL_REASONS[b % len(TECHNICAL_REASONS)]
     return FAILURE_REASONS[b % len(FAILURE_REASONS)]
 
 
@@ -133,7 +135,7 @@ def render_call(world: World, call: Call, clock_ms: int) -> dict:
     record["agent_id"] = agent_id(world, call)
     if full:
         record["agent_version_number"] = call.agent.version
-    record["to_phone_number"] = phone(rnd, "+91")
+    record["to_phone_number"] = world.contact_number(call, "+91")
     if full:
         record["from_phone_number"] = phone(rnd, "+91")
     record[_duration_field(call) if full else "duration_sec"] = duration(call, clock_ms)
@@ -155,7 +157,8 @@ def _analysis(call: Call) -> dict:
     rnd = call.rng("dialnexa-analysis")
     if call.outcome != "completed" or rnd.random() < 0.1:
         return {}
-    analysis: dict = {"customer_satisfaction": rnd.randint(1, 10)}
+    low, high = {"positive": (7, 10), "neutral": (4, 7), "negative": (1, 4)}[call.sentiment]
+    analysis: dict = {"customer_satisfaction": rnd.randint(low, high)}  # follows the sentiment
     if rnd.random() < 0.6:
         analysis["qualified"] = rnd.random() < 0.5
     if rnd.random() < 0.3:
@@ -182,7 +185,7 @@ def render_log(world: World, call: Call, clock_ms: int) -> dict:
     record["end_reason"] = end_reason(call) if analyzed else None
     if full:
         record["fallback_stt_transcriber_id"] = None
-        if ended and call.duration_s:
+        if ended and call.conversed:
             turns = conversation(call, call.rng("dialnexa-transcript"))
             who = {"agent": "Agent", "user": "User"}
             record["transcript"] = "\n".join(f"{who[s]}: {text}" for s, text in turns)

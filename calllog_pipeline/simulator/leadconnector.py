@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from .common import ApiError, Reply, json_reply, parse_int, select
 from .config import RateLimit, SimulatorConfig
-from .world import SUMMARIES, Call, World, conversation, hex_id, iso_ms, object_id, person, phone
+from .world import Call, World, conversation, hex_id, iso_ms, object_id, person, phone, summary
 
 PROVIDER = "leadconnector"
 MAX_PAGE_SIZE = 50
@@ -63,11 +63,12 @@ def is_trial(call: Call) -> bool:
 
 def action_types(call: Call) -> list[str]:
     """The actions an ended, answered call executed (in execution order)."""
-    if not call.duration_s or call.outcome == "voicemail":
+    if not call.conversed:
         return []
     rnd = call.rng("lc-actions")
-    count = rnd.choices((0, 1, 2, 3, 4), weights=(30, 35, 20, 10, 5))[0]
-    return rnd.sample(ACTION_TYPES, k=count)
+    count = rnd.choices((0, 1, 2, 3), weights=(30, 35, 20, 10))[0]
+    kinds = rnd.sample([k for k in ACTION_TYPES if k != "CALL_TRANSFER"], k=count)
+    return [*kinds, "CALL_TRANSFER"] if call.transferred else kinds  # the transfer ends the call
 
 
 def _secret(rnd: random.Random, n: int = 16) -> str:
@@ -183,11 +184,11 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
     if rid is not None:
         record["id"] = rid
     transcript = ""
-    if ended and call.duration_s:
+    if ended and call.conversed:
         who = {"agent": "bot", "user": "human"}
         transcript = "\n".join(f"{who[s]}: {t}" for s, t in conversation(call, call.rng("lc-transcript")))
     extracted = {}
-    if analyzed and call.duration_s:
+    if analyzed and call.conversed:
         extracted = {"phoneNumber": phone(rnd, "+1"), "customerName": name}
         if rnd.random() < 0.6:
             extracted["email"] = email
@@ -201,10 +202,12 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
             "duration": call.duration_s if ended else 0,
             "trialCall": is_trial(call),
             "executedCallActions": _actions(world, call) if ended else [],
-            "summary": rnd.choice(SUMMARIES) if analyzed and call.duration_s else "",
+            "summary": summary(call, rnd, booked="APPOINTMENT_BOOKING" in action_types(call))
+            if analyzed and call.conversed
+            else "",
             "transcript": transcript,
             "contactId": contact_id(world, call),
-            "fromNumber": phone(rnd, "+1"),
+            "fromNumber": world.contact_number(call, "+1"),
             "translation": {"translatedTranscript": transcript}
             if transcript and rnd.random() < 0.15
             else None,

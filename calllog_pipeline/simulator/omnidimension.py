@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from .common import ApiError, Reply, json_reply, parse_int, select
 from .config import RateLimit, SimulatorConfig
-from .world import SUMMARIES, Call, World, conversation, person, phone
+from .world import Call, World, conversation, person, phone, summary
 
 PROVIDER = "omnidimension"
 MAX_PAGE_SIZE = 150
@@ -23,6 +23,7 @@ DEFAULT_PAGE_SIZE = 30
 FAR_FUTURE_MS = 2**53
 ID_BASE = 1000  # ids are ID_BASE + the global call index: unique and increasing with time
 CALL_STATUSES = ("completed", "busy", "failed", "no-answer")
+SLOW_RESPONSE_S = 4.0  # a response slower than this is an "issue"
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "claude-3-5-haiku")
 ASR = ("deepgram_stream", "azure_stream")
 TTS = ("eleven_labs", "cartesia", "deepgram")
@@ -72,7 +73,7 @@ def bulk_call_id(call: Call) -> int | None:
     return 500 + ((call.day // 7) * 20 + call.agent.index) % 10_000
 
 
-def _interactions(call: Call, tz: str) -> tuple[list[dict], list[tuple[str, str]]]:
+def _interactions(world: World, call: Call, tz: str) -> tuple[list[dict], list[tuple[str, str]]]:
     rnd = call.rng("omni-turns")
     chat = channel(call) == "Widget-Chat"
     turns = conversation(call, call.rng("omni-conversation"))
@@ -87,7 +88,7 @@ def _interactions(call: Call, tz: str) -> tuple[list[dict], list[tuple[str, str]
     span = max(call.duration_s, 5 * len(pairs)) * 1000
     out, tokens = [], 6000 + rnd.randint(0, 500)
     for seq, (query, response) in enumerate(pairs, start=1):
-        llm = round(rnd.uniform(0.4, 2.8), 9)
+        llm = round(world.response_seconds(call, rnd), 9)
         tts = 0 if chat else round(rnd.uniform(0.1, 0.6), 9)
         asr = 0 if chat else round(rnd.uniform(0.05, 0.5), 9)
         tokens += rnd.randint(4, 400)
@@ -123,7 +124,7 @@ def _interactions(call: Call, tz: str) -> tuple[list[dict], list[tuple[str, str]
                 "total_response_time": round(llm + tts + asr, 9),
                 "evaluation_remarks": False,
                 "total_tokens": tokens,
-                "has_issue": False,
+                "has_issue": llm > SLOW_RESPONSE_S,
                 "total_cost": 0,
                 "issues": [],
                 "json_evolution_matrix_score": {},
@@ -150,6 +151,16 @@ def _hangup(call: Call, chat: bool, clock_ms: int) -> tuple[str | None, str | No
         "no_answer": ("system", "no_answer"),
         "busy": ("system", "busy"),
     }.get(call.outcome, ("system", "call_failed"))
+
+
+def _inbound(call: Call) -> bool:
+    return call.key[28] % 4 == 0 and channel(call) != "Widget-Chat"
+
+
+def _quality(call: Call, has_issue: bool) -> int:
+    """Call-quality score 1-10: follows the caller's sentiment, lower when something went wrong."""
+    base = {"positive": 8, "neutral": 6, "negative": 4}[call.sentiment] + call.key[30] % 3 - 1
+    return max(1, min(10, base - (2 if has_issue else 0)))
 
 
 def _webhook(world: World, call: Call, record: dict, pairs: list[tuple[str, str]], tz: str) -> dict:
@@ -210,7 +221,10 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
     analyzed = call.phase(clock_ms) == "analyzed"
     name, _ = person(rnd)
     seconds = call.duration_s if ended and not chat else 0
-    interactions, pairs = _interactions(call, tz) if ended and call.duration_s else ([], [])
+    interactions, pairs = _interactions(world, call, tz) if ended and call.conversed else ([], [])
+    has_issue = any(
+        t["has_issue"] or any(not f["success"] for f in t["function_call_data"] or []) for t in interactions
+    )
     latencies = [t["total_response_time"] for t in interactions]
     prompt_tokens = sum(t["total_tokens"] for t in interactions)
     completion_tokens = sum(len(t["bot_response"]) // 4 for t in interactions)
@@ -220,7 +234,8 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
     elif kind == "Web-Call":
         numbers = ("Web-Call", "Assistant")
     else:
-        numbers = (phone(rnd, "+1"), phone(rnd, "+1"))
+        ours, theirs = phone(rnd, "+1"), world.contact_number(call, "+1")
+        numbers = (theirs, ours) if _inbound(call) else (ours, theirs)
     hangup_source, hangup_reason = _hangup(call, chat, clock_ms)
     voicemail = call.outcome == "voicemail" and ended
     model = call.agent.number % len(MODELS)
@@ -237,7 +252,7 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
         "time_of_call": time_of_call,
         "from_number": numbers[0],
         "to_number": numbers[1],
-        "call_direction": "inbound" if call.key[28] % 4 == 0 and not chat else "outbound",
+        "call_direction": "inbound" if _inbound(call) else "outbound",
         "call_duration": f"{seconds // 60}:{seconds % 60}",
         "recording_url": f"https://recordings.omnidim.io/{record_id(call)}.wav" if seconds else False,
         "internal_recording_url": False,
@@ -246,11 +261,11 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
         "call_status": call_status(call, clock_ms),
         "channel_type": kind,
         "sentiment_score": call.sentiment.capitalize() if analyzed else "",
-        "sentiment_analysis_details": rnd.choice(SUMMARIES) if analyzed and pairs else "",
+        "sentiment_analysis_details": summary(call, rnd) if analyzed and pairs else "",
         "call_type": False,
-        "is_call_transfer": False,
+        "is_call_transfer": call.transferred and ended,
         "status": "",
-        "cqs_score": 0,
+        "cqs_score": _quality(call, has_issue) if analyzed and pairs else 0,
         "cqs_score_message": False,
         "metric_score_intent": 0,
         "metric_score_relevance": 0,
@@ -265,13 +280,13 @@ def render(world: World, call: Call, clock_ms: int) -> dict:
         "total_tts_speaking_seconds": round(sum(t["tts_speaking_duration"] for t in interactions), 2),
         "llm_prompt": False,
         "aggregated_estimated_cost": round(
-            prompt_tokens * 2.5e-6 + completion_tokens * 1e-5 + seconds * 0.0015, 3
+            (prompt_tokens * 2.5e-6 + completion_tokens * 1e-5 + seconds * 0.0015) * call.cost_factor, 3
         ),
         "model_name": MODELS[model],
         "model_type": "chat",
         "asr_service": ASR[call.agent.number % len(ASR)],
         "tts_service": TTS[call.agent.number % len(TTS)],
-        "has_issue": False,
+        "has_issue": has_issue,
         "is_simulation": call.key[29] < 8,  # ~3% test calls
         "json_evolution_matrix_score": {},
         "issues": [],

@@ -12,7 +12,7 @@ import httpx
 import uvicorn
 
 from .app import PROVIDER_MODULES, Simulator, build_app
-from .config import PROVIDERS, Faults, RateLimit, SimulatorConfig
+from .config import PROVIDERS, Faults, Incident, RateLimit, SimulatorConfig
 from .world import to_ms
 
 PATH_PREFIX = {
@@ -136,6 +136,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stall-s", type=float, default=30.0)
     parser.add_argument("--omni-timezone", default="UTC")
     parser.add_argument("--clock-step-s", type=float, default=0.0)
+    parser.add_argument(
+        "--incident",
+        action="append",
+        default=[],
+        type=Incident.parse,
+        metavar="KIND:PROVIDER:DAY[:agent=N][:factor=F]",
+        help="plant an incident (repeatable): connect_drop, latency_spike or cost_jump on a UTC day "
+        "(YYYY-MM-DD or an offset such as -1 for yesterday), e.g. connect_drop:omnidimension:-1",
+    )
 
 
 def parse_rate_limits(text: str) -> dict[str, RateLimit]:
@@ -171,6 +180,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         stall_s=args.stall_s,
         omni_timezone=args.omni_timezone,
         clock_step_s=args.clock_step_s,
+        incidents=tuple(args.incident),
     )
 
 

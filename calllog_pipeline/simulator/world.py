@@ -1,5 +1,11 @@
 """The simulated world: which calls exist, when they happen and how they turn out.
 
+The world has structure worth scoring: weekends are quieter than weekdays and days have office
+hours; agents differ (one is clearly worse: fewer connects, slower, more transfers and unhappy
+callers); response latency has a long tail; fields agree with each other (voicemails carry no
+conversation, satisfaction follows sentiment, summaries follow what happened). Incidents
+(``SimulatorConfig.incidents``) plant a bad day on purpose.
+
 Nothing is stored per call. Call ``i`` (0-based) of a provider's UTC day is a pure function of
 ``(seed, provider, day, i)``; its created time is strictly increasing in ``i``, so a time window maps
 to an index range by binary search. Calls of all days form one global sequence ``g`` (counted from
@@ -9,15 +15,16 @@ to an index range by binary search. Calls of all days form one global sequence `
 from __future__ import annotations
 
 import bisect
+import math
 import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from hashlib import blake2b
 from statistics import NormalDist
 
-from .config import PROVIDERS, SimulatorConfig
+from .config import PROVIDERS, Incident, SimulatorConfig
 
 DAY_MS = 86_400_000
 ORIGIN_DAY = 10_957  # 2000-01-01 as days since the Unix epoch; no call exists before it
@@ -35,6 +42,18 @@ OUTCOMES = (
 )
 SENTIMENTS = (("positive", 0.45), ("neutral", 0.38), ("negative", 0.17))
 _NORMAL = NormalDist()
+# Calls per weekday relative to calls_per_day (Monday first; 1970-01-01 was a Thursday).
+WEEKDAY_FACTOR = (1.0, 1.0, 1.0, 1.0, 1.0, 0.7, 0.6)
+# Relative call volume per UTC hour: office hours, quieter nights (never empty).
+HOUR_WEIGHTS = (
+    0.35, 0.35, 0.35, 0.35, 0.4, 0.5, 0.7, 0.9, 1.3, 1.6, 1.7, 1.6,
+    1.4, 1.5, 1.6, 1.6, 1.5, 1.3, 1.1, 0.9, 0.7, 0.55, 0.45, 0.4,
+)  # fmt: skip
+_HOUR_CDF = [sum(HOUR_WEIGHTS[:h]) / sum(HOUR_WEIGHTS) for h in range(25)]
+HOUR_MS = 3_600_000
+WORST_AGENT = 1  # the second-busiest agent is the clearly worse one
+BASE_TRANSFER = 0.1  # share of conversations handed to a person
+TECHNICAL_REASONS = ("network_failure", "system_failure", "system_at_capacity")
 
 
 def digest(*parts: object, size: int = 32) -> bytes:
@@ -78,6 +97,8 @@ class Agent:
     number: int  # numeric id (OmniDimension), also seeds string ids
     deleted: bool
     version: int
+    skill: float = 1.0  # < 1: fewer connects, more transfers, unhappier callers
+    slowness: float = 1.0  # response-latency multiplier
 
 
 AGENT_NAMES = (
@@ -106,6 +127,15 @@ class Call:
     analysis_delay_s: int
     sentiment: str
     bad: bool
+    transferred: bool = False  # handed to a person during the conversation
+    latency_factor: float = 1.0  # incident: responses this many times slower
+    cost_factor: float = 1.0  # incident: costs this many times higher
+    platform_failure: bool = False  # incident: failed on the provider's side
+
+    @property
+    def conversed(self) -> bool:
+        """A conversation took place (voicemails and unanswered calls have none)."""
+        return self.outcome == "completed" and self.duration_s > 0
 
     @property
     def answered_ms(self) -> int:
@@ -179,6 +209,11 @@ class World:
         self._prefix: dict[str, list[int]] = {p: [0] for p in PROVIDERS}  # calls before ORIGIN_DAY+k
         self._lock = threading.Lock()
         self.agents = {p: self._make_agents(p) for p in PROVIDERS}
+        today = datetime.fromtimestamp(self.clock.start_ms / 1000, tz=UTC).date()
+        self.incidents: dict[tuple[str, int], list[Incident]] = {}
+        for incident in config.incidents:
+            day = (incident.resolve_day(today) - date(1970, 1, 1)).days
+            self.incidents.setdefault((incident.provider, day), []).append(incident)
 
     # -- agents -------------------------------------------------------------------------------
     def _make_agents(self, provider: str) -> list[Agent]:
@@ -189,16 +224,20 @@ class World:
         for index, name in enumerate(names):
             number = 6000 + rnd.randint(0, 3999)
             deleted = index == count - 1 and rnd.random() < 0.7  # one retired agent, usually
-            agents.append(Agent(index, name, number, deleted, rnd.randint(1, 9)))
+            skill = 0.7 if index == WORST_AGENT else 0.95 + 0.1 * rnd.random()
+            slowness = 1.5 if index == WORST_AGENT else 0.85 + 0.3 * rnd.random()
+            agents.append(Agent(index, name, number, deleted, rnd.randint(1, 9), skill, slowness))
         return agents
 
     # -- counting -----------------------------------------------------------------------------
     def day_count(self, provider: str, day: int) -> int:
-        """Calls on a UTC day: calls_per_day with a deterministic +-10% jitter."""
+        """Calls on a UTC day: calls_per_day (less at weekends) with a deterministic +-10% jitter."""
         key = (provider, day)
         n = self._counts.get(key)
         if n is None:
             mean = self.config.calls_per_day
+            if self.config.seasonality:
+                mean *= WEEKDAY_FACTOR[(day + 3) % 7]
             jitter = 0.9 + 0.2 * unit(digest(self.seed, provider, day, "count"))
             n = min(MAX_CALLS_PER_DAY, max(0, round(mean * jitter)))
             self._counts[key] = n
@@ -224,10 +263,14 @@ class World:
         return digest(self.seed, provider, day, i)
 
     def _created_ms(self, provider: str, day: int, i: int, n: int, key: bytes | None = None) -> int:
-        # Slot i of the day is [i*DAY/n, (i+1)*DAY/n); the call lands at a hashed point inside it,
-        # so created times are strictly increasing in i (slots are >= 1 ms wide).
-        lo = i * DAY_MS // n
-        hi = (i + 1) * DAY_MS // n
+        # Slot i of the day is [t(i/n), t((i+1)/n)), t the day's hour profile (more calls in office
+        # hours); the call lands at a hashed point inside it, so created times are strictly
+        # increasing in i. Slots are >= 1 ms wide: at the busiest hour 86.4e6 / n * 0.35 / 1.7 ms
+        # (beyond ~17M calls a day the profile is dropped to keep that true).
+        if n > DAY_MS // 6 or not self.config.seasonality:
+            lo, hi = i * DAY_MS // n, (i + 1) * DAY_MS // n
+        else:
+            lo, hi = _time_of_day(i / n), _time_of_day((i + 1) / n)
         key = key or self._call_key(provider, day, i)
         return day * DAY_MS + lo + int(unit(key) * (hi - lo))
 
@@ -273,7 +316,17 @@ class World:
         agents = self.agents[provider]
         # Skewed agent choice: a few agents take most calls.
         agent = agents[min(len(agents) - 1, int(len(agents) * unit(key[4:8]) ** 1.7))]
-        outcome = pick(OUTCOMES, unit(key[8:12]))
+        incidents = self.incidents.get((provider, day), ())
+        outcome = pick(_outcomes(agent.skill), unit(key[8:12]))
+        platform_failure = False
+        for incident in incidents:
+            # a fixed share of would-be conversations fail on the platform's side that day
+            if (
+                incident.kind == "connect_drop"
+                and outcome == "completed"
+                and unit(digest(key, "incident")) < incident.strength
+            ):
+                outcome, platform_failure = "failed", True
         u_dur = min(max(unit(key[12:16]), 1e-6), 1 - 1e-6)
         if outcome == "completed":
             duration = int(min(1800, max(4, 95 * 2.718281828 ** (0.8 * _NORMAL.inv_cdf(u_dur)))))
@@ -284,8 +337,17 @@ class World:
             duration, ring = 0, 30 + key[16] % 16
         else:
             duration, ring = 0, 1 + key[16] % 8
-        sentiment = pick(SENTIMENTS, key[18] / 256) if outcome == "completed" else "neutral"
+        sentiment = pick(_sentiments(agent.skill), key[18] / 256) if outcome == "completed" else "neutral"
         bad = int.from_bytes(key[19:22], "big") / 2**24 < self.config.bad_record_rate
+        # unhappy callers and weaker agents end up with a person more often
+        transfer_odds = BASE_TRANSFER / agent.skill**2 * (2.0 if sentiment == "negative" else 1.0)
+        transferred = outcome == "completed" and unit(digest(key, "transfer")) < transfer_odds
+        latency_factor = cost_factor = 1.0
+        for incident in incidents:
+            if incident.kind == "latency_spike" and agent.index == (incident.agent or 0):
+                latency_factor *= incident.strength
+            elif incident.kind == "cost_jump":
+                cost_factor *= incident.strength
         return Call(
             provider=provider,
             day=day,
@@ -300,7 +362,48 @@ class World:
             analysis_delay_s=60 + (key[22] << 8 | key[23]) % 840,
             sentiment=sentiment,
             bad=bad,
+            transferred=transferred,
+            latency_factor=latency_factor,
+            cost_factor=cost_factor,
+            platform_failure=platform_failure,
         )
+
+    def contact_number(self, call: Call, country: str) -> str:
+        """The other party's number, from a pool of about 50 days' calls: some people are called
+        again within a week (repeat contacts)."""
+        pool = max(100, 50 * self.config.calls_per_day)
+        index = int.from_bytes(digest(call.key, "contact", size=8), "big") % pool
+        return phone(rng_for(self.seed, call.provider, "contact", index), country)
+
+    def response_seconds(self, call: Call, rnd: random.Random) -> float:
+        """The LLM part of one agent response: log-normal around 0.9 s scaled by the agent's
+        slowness, and now and then (2%) a stall of 3-6 times that: a long tail, as in real systems."""
+        seconds = 0.9 * call.agent.slowness * math.exp(0.35 * rnd.gauss(0.0, 1.0))
+        if rnd.random() < 0.02:
+            seconds *= rnd.uniform(3.0, 6.0)
+        return seconds * call.latency_factor
+
+
+def _time_of_day(u: float) -> int:
+    """Milliseconds into the day by which a share ``u`` of the day's calls has started."""
+    hour = min(23, bisect.bisect_right(_HOUR_CDF, u) - 1)
+    inside = (u - _HOUR_CDF[hour]) / (_HOUR_CDF[hour + 1] - _HOUR_CDF[hour])
+    return int((hour + inside) * HOUR_MS)
+
+
+def _outcomes(skill: float) -> tuple[tuple[str, float], ...]:
+    """Outcome shares for an agent: a weaker one connects less and fails more."""
+    weights = [(o, w * (skill if o == "completed" else 1 / skill)) for o, w in OUTCOMES]
+    total = sum(w for _, w in weights)
+    return tuple((o, w / total) for o, w in weights)
+
+
+def _sentiments(skill: float) -> tuple[tuple[str, float], ...]:
+    weights = [
+        (s, w * {"positive": skill, "neutral": 1.0, "negative": 1 / skill**2}[s]) for s, w in SENTIMENTS
+    ]
+    total = sum(w for _, w in weights)
+    return tuple((s, w / total) for s, w in weights)
 
 
 # -- shared phrase lists for transcripts --------------------------------------------------------
@@ -330,8 +433,8 @@ AGENT_LINES = (
     "I can offer Tuesday at 2 PM or Wednesday at 10 AM.",
     "Your order is on its way and should arrive tomorrow.",
     "I'll send you a confirmation text.",
-    "Let me transfer you to a manager right away.",
 )
+TRANSFER_LINE = "Let me transfer you to a manager right away."
 CLOSINGS = ("Is there anything else I can help with?", "Thanks for your time, goodbye!")
 FIRST_NAMES = ("Priya", "John", "Maria", "Wei", "Aisha", "Carlos", "Emma", "Ravi", "Sofia", "Liam")
 LAST_NAMES = ("Sharma", "Doe", "Garcia", "Chen", "Khan", "Silva", "Brown", "Patel", "Rossi", "Smith")
@@ -343,6 +446,12 @@ SUMMARIES = (
     "Customer reported a double charge; escalated to billing.",
     "Caller requested a callback later in the day.",
 )
+TRANSFER_SUMMARY = "Caller asked for a person and was transferred to a manager."
+SUMMARY_BY_SENTIMENT = {
+    "positive": (SUMMARIES[0], SUMMARIES[2]),
+    "neutral": (SUMMARIES[5], SUMMARIES[0]),
+    "negative": (SUMMARIES[3], SUMMARIES[4]),
+}
 
 
 def person(rnd: random.Random) -> tuple[str, str]:
@@ -352,13 +461,27 @@ def person(rnd: random.Random) -> tuple[str, str]:
 
 def conversation(call: Call, rnd: random.Random) -> list[tuple[str, str]]:
     """A few (speaker, text) turns, speaker 'agent' or 'user'; longer calls get more turns."""
+    if not call.conversed:
+        return []
     name, email = person(rnd)
     turns = [("agent", rnd.choice(GREETINGS).format(agent=call.agent.name))]
     for _ in range(min(6, 1 + call.duration_s // 45)):
         turns.append(("user", rnd.choice(USER_LINES).format(email=email)))
         turns.append(("agent", rnd.choice(AGENT_LINES)))
-    turns.append(("agent", rnd.choice(CLOSINGS)))
+    if call.transferred:
+        turns.append(("agent", TRANSFER_LINE))
+    else:
+        turns.append(("agent", rnd.choice(CLOSINGS)))
     return turns
+
+
+def summary(call: Call, rnd: random.Random, booked: bool = False) -> str:
+    """A summary that agrees with what happened on the call."""
+    if call.transferred:
+        return TRANSFER_SUMMARY
+    if booked:
+        return SUMMARIES[1]
+    return rnd.choice(SUMMARY_BY_SENTIMENT[call.sentiment])
 
 
 def phone(rnd: random.Random, country: str) -> str:
