@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--sections ingest,normalize,backfill,scale] [--profile]``
+"""``python -m bench [--quick] [--sections ingest,normalize,backfill,scale,qa,nightly] [--profile]``
 
 Runs the sections against the provider simulator (in its own process), prints the tables and
 writes them into docs/benchmarks.md between the generated-output markers (the rest of that file,
@@ -14,10 +14,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backfill, ingest, normalize, qa, scale
+from bench import backfill, ingest, nightly, normalize, qa, scale
 from bench.harness import ROOT, SimSpec, Simulator, machine, run_worker, yesterday
 
-SECTIONS = ("ingest", "normalize", "backfill", "scale", "qa")
+SECTIONS = ("ingest", "normalize", "backfill", "scale", "qa", "nightly")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 COMMAND = 'pip install -e ".[bench]" && python -m bench'
 # (ingest calls/day, normalize calls/day, backfill days, backfill calls/day, scale calls/day)
@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "qa" in sections:
         parts.append(qa.section(mode))
+    if "nightly" in sections:
+        _say("nightly")
+        nightly_n = 2_000 if mode == "quick" else 10_000
+        parts.append(
+            f"### Nightly re-run of 3 unchanged days ({', '.join(nightly.PROVIDERS)}, "
+            f"{nightly_n:,} calls/provider-day)\n\n{_doc(nightly)}\n\n{nightly.table(nightly.run(nightly_n))}"
+        )
     if "scale" in sections:
         _say("scale")
         rows = scale.run(scale_n)

@@ -176,14 +176,15 @@ def dlt_run(args: dict) -> dict:
 
 
 def materialize_normalize(args: dict) -> dict:
-    """Every provider's normalize multi-asset (checks included) for one day, in one run."""
+    """A provider's normalize multi-asset (``args["provider"]``; default every provider's), checks
+    included, for one day, in one run."""
     import dagster as dg
 
     from calllog_pipeline.lake import Lake
     from calllog_pipeline.normalized import Privacy, build_normalized_assets, normalized_asset_key, writer
     from calllog_pipeline.providers import REGISTRY
 
-    providers = list(REGISTRY.values())
+    providers = [REGISTRY[args["provider"]]] if args.get("provider") else list(REGISTRY.values())
     assets = build_normalized_assets(providers, _partitions(args["day"]))
     out: dict = {}
     _wrap(writer, "write_provider_day", out, "inner_")

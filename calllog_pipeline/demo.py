@@ -9,6 +9,7 @@ them back, so the UI sees the same instance, lake and simulator.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import time
@@ -28,6 +29,8 @@ DEMO_SEED = 7
 # The simulated OmniDimension allows 10 requests a second, so the client may use as much (its
 # default is the real service's cautious one per second).
 DEMO_RATE_LIMIT = ("omnidimension", 10, 1.0)
+# Planted on the last day: the QA checks should name it, and nothing else.
+DEMO_INCIDENT = ("connect_drop", "omnidimension")
 ENV_FILE = "demo.env"
 INSTANCE_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
@@ -54,16 +57,18 @@ class DemoSettings:
     data_dir: Path
     calls_per_day: int
     port: int
+    incident: str  # KIND:PROVIDER:DAY (simulator.Incident.parse)
     seed: int = DEMO_SEED
 
     def simulator_config(self):
-        from calllog_pipeline.simulator import Faults, RateLimit, SimulatorConfig
+        from calllog_pipeline.simulator import Faults, Incident, RateLimit, SimulatorConfig
 
         provider, requests, seconds = DEMO_RATE_LIMIT
         # A little of everything real APIs do: occasional 5xx and broken bodies, a rate limit.
         return SimulatorConfig(
             calls_per_day=self.calls_per_day,
             seed=self.seed,
+            incidents=(Incident.parse(self.incident),),
             faults=Faults(server_error=0.02, truncated=0.01, malformed=0.01),
             rate_limits={provider: RateLimit(requests=requests, per_seconds=seconds)},
         )
@@ -82,6 +87,7 @@ class DemoSettings:
             "CALLLOG_DEMO_CALLS_PER_DAY": str(self.calls_per_day),
             "CALLLOG_DEMO_SEED": str(self.seed),
             "CALLLOG_DEMO_PORT": str(self.port),
+            "CALLLOG_DEMO_INCIDENT": self.incident,
         }
 
 
@@ -100,26 +106,28 @@ def _run_demo(args: argparse.Namespace) -> int:
     from calllog_pipeline.simulator import SimulatorServer
 
     started = time.monotonic()
+    last = date.today() - timedelta(days=1)
+    first = last - timedelta(days=args.days - 1)
+    start = min(first, last - timedelta(days=DEMO_HISTORY_DAYS - 1))
     settings = DemoSettings(
         home=Path(args.dagster_home).resolve(),
         data_dir=Path(args.data_dir).resolve(),
         calls_per_day=args.calls_per_day,
         port=args.port,
+        incident=":".join([*DEMO_INCIDENT, last.isoformat()]),
     )
     prepare_instance(settings.home)
-    last = date.today() - timedelta(days=1)
-    first = last - timedelta(days=args.days - 1)
-    start = min(first, last - timedelta(days=DEMO_HISTORY_DAYS - 1))
     with SimulatorServer(settings.simulator_config(), port=args.port) as sim:
         # Port 0 picks a free port: record the real one so `ui` serves the same URLs.
-        settings = DemoSettings(settings.home, settings.data_dir, settings.calls_per_day, sim.port)
+        settings = dataclasses.replace(settings, port=sim.port)
         env = settings.pipeline_env(sim.env(), start)
         print(f"Provider simulator at {sim.url} ({settings.calls_per_day} calls per provider per day).")
         print(f"Partitions from {start}; materializing {first} .. {last} into {settings.data_dir}")
+        write_env_file(settings.home, env)
         with pipeline_environment(env):
             outcomes = materialize_range(first, last)
-        write_env_file(settings.home, env)
-        print_summary(settings.data_dir)
+            print_summary(settings.data_dir)
+            print_scorecard(settings, first, last)
     ok = all(o.success for o in outcomes)
     print(f"\nDemo {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s.")
     print(
@@ -214,6 +222,22 @@ def first_error(result) -> str:
                 error = error.cause
             return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
     return "see the run's log in the UI"
+
+
+def print_scorecard(settings: DemoSettings, first: date, last: date) -> None:
+    """The QA scorecard of the range and its anomalies, against the planted incident."""
+    from calllog_pipeline.qa.scorecard import print_demo_scorecard
+    from calllog_pipeline.simulator import Incident
+
+    incident = Incident.parse(settings.incident)
+    planted = [(incident.kind, incident.provider, incident.day)]
+    print_demo_scorecard(str(settings.data_dir), demo_providers(), first, last, planted)
+
+
+def demo_providers() -> list[str]:
+    from calllog_pipeline.settings import Settings
+
+    return list(Settings.from_env().providers)
 
 
 def print_summary(data_dir: Path) -> None:

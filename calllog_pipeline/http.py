@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from calllog_pipeline.redact import redact_text
+
+log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -44,6 +48,23 @@ class ProviderRequestError(ProviderError):
 
 class ProviderUnavailable(ProviderError):
     pass
+
+
+class ProviderResponseError(ProviderError):
+    """A well-formed answer that lacks what the documented contract promises."""
+
+
+class ShapeChanged(ValueError):
+    """Raised by a ``parse`` function: the answer is readable but a documented field is missing or
+    of the wrong type. Not retried: the same request gets the same shape."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"field {field!r}: {problem}")
+        self.field, self.problem = field, problem
+
+
+class FlakyAnswer(ValueError):
+    """Raised by a ``parse`` function: the server answered 200 with an error object; retried."""
 
 
 class _Retryable(Exception):
@@ -127,7 +148,9 @@ class ApiClient:
     ) -> Response:
         """GET ``path``; ``parse`` turns the decoded body into what the caller needs.
 
-        A body that ``parse`` rejects (an error object, a cut-off page) is retried like a 5xx.
+        A body that cannot be read (cut off, not JSON) or that ``parse`` finds to be an error object
+        is retried like a 5xx; one that ``parse`` finds has changed shape (``ShapeChanged``) fails
+        at once with ``ProviderResponseError``.
         """
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Retryable),
@@ -159,10 +182,10 @@ class ApiClient:
         return backoff
 
     async def _get_once(self, path, params, headers, parse) -> Response:
-        pause = self._paused_until - time.monotonic()
-        if pause > 0:
-            await asyncio.sleep(pause)
         async with self._in_flight, self._limiter:
+            # Checked after the wait for a slot, which may have outlasted a 429 that arrived meanwhile.
+            while (pause := self._paused_until - time.monotonic()) > 0:
+                await asyncio.sleep(pause)
             self.stats.requests += 1
             try:
                 raw = await self._http.get(path, params=params, headers=headers)
@@ -175,8 +198,17 @@ class ApiClient:
         if not response.not_modified:
             try:
                 response.body = parse(response.body)
+            except ShapeChanged as exc:
+                raise ProviderResponseError(
+                    f"{self.settings.provider_title} {path} answered {response.status} with a response "
+                    f"whose shape changed: {exc}. The pipeline reads this endpoint as documented; the "
+                    "API may have changed. Not retried: check the provider's changelog and update "
+                    "this provider's endpoint definition (providers/<name>/api.py)."
+                ) from None
+            except FlakyAnswer as exc:
+                raise self._retry(str(exc)[:80]) from None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise self._retry(f"unexpected response shape ({type(exc).__name__})") from None
+                raise self._retry(f"unreadable page ({type(exc).__name__})") from None
         return response
 
     def _interpret(self, path: str, raw: httpx.Response) -> Response:
@@ -186,7 +218,7 @@ class ApiClient:
             return Response(status, None, raw.headers, len(raw.content))
         if status == 429:
             self.stats.throttled += 1
-            wait = retry_after_seconds(raw.headers)
+            wait = retry_after_seconds(raw.headers, on_unreadable=self._unreadable_header)
             if wait is None:
                 wait = self.settings.throttle_wait_s
             if wait is not None:
@@ -198,9 +230,11 @@ class ApiClient:
         if status in RETRYABLE_STATUS:
             raise self._retry(f"HTTP {status}")
         if status in (401, 403):
+            said = self._safe(raw.text[:200]).strip()
             raise ProviderAuthError(
-                f"{self.settings.provider_title} refused the credentials for {path} (HTTP {status}): "
-                f"check {self.settings.api_key_env} (and the account's access to this endpoint). Not retried."
+                f"{self.settings.provider_title} refused the credentials for {path} (HTTP {status}"
+                f"{': ' + said if said else ''}): check {self.settings.api_key_env} (and the account's "
+                "access to this endpoint). Not retried."
             )
         if status >= 400:
             raise ProviderRequestError(
@@ -218,25 +252,52 @@ class ApiClient:
         self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
         return _Retryable(reason, retry_after)
 
+    def _unreadable_header(self, name: str, value: str) -> None:
+        reason = f"429 with unreadable {name} header"
+        self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
+        log.warning(
+            "%s answered 429 with an unreadable %s header (%r): backing off on our own schedule",
+            self.settings.provider_title,
+            name,
+            self._safe(value[:40]),
+        )
+
     def _safe(self, text: str) -> str:
         return redact_text(text, self.settings.secrets)
 
 
-def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """How long a 429 asks us to wait, from whichever header the provider sends."""
+def retry_after_seconds(
+    headers: httpx.Headers,
+    now: float | None = None,
+    on_unreadable: Callable[[str, str], None] = lambda _name, _value: None,
+) -> float | None:
+    """How long a 429 asks us to wait, from whichever header the provider sends; None when no
+    header says (or none can be read: ``on_unreadable`` hears of it and our backoff applies)."""
     now = time.time() if now is None else now
     if value := headers.get("retry-after"):
+        if (seconds := _number(value)) is not None:
+            return seconds
         try:
-            return float(value)
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value)
-            return max(parsed.timestamp() - now, 0.0) if parsed else None
+            return max(email.utils.parsedate_to_datetime(value).timestamp() - now, 0.0)
+        except (TypeError, ValueError, IndexError):
+            on_unreadable("Retry-After", value)
     if value := headers.get("x-ratelimit-reset"):
-        reset = float(value)
-        # Epoch seconds when large, else seconds from now (providers differ; both are seen).
-        return max(reset - now, 0.0) if reset > 1e9 else reset
+        if (reset := _number(value)) is not None:
+            # Epoch seconds when large, else seconds from now (providers differ; both are seen).
+            return max(reset - now, 0.0) if reset > 1e9 else reset
+        on_unreadable("X-RateLimit-Reset", value)
     if headers.get("x-ratelimit-remaining") == "0" and (
         value := headers.get("x-ratelimit-interval-milliseconds")
     ):
-        return float(value) / 1000.0
+        if (millis := _number(value)) is not None:
+            return millis / 1000.0
+        on_unreadable("X-RateLimit-Interval-Milliseconds", value)
     return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None

@@ -427,17 +427,20 @@ class SeenIds:
     """Call ids already emitted for a provider-day, with a digest of their record's JSON text.
 
     The same record listed twice (pages drift while a newest-first listing is fetched) is dropped
-    silently; the same id with different content is a real conflict and is quarantined.
+    silently; the same id with different content is a real conflict and is quarantined. Ids are
+    kept as 64-bit hashes (about 100 bytes per call, not 200: a million-call day stays small); two
+    ids sharing one is as likely as a digest collision, which this already accepts.
     """
 
     def __init__(self) -> None:
-        self._digests: dict[str, int] = {}
+        self._digests: dict[int, int] = {}
 
     def check(self, call_id: str, digest: int) -> bool:
         """True if the record is new; False if an identical copy was seen; raises on a conflict."""
-        previous = self._digests.get(call_id)
+        key = hash(call_id)
+        previous = self._digests.get(key)
         if previous is None:
-            self._digests[call_id] = digest
+            self._digests[key] = digest
             return True
         if previous == digest:
             return False

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+# Key of a raw file's ``source_context`` listing the ids of records whose zone-less local time the
+# fetch placed in the later pass of a repeated (DST fall-back) hour, by the listing's order.
+LATER_PASS_IDS = "repeated_hour_later_ids"
 
 
 def parse_iso_utc(value: object) -> datetime | None:
@@ -30,6 +34,46 @@ def parse_local(value: object, fmt: str, timezone: str | tzinfo) -> datetime | N
     except ValueError:
         return None
     return naive.replace(tzinfo=zone(timezone) if isinstance(timezone, str) else timezone).astimezone(UTC)
+
+
+def later_reading(moment: datetime, timezone: str | tzinfo) -> datetime | None:
+    """When ``moment`` (an aware instant read from a zone-less local time in the *earlier* pass)
+    falls in an hour that a DST fall-back repeats, the instant of the same local time in the later
+    pass; None otherwise. Costs a cache lookup and a comparison: it runs for every record."""
+    tz = zone(timezone) if isinstance(timezone, str) else timezone
+    for transition, step in _fall_backs(tz, moment.year):
+        if transition - step <= moment < transition:
+            return moment + step
+    return None
+
+
+def in_later_hour(moment: datetime, timezone: str | tzinfo) -> datetime:
+    """``moment`` moved to the later pass of its repeated local hour (unchanged if it has none)."""
+    return later_reading(moment, timezone) or moment
+
+
+@lru_cache(maxsize=256)
+def _fall_backs(tz: tzinfo, year: int) -> tuple[tuple[datetime, timedelta], ...]:
+    """(UTC instant, size) of each time ``tz``'s clocks go back during ``year`` (and on the first
+    days of the next, so a repeated hour at New Year is not missed)."""
+    found = []
+    hour = timedelta(hours=1)
+    t, end = datetime(year, 1, 1, tzinfo=UTC) - hour, datetime(year + 1, 1, 2, tzinfo=UTC)
+    offset = t.astimezone(tz).utcoffset()
+    while t < end:
+        after = t + hour
+        next_offset = after.astimezone(tz).utcoffset()
+        if next_offset < offset:
+            lo, hi = t, after  # the change happens in (lo, hi]: narrow it to the second
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                if mid.astimezone(tz).utcoffset() == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            found.append((hi.replace(microsecond=0), offset - next_offset))
+        t, offset = after, next_offset
+    return tuple(found)
 
 
 # The two zero-padded layouts providers send, checked before the fast ISO rewrite below.

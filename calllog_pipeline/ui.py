@@ -48,6 +48,7 @@ def run_ui(args: argparse.Namespace) -> int:
         calls_per_day=int(env["CALLLOG_DEMO_CALLS_PER_DAY"]),
         port=int(env["CALLLOG_DEMO_PORT"]),
         seed=int(env["CALLLOG_DEMO_SEED"]),
+        incident=env["CALLLOG_DEMO_INCIDENT"],
     )
     try:
         simulator = SimulatorServer(settings.simulator_config(), port=settings.port).start()

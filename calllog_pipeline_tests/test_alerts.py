@@ -136,6 +136,49 @@ def test_a_bad_key_fails_at_once_without_retries(monkeypatch, tmp_path):
         assert sim.stats()["responses"].get(401) == len(REGISTRY["dialnexa"].endpoints)
 
 
+class ChangedShapeApi(HttpReceiver):
+    """A provider whose API changed: every GET answers 200 with a body the contract does not know."""
+
+    def __init__(self):
+        super().__init__()
+        self.requests = 0
+        api = self
+
+        class Handler(self.server.RequestHandlerClass):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                api.requests += 1
+                body = b'{"items": [], "next": null}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server.RequestHandlerClass = Handler
+
+
+def test_a_changed_response_shape_fails_at_once_without_retries(monkeypatch, tmp_path):
+    with ChangedShapeApi() as api, dg.instance_for_test() as instance:
+        monkeypatch.setenv("DIALNEXA_BASE_URL", api.url.removesuffix("/hook"))
+        monkeypatch.setenv("DIALNEXA_API_KEY", "a-key")
+        monkeypatch.setenv("CALLLOG_STEP_RETRIES", "3")
+        monkeypatch.setenv("CALLLOG_RETRY_DELAY_S", "0")
+        settings = Settings.from_env(
+            {
+                "CALLLOG_START_DATE": "2026-03-01",
+                "CALLLOG_DATA_DIR": str(tmp_path),
+                "CALLLOG_PROVIDERS": "dialnexa",
+            }
+        )
+        job = build_definitions(settings).resolve_job_def("dialnexa_daily")
+        result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=False)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    failures = [e.step_failure_data.user_failure_data for e in result.all_events if e.is_step_failure]
+    assert failures and all("shape changed" in f.description for f in failures if f)
+    assert api.requests == len(REGISTRY["dialnexa"].endpoints), "one request per endpoint, none repeated"
+
+
 def test_a_failing_receiver_gets_the_alert_once_it_recovers(monkeypatch, tmp_path):
     with (
         HttpReceiver() as slack,

@@ -25,6 +25,8 @@ def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys, mo
     assert "calllog-pipeline ui" in out and "Rows in the lake" in out
     # Progress and a summary, not Dagster's DEBUG event stream (that stays in the instance).
     assert "DEBUG" not in out and "STEP_START" not in out
+    # the QA scorecard of the last day, and the planted incident (too little history to judge it here)
+    assert "QA scorecard" in out and "Planted incident connect_drop on omnidimension" in out
     calls = duckdb.sql(
         f"select provider, count(distinct date) from read_parquet('{lake}/calls/**/*.parquet', "
         "hive_partitioning = true) group by provider order by provider"

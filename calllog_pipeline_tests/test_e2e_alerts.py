@@ -12,7 +12,9 @@ from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.raw.assets import raw_asset_key
 from calllog_pipeline.simulator import SimulatorConfig, SimulatorServer
 from calllog_pipeline_tests.alert_receivers import HttpReceiver, SmtpReceiver
-from calllog_pipeline_tests.dagster_services import DagsterServices, instance_home, wait_for
+from calllog_pipeline_tests.dagster_services import DagsterServices, instance_home, needs_daemon, wait_for
+
+pytestmark = needs_daemon
 
 PROVIDER = REGISTRY[next(iter(REGISTRY))]
 DAY = (date.today() - timedelta(days=3)).isoformat()

@@ -26,7 +26,15 @@ from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.qa.assets import qa_asset_key
 from calllog_pipeline.raw.assets import raw_asset_key
 from calllog_pipeline.simulator import RateLimit, SimulatorConfig, SimulatorServer
-from calllog_pipeline_tests.dagster_services import DagsterServices, free_port, instance_home, wait_for
+from calllog_pipeline_tests.dagster_services import (
+    DagsterServices,
+    free_port,
+    instance_home,
+    needs_daemon,
+    wait_for,
+)
+
+pytestmark = needs_daemon
 
 PROVIDER = REGISTRY[next(iter(REGISTRY))]  # one provider's chain: the backfill selects all of it
 CALLS_PER_DAY = 12

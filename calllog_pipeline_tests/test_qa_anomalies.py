@@ -124,3 +124,8 @@ def test_attribution_one_agent_or_provider_wide():
     assert sorted(f.agent for f in explained) == ["a", "b"]
     assert set(kept_provider[0].payload()) >= {"metric", "provider", "agent", "date", "value", "baseline",
                                                "severity", "direction"}  # fmt: skip
+
+
+def test_an_agent_seen_for_the_first_time_is_not_judged():
+    verdict = judge_row("p", "new-agent", DAY, today(connect_rate=0.1, latency_p90_s=9.0), {}, T)
+    assert verdict.findings == [] and verdict.status == "not enough data: 0 days of history (need 14)"

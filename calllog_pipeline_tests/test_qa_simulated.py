@@ -25,6 +25,7 @@ from calllog_pipeline.qa.anomalies import Thresholds
 from calllog_pipeline.qa.assets import QaConfig, build_qa_assets, qa_asset_key
 from calllog_pipeline.qa.judge import judge_day
 from calllog_pipeline.qa.metrics import compute_day, write_day
+from calllog_pipeline.qa.scorecard import print_demo_scorecard
 from calllog_pipeline.simulator import Incident, add_arguments, config_from_args
 from calllog_pipeline.simulator.world import DAY_MS
 
@@ -299,3 +300,17 @@ def test_incidents_from_the_command_line_change_only_their_day():
         )
         assert (before != after) is changed
         assert sum(o == "completed" for o in after) <= sum(o == "completed" for o in before)
+
+
+def test_the_demo_scorecard_names_the_planted_incidents_and_nothing_else(judged):
+    lake, _, _ = judged
+    lines: list[str] = []
+    planted = [(i.kind, i.provider, i.day) for i in INCIDENTS]
+    assert print_demo_scorecard(lake.root, [PROVIDER], FIRST, LAST, planted, out=lines.append)
+    text = "\n".join(lines)
+    assert "QA scorecard, 2026-04-29" in text and f"Anomalies {FIRST} .. {LAST}: 2" in text
+    assert "Planted incident connect_drop on omnidimension 2026-04-29: found: ERROR" in text
+    assert "Planted incident latency_spike on omnidimension 2026-04-29: found: ERROR" in text
+    assert "not planted" not in text
+    # a day without the incident would not be explained
+    assert not print_demo_scorecard(lake.root, [PROVIDER], FIRST, LAST, planted[:1], out=lines.append)

@@ -6,6 +6,7 @@ import dagster as dg
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.providers.base import Paging
 from calllog_pipeline.raw.assets import COMPLETENESS_CHECK, DayOutcome, _completeness, build_raw_asset
 from calllog_pipeline.raw.fetch import FetchStats
 from calllog_pipeline.simulator import SimulatorConfig, SimulatorServer
@@ -37,7 +38,7 @@ def test_every_day_filtered_listing_lands_exactly_its_reported_total(monkeypatch
         start, end = datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC)
         truth = {(p, e): len(sim.truth(p, e, start, end)) for p, e in ASSETS}
 
-    windowed = {(p, e) for p, e in ASSETS if REGISTRY[p].endpoint(e).window_params is not None}
+    windowed = {(p, e) for p, e in ASSETS if REGISTRY[p].endpoint(e).paging is Paging.WINDOWED}
     assert windowed and windowed != set(ASSETS), "OmniDimension's total is its whole history: no check"
     for evaluations in (first, again):
         assert set(evaluations) == {f"{p}_{e}" for p, e in windowed}

@@ -140,8 +140,11 @@ def run_failure_alert(
     failed_steps = [step for step, _ in step_errors]
     return Alert(
         kind="run failed",
-        summary=f"calllog_pipeline: run failed ({', '.join(failed_steps) or 'run'})"
-        + " - re-execute it from failure once the cause is fixed; writes are idempotent.",
+        summary=(
+            f"calllog_pipeline: {job_for(run.job_name, providers)} failed for "
+            f"{partitions_of(run.tags) or 'its assets'} ({len(failed_steps) or 'no'} failed step(s)); "
+            "re-execute it from failure once the cause is fixed (writes are idempotent)."
+        ),
         job=job_for(run.job_name, providers),
         assets=assets or tuple(failed_steps),
         providers=providers,

@@ -2,7 +2,7 @@
 (including QA anomalies and stale days).
 
 Dagster's run-status sensors advance their cursor even when the send raises, so an outage of the
-alert channel would lose alerts. These sensors keep their own cursor over the instance's event log
+alert channel would lose alerts. These sensors keep their own cursors over the instance's records
 instead, and move it past an event only when every configured channel has taken its alert. A
 channel that keeps failing leaves the alert pending: the tick fails (or, if other alerts went out
 in the same tick, reports a skip reason naming the channel), and the next tick sends it again, to
@@ -28,6 +28,7 @@ from calllog_pipeline.automation.alerts import (
     anomaly_alert,
     anomaly_key,
     check_alert,
+    first_line,
     job_for,
     providers_of,
     root_cause,
@@ -44,8 +45,8 @@ FRESHNESS_CHECK = "freshness_check"  # the name build_time_partition_freshness_c
 
 @dataclass
 class Cursor:
-    """What a sensor has delivered: events up to ``after``; channels already served for the
-    pending event; anomaly keys ever sent."""
+    """What a sensor has delivered: run-failure events up to storage id ``after``, or the check
+    executions in ``checks``; channels already served for a pending alert; anomaly keys sent."""
 
     after: int = -1
     checks: dict[str, dict] = field(default_factory=dict)  # check key -> {"floor", "ids"} handled
@@ -67,6 +68,7 @@ class Outbox:
     def __init__(self, channels: AlertChannels, cursor: Cursor, log):
         self.channels, self.cursor, self.log = channels, cursor, log
         self.sent_count = 0
+        self.handled = 0  # events the cursor moved past this tick
         self.error: str | None = None
 
     def deliver(self, alert: Alert) -> bool:
@@ -85,10 +87,10 @@ class Outbox:
         self.cursor.delivered.pop(alert.key, None)
         return True
 
-    def result(self, start: Cursor) -> dg.SensorResult:
+    def result(self) -> dg.SensorResult:
         """The tick's outcome; raises when a channel failed before anything else happened, so the
         tick shows as failed in the UI (the stored cursor stays as it was: nothing is lost)."""
-        if self.error and not self.sent_count and self.cursor.after == start.after:
+        if self.error and not self.sent_count and not self.handled:
             raise DeliveryError(f"alert delivery failed, will retry next tick: {self.error}")
         skip = None
         if self.error:
@@ -115,14 +117,16 @@ def _failed_runs(instance: dg.DagsterInstance, after: int) -> Iterator[tuple[int
 
 
 def _step_errors(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    """(step key, first line of what went wrong): a ``dg.Failure``'s own description, else the
+    innermost exception's message."""
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records
-    return [
-        (
-            r.event_log_entry.step_key or "?",
-            root_cause(r.event_log_entry.dagster_event.step_failure_data.error),
-        )
-        for r in records
-    ]
+    errors = []
+    for r in records:
+        failure = r.event_log_entry.dagster_event.step_failure_data
+        user = failure.user_failure_data
+        reason = first_line(user.description) if user and user.description else root_cause(failure.error)
+        errors.append((r.event_log_entry.step_key or "?", reason))
+    return errors
 
 
 def _unmaterialized_assets(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetKey]:
@@ -147,7 +151,6 @@ def _unmaterialized_assets(instance: dg.DagsterInstance, run_id: str) -> list[dg
     ),
 )
 def alert_on_run_failure(context: dg.SensorEvaluationContext, alerts: AlertChannels) -> dg.SensorResult:
-    start = Cursor.parse(context.cursor)
     cursor = Cursor.parse(context.cursor)
     outbox = Outbox(alerts, cursor, context.log)
     since = time.time() - FIRST_TICK_LOOKBACK_S
@@ -164,8 +167,9 @@ def alert_on_run_failure(context: dg.SensorEvaluationContext, alerts: AlertChann
             if not outbox.deliver(alert):
                 break
         cursor.after = storage_id
+        outbox.handled += 1
     cursor.started = True
-    return outbox.result(start)
+    return outbox.result()
 
 
 # -- failed checks, anomalies, stale days -----------------------------------------------------------
@@ -226,7 +230,6 @@ def alerts_for_evaluation(evaluation, run: dg.DagsterRun | None, storage_id: int
     ),
 )
 def alert_on_check_failure(context: dg.SensorEvaluationContext, alerts: AlertChannels) -> dg.SensorResult:
-    start = Cursor.parse(context.cursor)
     cursor = Cursor.parse(context.cursor)
     outbox = Outbox(alerts, cursor, context.log)
     since = time.time() - FIRST_TICK_LOOKBACK_S
@@ -247,10 +250,10 @@ def alert_on_check_failure(context: dg.SensorEvaluationContext, alerts: AlertCha
             if not delivered_all:
                 break
         _mark_handled(cursor.checks, record)
-        cursor.after += 1  # counts handled executions: progress the tick can report
+        outbox.handled += 1
     cursor.sent = _forget_old(sorted(sent), date.today())
     cursor.started = True
-    return outbox.result(start)
+    return outbox.result()
 
 
 ALERT_SENSORS = (alert_on_run_failure, alert_on_check_failure)

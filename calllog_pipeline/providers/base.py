@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import dagster as dg
 
-from calllog_pipeline.http import ApiClient, ClientSettings, ProviderConfigError
+from calllog_pipeline.http import ApiClient, ClientSettings, FlakyAnswer, ProviderConfigError, ShapeChanged
 from calllog_pipeline.mapping import RawDay, TableBatch
 
 
@@ -36,6 +36,17 @@ class Order(enum.Enum):
 
     OLDEST_FIRST = "oldest_first"  # arrivals append pages at the end: nothing shifts
     NEWEST_FIRST = "newest_first"  # arrivals push every record down: pages drift
+
+
+class Paging(enum.Enum):
+    """How the pages holding one window are found (see ``raw.fetch``)."""
+
+    # The API filters by creation time (``Endpoint.window_params``): the listing *is* the window,
+    # paged from 1 to its total, in either order.
+    WINDOWED = "windowed"
+    # No time filter, newest first: the window's pages are searched for from the top of the
+    # listing, then read down until a page starts before the window.
+    SEARCHED = "searched"
 
 
 class ProviderApi(dg.ConfigurableResource):
@@ -126,28 +137,77 @@ class Endpoint:
     description: str
     page_size: int  # the documented maximum: fewer requests
     order: Order
+    paging: Paging
     page_params: Callable[[int, int], dict[str, Any]]  # (page number, page size) -> query params
     read_page: Callable[[Any], tuple[list[dict], int]]  # decoded body -> (records, total count)
     record_id: Callable[[dict], str | None]
     record_time: Callable[[dict, Mapping[str, str]], datetime | None]  # (record, source_context)
-    # Query params restricting the listing to a window; None when the API has no time filter.
+    # Query params restricting the listing to a window (``Paging.WINDOWED`` only).
     window_params: Callable[[Window], dict[str, Any]] | None = None
     conditional: bool = False  # answers ETag / If-None-Match with 304
+    # Listings of zone-less local times: given the instant ``record_time`` read (the earlier pass
+    # of a repeated DST fall-back hour), the instant of the later pass, or None when the local
+    # time does not repeat. The fetch tells the two passes apart by the listing's order.
+    later_time: Callable[[datetime, Mapping[str, str]], datetime | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.paging is Paging.WINDOWED and self.window_params is None:
+            raise ValueError(f"{self.path}: Paging.WINDOWED needs window_params (the API's time filter)")
+        if self.paging is Paging.SEARCHED and self.window_params is not None:
+            raise ValueError(f"{self.path}: the API filters by time, so page it with Paging.WINDOWED")
+        if self.paging is Paging.SEARCHED and self.order is not Order.NEWEST_FIRST:
+            # The window search reads the listing from its newest end, and arrivals are what
+            # push a day down it; an unfiltered oldest-first listing would need the opposite
+            # search and is not supported rather than silently losing days.
+            raise ValueError(
+                f"{self.path}: an unfiltered oldest-first listing is not supported; "
+                "use its time filter (Paging.WINDOWED) or its newest-first order"
+            )
+        if self.conditional and self.order is not Order.OLDEST_FIRST:
+            # A 304 page is rebuilt from the rows stored under its number last time, which is
+            # exact only where a record never changes page (arrivals append at the end).
+            raise ValueError(f"{self.path}: conditional requests (ETag) need an oldest-first listing")
+
+
+# Keys of the error objects the providers document (DialNexa ``{"error": {...}}``, LeadConnector's
+# NestJS ``{"statusCode", "message", "error"}``, OmniDimension's FastAPI ``{"detail": [...]}``).
+ERROR_KEYS = ("error", "errors", "detail", "statusCode")
 
 
 def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[list[dict], int]]:
-    """A ``read_page`` for bodies shaped ``{records_key: [...], ...}`` with the total at ``total_path``."""
+    """A ``read_page`` for bodies shaped ``{records_key: [...], ...}`` with the total at ``total_path``.
+
+    An error object where a page should be (a flaky server answering 200) is ``FlakyAnswer``, which
+    is retried; a well-formed answer without the fields the contract promises is ``ShapeChanged``,
+    which fails at once: retrying cannot bring a field back.
+    """
 
     def read_page(body: Any) -> tuple[list[dict], int]:
-        records = body[records_key]
+        if not isinstance(body, dict):
+            raise ShapeChanged(records_key, f"the body is a JSON {type(body).__name__}, not an object")
+        if records_key not in body and any(key in body for key in ERROR_KEYS):
+            raise FlakyAnswer(f"an error object instead of a page: {str(body)[:120]}")
+        records = body.get(records_key, _MISSING)
+        if records is _MISSING:
+            raise ShapeChanged(records_key, "missing")
         if not isinstance(records, list):
-            raise TypeError(f"{records_key} is not a list")
-        total = body
-        for key in total_path:
+            raise ShapeChanged(records_key, f"a JSON {type(records).__name__}, not a list")
+        total: Any = body
+        for depth, key in enumerate(total_path):
+            if not isinstance(total, dict) or key not in total:
+                raise ShapeChanged(".".join(total_path[: depth + 1]), "missing")
             total = total[key]
-        return records, int(total)
+        if isinstance(total, bool) or not isinstance(total, int | float | str):
+            raise ShapeChanged(".".join(total_path), f"not a count: {total!r}"[:80])
+        try:
+            return records, int(total)
+        except ValueError:
+            raise ShapeChanged(".".join(total_path), f"not a count: {total!r}"[:80]) from None
 
     return read_page
+
+
+_MISSING = object()
 
 
 def id_field(record: dict) -> str | None:

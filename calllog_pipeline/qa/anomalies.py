@@ -6,11 +6,12 @@ quiet Sunday is compared with Sundays. Nothing is judged before ``min_history_da
 history and ``min_calls`` (30) calls on the day.
 
 - Rates (``Kind.RATE``): flagged when the baseline (median of daily rates) lies outside the day's
-  Wilson 95% interval, the change is at least ``min_rate_change`` (5 percentage points), and it
-  exceeds ``z_warn`` times the larger of the baseline's day-to-day spread (1.4826 MAD) and the
-  day's binomial standard error. The last condition keeps a small agent's ordinary luck (say 7
-  voicemails in 40 calls against a 5% norm, which the Wilson test alone flags about once in 40
-  agent-days) from raising alerts. ERROR from ``error_rate_change`` (15 pp), else WARN.
+  Wilson 95% interval, the change is at least ``min_rate_change`` (5 percentage points), the
+  day's count is as unlikely under the baseline as a ``z_warn``-sigma event (exact binomial tail)
+  and the change exceeds ``z_warn`` times the baseline's day-to-day spread (1.4826 MAD). The last
+  two keep a small agent's ordinary luck (say 5 invalid numbers in 33 calls against a 3% norm,
+  which the Wilson test alone flags about once in 40 agent-days) from raising alerts. ERROR from
+  ``error_rate_change`` (15 pp), else WARN.
 - Continuous values: robust z = (value - median) / (1.4826 * MAD); |z| > ``z_warn`` (3.5) WARN,
   > ``z_error`` (5) ERROR. The scale never falls below ``min_scale_fraction`` of the median (a
   flat history, MAD = 0, would otherwise flag any wiggle).
@@ -34,6 +35,7 @@ from datetime import date, timedelta
 from calllog_pipeline.qa.catalog import BY_NAME, JUDGED, Direction, Kind, Metric
 
 Z95 = 1.959963984540054
+_NORMAL = statistics.NormalDist()
 MAD_TO_SIGMA = 1.4826
 
 
@@ -94,6 +96,26 @@ def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def binomial_tail(k: int, n: int, p: float, upper: bool) -> float:
+    """P(X >= k) (``upper``) or P(X <= k) for X ~ Binomial(n, p); exact up to 20,000 trials, then
+    the normal approximation (with continuity correction), which is accurate there."""
+    if p <= 0.0 or p >= 1.0:
+        return 0.0 if (upper and k > n * p) or (not upper and k < n * p) else 1.0
+    if n > 20_000:
+        sd = math.sqrt(n * p * (1 - p))
+        return _NORMAL.cdf((n * p - k + 0.5) / sd) if upper else _NORMAL.cdf((k + 0.5 - n * p) / sd)
+    ks = range(k, n + 1) if upper else range(0, k + 1)
+    log_p, log_q = math.log(p), math.log1p(-p)
+    lg = math.lgamma(n + 1)
+    return min(
+        1.0,
+        sum(
+            math.exp(lg - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+            for i in ks
+        ),
+    )
+
+
 def robust_scale(values: Sequence[float], floor_fraction: float) -> tuple[float, float]:
     """(median, scale) with scale = 1.4826 MAD, never below ``floor_fraction`` of |median|."""
     median = statistics.median(values)
@@ -139,17 +161,19 @@ def judge_metric(
         baseline, spread = robust_scale(past, 0.0)
         lo, hi = wilson(value * n, n)
         change = value - baseline
-        # the day's own sampling error and the baseline's day-to-day spread, whichever is larger
-        scale = max(spread, math.sqrt(baseline * (1 - baseline) / n), 1e-9)
+        # As unlikely as a z_warn-sigma event if the baseline still held (exact binomial tail: small
+        # shares have a heavier tail than the normal), and beyond the baseline's own day-to-day spread.
+        tail = binomial_tail(round(value * n), n, baseline, upper=change > 0)
         flagged = (
             (baseline < lo or baseline > hi)
             and abs(change) >= t.min_rate_change
-            and abs(change) / scale > t.z_warn
+            and tail < _NORMAL.cdf(-t.z_warn)
+            and abs(change) > t.z_warn * spread
             and _bad(metric.direction, change)
         )
         severity = ("ERROR" if abs(change) >= t.error_rate_change else "WARN") if flagged else None
         detail = {"value": value, "baseline": baseline, "interval": [lo, hi], "n": n, "change": change}
-        detail["z"] = change / scale
+        detail["p_value"] = tail
     else:
         baseline, scale = robust_scale(past, t.min_scale_fraction)
         z = (value - baseline) / scale

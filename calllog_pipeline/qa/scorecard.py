@@ -86,3 +86,48 @@ def print_scorecard(
     for f in findings:
         out(f"  {describe(f)}")
     return findings
+
+
+# What each kind of simulated incident moves (calllog_pipeline.simulator incidents).
+INCIDENT_METRICS = {
+    "connect_drop": {"connect_rate", "technical_failure_rate"},
+    "latency_spike": {"latency_p90_s"},
+    "cost_jump": {"cost_per_connected_minute_usd"},
+}
+
+
+def explain(findings: Sequence[Finding], planted: Sequence[tuple[str, str, str]]) -> tuple[list, list]:
+    """Split findings into those a planted ``(kind, provider, day)`` incident accounts for and the rest."""
+    explained, unexplained = [], []
+    for f in findings:
+        cause = next(
+            (
+                p
+                for p in planted
+                if p[1] == f.provider and p[2] == f.date and f.metric in INCIDENT_METRICS[p[0]]
+            ),
+            None,
+        )
+        (explained if cause else unexplained).append(f)
+    return explained, unexplained
+
+
+def print_demo_scorecard(
+    data_dir: str,
+    providers: Sequence[str],
+    first: date,
+    last: date,
+    planted: Sequence[tuple[str, str, str]],
+    out=print,
+) -> bool:
+    """The demo's closing words: the scorecard, the anomalies, and whether they are exactly the
+    planted incidents (True) or something else moved too (False)."""
+    findings = print_scorecard(Lake(root=data_dir), providers, first, last, out=out)
+    explained, unexplained = explain(findings, planted)
+    for kind, provider, day in planted:
+        hits = [f for f in explained if (f.provider, f.date) == (provider, day)]
+        verdict = "found: " + "; ".join(describe(f) for f in hits) if hits else "NOT found"
+        out(f"\nPlanted incident {kind} on {provider} {day}: {verdict}")
+    if unexplained:
+        out(f"Also flagged ({len(unexplained)}), not planted: " + "; ".join(describe(f) for f in unexplained))
+    return bool(explained) and not unexplained

@@ -2,13 +2,14 @@
 
 Each day is written to ``raw/<provider>/<endpoint>/date=YYYY-MM-DD/data.parquet`` (one row per
 record: record_id, endpoint, page, fetched_at and the redacted JSON payload), atomically, so
-re-materializing a day replaces it whole. ETags and the listing's total live in the file's
-footer: on the next run an unchanged DialNexa call-log day costs one 304 per page and no write.
+re-materializing a day replaces it whole. Each page's ETag, with what a 304 needs to stand for that
+page (its listed count, the listing's total, its oldest time), lives in the file's footer: on the
+next run an unchanged DialNexa call-log day costs one 304 per page and no write.
 """
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -20,10 +21,12 @@ from calllog_pipeline import schemas
 from calllog_pipeline.columns import column_schema
 from calllog_pipeline.http import ApiClient, ProviderError, ProviderUnavailable
 from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
-from calllog_pipeline.providers.base import Endpoint, Provider, ProviderApi, Window
-from calllog_pipeline.raw.fetch import FetchStats, Page, WindowFetch, first_error
+from calllog_pipeline.providers.base import Endpoint, Paging, Provider, ProviderApi, Window
+from calllog_pipeline.raw.coverage import Page
+from calllog_pipeline.raw.fetch import FetchStats, PageNote, WindowFetch, first_error
 from calllog_pipeline.raw.versions import CONTENT_HASH, ContentHash, combined_version
 from calllog_pipeline.redact import LOG_FILTER, redact_serialized, redact_text, remember_secrets
+from calllog_pipeline.timeutil import LATER_PASS_IDS
 
 DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
 
@@ -88,6 +91,24 @@ def _stored_page_reader(lake: Lake, path: str):
     return stored_page
 
 
+def _page_notes(footer: dict) -> dict[str, PageNote]:
+    """The stored page notes; none from a file written before notes existed (every page is then
+    read in full once)."""
+    notes = footer.get("pages")
+    if not isinstance(notes, dict):
+        return {}
+    return {key: note for key, value in notes.items() if (note := PageNote.read(value)) is not None}
+
+
+def _source_context(api: ProviderApi, stats: FetchStats) -> dict:
+    """What the mapping needs to read the records: the provider's settings and, on a DST
+    fall-back day, which records the listing's order placed in the later pass of the repeated hour."""
+    context: dict = dict(api.source_context())
+    if stats.later_pass_ids:
+        context[LATER_PASS_IDS] = stats.later_pass_ids
+    return context
+
+
 async def ingest_day(
     client: ApiClient,
     api: ProviderApi,
@@ -105,7 +126,6 @@ async def ingest_day(
     previous = lake.file_metadata(path) if endpoint.conditional and lake.exists(path) else {}
     secrets = tuple(api.secrets())
     metadata = {
-        "source_context": api.source_context(),
         "endpoint": redact_text(api.base_url.rstrip("/") + endpoint.path, secrets),
         "window": [window.start.isoformat(), window.end.isoformat()],
         "fetched_at": datetime.now(UTC).isoformat(),
@@ -122,8 +142,7 @@ async def ingest_day(
                 sink,
                 default_params=api.default_params(),
                 concurrency=api.max_concurrency,
-                known_etags=previous.get("etags"),
-                known_total=previous.get("total", 0),
+                known_pages=_page_notes(previous),
                 stored_page=_stored_page_reader(lake, path) if previous else None,
                 progress=lambda msg: log.info(f"{label} {msg}"),
             )
@@ -134,7 +153,8 @@ async def ingest_day(
             lake.add_metadata(
                 pw,
                 {
-                    "etags": outcome.stats.etags,
+                    "source_context": _source_context(api, outcome.stats),
+                    "pages": {key: asdict(note) for key, note in outcome.stats.page_notes.items()},
                     "total": outcome.stats.total,
                     CONTENT_HASH: sink.content.hexdigest(),
                 },
@@ -201,6 +221,8 @@ def _summary(outcomes: list[DayOutcome], client_stats: dict, seconds: float) -> 
         "out_of_window_dropped": dg.MetadataValue.int(total("out_of_window")),
         "drift_rescans": dg.MetadataValue.int(total("drift_refetches")),
         "window_probes": dg.MetadataValue.int(total("probes")),
+        "repeated_hour_later_pass": dg.MetadataValue.int(sum(len(o.stats.later_pass_ids) for o in outcomes)),
+        "repeated_hour_undecided": dg.MetadataValue.int(total("repeated_hour_undecided")),
         "bytes": dg.MetadataValue.int(client_stats["bytes"]),
         "seconds": dg.MetadataValue.float(round(seconds, 3)),
         "retry_reasons": dg.MetadataValue.json(client_stats["retry_reasons"]),
@@ -217,7 +239,7 @@ COMPLETENESS_CHECK = "records_match_listing_total"
 def completeness_check_specs(provider: Provider, endpoint: Endpoint) -> list[dg.AssetCheckSpec]:
     """Records landed vs the total the listing reported, where that total is the day's: only a
     listing filtered to the window reports one (OmniDimension's total counts its whole history)."""
-    if endpoint.window_params is None:
+    if endpoint.paging is not Paging.WINDOWED:
         return []
     return [
         dg.AssetCheckSpec(
@@ -232,7 +254,11 @@ def completeness_check_specs(provider: Provider, endpoint: Endpoint) -> list[dg.
 
 
 def _completeness(provider: Provider, endpoint: Endpoint, outcomes: list[DayOutcome]) -> dg.AssetCheckResult:
-    counts = {o.day: {"landed": o.records, "reported": o.stats.total} for o in outcomes}
+    # A day-granular filter (DialNexa /call-logs outside UTC) lists more than the window: what it
+    # reported for the window is its total less the records that fell outside.
+    counts = {
+        o.day: {"landed": o.records, "reported": o.stats.total - o.stats.out_of_window} for o in outcomes
+    }
     off = {day: c for day, c in counts.items() if c["landed"] != c["reported"]}
     return dg.AssetCheckResult(
         asset_key=raw_asset_key(provider.name, endpoint.name),
@@ -316,7 +342,7 @@ def build_raw_asset(
         # One run records one data version for all its days: the day's own hash for a one-day run,
         # a hash of the days' hashes for a ranged run (each day's is in "data_versions").
         version = versions[days[0][0]] if len(days) == 1 else combined_version(versions)
-        checks = [_completeness(provider, endpoint, outcomes)] if endpoint.window_params else []
+        checks = [_completeness(provider, endpoint, outcomes)] if endpoint.paging is Paging.WINDOWED else []
         return dg.MaterializeResult(
             metadata=metadata, data_version=dg.DataVersion(version), check_results=checks
         )

@@ -1,7 +1,8 @@
 """Asking a conditional endpoint whether a stored day changed, without downloading it.
 
 A raw file of an endpoint that answers ``If-None-Match`` keeps each page's ETag in its footer
-(``etags``: ``"<page>/<page size>" -> ETag``, written by ``raw.assets.ingest_day``). Re-sending
+(``pages``: ``"<page>/<page size>" -> {"etag", ...}``, written by ``raw.assets.ingest_day``; files
+written before that kept ``etags``: ``"<page>/<page size>" -> ETag``). Re-sending
 those ETags costs one 304 per unchanged page; any other answer means the day changed. A page body
 carries the listing's total, so an arrival that only adds a page still changes page 1's ETag.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from calllog_pipeline.http import ApiClient
 from calllog_pipeline.lake import Lake
-from calllog_pipeline.providers.base import Endpoint, ProviderApi, Window
+from calllog_pipeline.providers.base import Endpoint, Paging, ProviderApi, Window
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,10 @@ def stored_pages(lake: Lake, provider: str, endpoint: Endpoint, day: str) -> lis
     path = lake.raw_path(provider, endpoint.name, day)
     if not endpoint.conditional or not lake.exists(path):
         return []
-    etags = lake.file_metadata(path).get("etags") or {}
+    footer = lake.file_metadata(path)
+    notes = footer.get("pages") if isinstance(footer.get("pages"), dict) else {}
+    etags = {key: note["etag"] for key, note in notes.items() if isinstance(note, dict) and note.get("etag")}
+    etags = etags or footer.get("etags") or {}
     pages = []
     for key, etag in etags.items():
         number, _, size = str(key).partition("/")
@@ -42,7 +46,7 @@ async def changed_etag(
     answered 304 (the day is unchanged)."""
     for page in pages:
         params = {**api.default_params(), **endpoint.page_params(page.number, page.size)}
-        if endpoint.window_params is not None:
+        if endpoint.paging is Paging.WINDOWED:  # the same request the fetch made (raw.fetch)
             params.update(endpoint.window_params(window))
         response = await client.get(
             endpoint.path, params, {"If-None-Match": page.etag}, parse=endpoint.read_page

@@ -1,19 +1,17 @@
 """Fetch every record of one endpoint created in a window, exactly once.
 
-Pages are fetched concurrently while new calls keep arriving. On a listing sorted **oldest
-first** an arrival is appended after everything else: fetched pages stay valid and only the tail
-grows. On a listing sorted **newest first** each arrival pushes every record one place down, so
-pages fetched at different moments may not meet, and records can fall between them.
+The endpoint's ``Paging`` decides how the window's pages are found: a time-filtered listing is the
+window itself, paged from 1 to its total; an unfiltered newest-first listing (OmniDimension) is
+searched for the window's pages (``raw.locate``), which are read and then read further down until
+the oldest page read starts before the window. Either way, pages are fetched concurrently while
+calls keep arriving, and the pages read are compared by the stable positions they cover
+(``raw.coverage``): a hole is the only place a record can hide, so the page holding it now is
+read again until none is left. Records seen twice are dropped by id.
 
-Each page answer carries the listing's total at that moment, which turns the page into a span of
-*stable* positions, counted from the end where nothing is added. Holes between the spans are the
-only places records can hide; the page holding a hole now is fetched again until none is left.
-Records seen twice are dropped by id.
-
-Where the API filters by time (``Endpoint.window_params``) the listing is the window itself.
-OmniDimension has no time filter: we search its newest-first listing for the pages that hold the
-window (interpolation, safeguarded by bisection), fetch those, and read on until the oldest page
-read starts before the window."""
+A page answered 304 (DialNexa ``/call-logs``) counts as exactly the page the provider would have
+sent: its records come back from the stored file and its listed count, total and oldest time from
+the footer (``PageNote``), so its span is the one it had when it was read.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +22,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from calllog_pipeline.http import ApiClient, Response
-from calllog_pipeline.providers.base import Endpoint, Order, Window
+from calllog_pipeline.providers.base import Endpoint, Paging, Window
+from calllog_pipeline.raw import repeated_hour
+from calllog_pipeline.raw.coverage import Coverage, Page
+from calllog_pipeline.raw.locate import WindowSearch
 
 MAX_REPAIR_ROUNDS = 50
 
@@ -44,20 +45,26 @@ async def first_error():
         raise group from None
 
 
-@dataclass
-class Page:
-    number: int
-    records: list[dict]
-    total: int
-    fetched_at: datetime
-    etag: str | None = None
-    not_modified: bool = False
+@dataclass(frozen=True)
+class PageNote:
+    """What a 304 needs to stand for the page it replaces, stored per page in the file's footer."""
 
+    etag: str
+    listed: int  # records the provider listed on the page (stored rows are only the new in-window ones)
+    total: int  # the listing's total when the page was answered
+    oldest: str | None  # the page's oldest readable record time (ISO 8601)
 
-class Span(NamedTuple):
-    start: int  # positions [start, end) counted from the listing's fixed end
-    end: int
-    oldest: datetime | None  # the page's oldest readable record time
+    @classmethod
+    def of(cls, page: Page) -> PageNote:
+        return cls(page.etag or "", page.listed, page.total, page.oldest.isoformat() if page.oldest else None)
+
+    @classmethod
+    def read(cls, value: Any) -> PageNote | None:
+        """A note from the footer; None for anything else (files written before notes existed)."""
+        try:
+            return cls(str(value["etag"]), int(value["listed"]), int(value["total"]), value.get("oldest"))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
 
 
 @dataclass
@@ -67,10 +74,12 @@ class FetchStats:
     duplicates: int = 0
     out_of_window: int = 0
     drift_refetches: int = 0
-    probes: int = 0  # pages read only to locate the window (OmniDimension)
+    probes: int = 0  # pages read only to locate the window (unfiltered listings)
     not_modified_pages: int = 0
     total: int = 0  # the largest total the listing reported
-    etags: dict[str, str] = field(default_factory=dict)
+    page_notes: dict[str, PageNote] = field(default_factory=dict)  # per ``WindowFetch.page_key``
+    later_pass_ids: list[str] = field(default_factory=list)  # records in the later pass of a repeated hour
+    repeated_hour_undecided: int = 0  # repeated-hour records the listing's order could not place
 
 
 # Receives each page's new, in-window records.
@@ -93,8 +102,7 @@ class WindowFetch:
         default_params: Mapping[str, Any] | None = None,
         concurrency: int = 4,
         page_size: int | None = None,
-        known_etags: Mapping[str, str] | None = None,
-        known_total: int = 0,
+        known_pages: Mapping[str, PageNote] | None = None,
         stored_page: StoredPage | None = None,
         progress: Callable[[str], None] = lambda _msg: None,
     ):
@@ -104,61 +112,72 @@ class WindowFetch:
         self.sink = sink
         self.concurrency = max(1, concurrency)
         self.size = page_size or endpoint.page_size
-        self.known_etags = dict(known_etags or {}) if endpoint.conditional and stored_page else {}
+        self.known_pages = dict(known_pages or {}) if endpoint.conditional and stored_page else {}
         self.stored_page = stored_page
-        self.known_total = known_total  # the listing's total when the stored ETags were taken
         self.progress = progress
         self.stats = FetchStats()
+        self.coverage = Coverage(endpoint.order, self.size)
+        self.search = WindowSearch(self._fetch, self._times, self.size, window)
         self._seen: set[str] = set()
-        self._covered: list[Span] = []  # what each accepted page covered, see ``_positions``
-        self._probed: dict[int, Page] = {}
-        self._newest: dict[int, datetime] = {}  # newest readable record time per probed page
-        self._oldest: dict[int, datetime] = {}  # oldest, for probed pages
+        self._held: list[repeated_hour.Held] = []
 
     # -- public -----------------------------------------------------------------------------
 
     async def run(self) -> FetchStats:
         started = time.monotonic()
-        if self.endpoint.window_params is not None:
+        if self.endpoint.paging is Paging.WINDOWED:
             first = await self._fetch(1)
             self._accept(first)
             await self._fetch_all(range(2, self._page_count(first.total) + 1))
             await self._repair()
         else:
-            lo, hi = await self._locate()
+            lo, hi = await self.search.locate()
+            self.stats.probes = self.search.probes
             await self._fetch_all(range(lo, hi + 1))
             await self._repair()
             await self._widen()
+        self._release_held()
         self.progress(
             f"done: {self.stats.records} records from {self.stats.pages} pages in "
             f"{time.monotonic() - started:.1f}s"
         )
         return self.stats
 
+    def page_key(self, number: int) -> str:
+        """A page's name in the footer: its number and the page size it was read with."""
+        return f"{number}/{self.size}"
+
     # -- paging -----------------------------------------------------------------------------
 
     def _params(self, number: int) -> dict[str, Any]:
         params = {**self.default_params, **self.endpoint.page_params(number, self.size)}
-        if self.endpoint.window_params is not None:
+        if self.endpoint.paging is Paging.WINDOWED:
             params.update(self.endpoint.window_params(self.window))
         return params
 
-    def _etag_key(self, number: int) -> str:
-        return f"{number}/{self.size}"
-
     async def _fetch(self, number: int) -> Page:
-        if number in self._probed:
-            return self._probed.pop(number)
+        if (probed := self.search.take(number)) is not None:
+            return probed
         headers = {}
-        if etag := self.known_etags.get(self._etag_key(number)):
-            headers["If-None-Match"] = etag
+        known = self.known_pages.get(self.page_key(number))
+        if known is not None:
+            headers["If-None-Match"] = known.etag
         response: Response = await self.client.get(
             self.endpoint.path, self._params(number), headers, parse=self.endpoint.read_page
         )
         fetched_at = datetime.fromtimestamp(response.fetched_at, UTC)
+        if response.not_modified and known is not None:
+            # Exactly the page the provider would have sent: its span and oldest time from the
+            # note, its new in-window records from the stored file.
+            oldest = datetime.fromisoformat(known.oldest) if known.oldest else None
+            records = self.stored_page(number)
+            return Page(
+                number, records, known.total, fetched_at, known.etag, True, listed=known.listed, oldest=oldest
+            )
         if response.not_modified:
-            records = self.stored_page(number) if self.stored_page else []
-            return Page(number, records, self.known_total, fetched_at, etag, not_modified=True)
+            raise RuntimeError(
+                f"{self.endpoint.path}: page {number} answered 304 to a request without an ETag"
+            )
         records, total = response.body
         return Page(number, records, total, fetched_at, response.headers.get("etag"))
 
@@ -184,27 +203,75 @@ class WindowFetch:
         self.stats.pages += 1
         self.stats.not_modified_pages += page.not_modified
         self.stats.total = max(self.stats.total, page.total)
+        timed = [] if page.not_modified else self._timed(page.records)
+        if not page.not_modified:
+            page.oldest = min((t for _, t in timed if t is not None), default=None)
         if page.etag:
-            self.stats.etags[self._etag_key(page.number)] = page.etag
+            self.stats.page_notes[self.page_key(page.number)] = PageNote.of(page)
+        self.coverage.add(page)
+        if page.not_modified:
+            # Accepted last time: in the window, each once. The rest of what the page listed was
+            # outside the window (records never change page where ETags are used).
+            self.stats.out_of_window += page.listed - len(page.records)
+            self._take(page, page.records)
+            return
         fresh = []
-        timed = self._timed(page.records)
-        times = [t for _, t in timed if t is not None]
-        if page.records:
-            self._covered.append(Span(*self._positions(page), min(times) if times else None))
-        for record, moment in timed:
-            if moment is not None and moment not in self.window:
+        later_time = self.endpoint.later_time
+        for index, (record, moment) in enumerate(timed):
+            later = later_time(moment, self.context) if later_time and moment is not None else None
+            if (
+                moment is not None
+                and moment not in self.window
+                and (later is None or later not in self.window)
+            ):
                 self.stats.out_of_window += 1
                 continue
-            rid = self.endpoint.record_id(record)
-            if rid is not None:
-                if rid in self._seen:
-                    self.stats.duplicates += 1
-                    continue
-                self._seen.add(rid)
+            if self._is_duplicate(record):
+                continue
+            if later is not None and moment is not None:
+                position = self.coverage.position_of(page, index)
+                self._held.append(repeated_hour.Held(position, moment, later, record, page))
+                continue
             fresh.append(record)
-        self.stats.records += len(fresh)
-        if fresh:
-            self.sink(page, fresh)
+        self._take(page, fresh)
+
+    def _is_duplicate(self, record: dict) -> bool:
+        rid = self.endpoint.record_id(record)
+        if rid is None:
+            return False
+        if rid in self._seen:
+            self.stats.duplicates += 1
+            return True
+        self._seen.add(rid)
+        return False
+
+    def _take(self, page: Page, records: list[dict]) -> None:
+        self.stats.records += len(records)
+        if records:
+            self.sink(page, records)
+
+    def _release_held(self) -> None:
+        """Place the records of a repeated local hour by the listing's order, then keep those in
+        the window (see ``raw.repeated_hour``)."""
+        if not self._held:
+            return
+        placed, self.stats.repeated_hour_undecided = repeated_hour.resolve(self._held)
+        if self.stats.repeated_hour_undecided:
+            self.progress(
+                f"{self.stats.repeated_hour_undecided} records in a repeated local hour (DST fall-back) "
+                "could not be placed by the listing's order; read in the earlier pass"
+            )
+        for held, moment in placed:
+            if moment not in self.window:
+                self.stats.out_of_window += 1
+                continue
+            if moment == held.later:
+                self.stats.later_pass_ids.append(self.endpoint.record_id(held.record))
+            self._take(held.page, [held.record])
+        self._held = []
+
+    def _times(self, page: Page) -> list[datetime]:
+        return [t for t in (self.endpoint.record_time(r, self.context) for r in page.records) if t]
 
     def _timed(self, records: list[dict]) -> list[tuple[dict, datetime | None]]:
         """Pair records with their creation time; an unreadable time borrows its neighbour's.
@@ -226,49 +293,14 @@ class WindowFetch:
 
     # -- drift ------------------------------------------------------------------------------
 
-    def _positions(self, page: Page) -> tuple[int, int]:
-        """The page's records as positions counted from the listing's fixed end.
-
-        Arrivals never move a record relative to the end they are not added at: the oldest end of
-        a newest-first listing, the start of an oldest-first one. Positions measured from there
-        are stable, so pages fetched at different moments can be compared.
-        """
-        first_rank = (page.number - 1) * self.size
-        last_rank = first_rank + len(page.records)
-        if self.endpoint.order is Order.NEWEST_FIRST:
-            return page.total - last_rank, page.total - first_rank
-        return first_rank, last_rank
-
-    def _page_holding(self, position: int) -> int:
-        """The page that holds ``position`` now, judging by the latest total seen."""
-        rank = position if self.endpoint.order is Order.OLDEST_FIRST else self.stats.total - 1 - position
-        return max(1, rank // self.size + 1)
-
-    def _missing_position(self) -> int | None:
-        """The first position no fetched page covered, between or around what was covered."""
-        spans = sorted(self._covered)
-        if not spans:
-            return None
-        reach = spans[0].end
-        for span in spans[1:]:
-            if span.start > reach:
-                return reach  # a hole between two fetched pages
-            reach = max(reach, span.end)
-        if self.endpoint.window_params is None:
-            return None  # an unfiltered listing is bounded by ``_widen``
-        if spans[0].start > 0:
-            return 0  # the oldest records were pushed past the last page we read
-        if self.endpoint.order is Order.OLDEST_FIRST and reach < self.stats.total:
-            return reach  # the listing grew past the pages we read
-        return None
-
     async def _repair(self) -> None:
         """Fetch again wherever arrivals may have hidden records from the pages we read."""
+        bounded = self.endpoint.paging is Paging.WINDOWED
         for _ in range(MAX_REPAIR_ROUNDS):
-            position = self._missing_position()
+            position = self.coverage.missing(bounded_listing=bounded)
             if position is None:
                 return
-            number = self._page_holding(position)
+            number = self.coverage.page_holding(position)
             self.stats.drift_refetches += 1
             self.progress(f"drift: the listing moved while paging, reading page {number} again")
             self._accept(await self._fetch(number))
@@ -277,84 +309,15 @@ class WindowFetch:
             "re-run the partition when traffic is lower"
         )
 
-    # -- locating a window in an unfiltered newest-first listing -------------------------------
-
-    async def _probe(self, number: int) -> Page:
-        if number not in self._probed:
-            page = await self._fetch(number)
-            self._probed[number] = page
-            if times := self._times(page):
-                self._newest[number], self._oldest[number] = max(times), min(times)
-            self.stats.probes += 1
-        return self._probed[number]
-
-    def _times(self, page: Page) -> list[datetime]:
-        return [t for t in (self.endpoint.record_time(r, self.context) for r in page.records) if t]
-
-    async def _locate(self) -> tuple[int, int]:
-        """Pages [lo, hi] of a newest-first listing that hold the window.
-
-        Calls arrive at a roughly steady rate, so a time's position in the listing can be
-        estimated from the pages already read (interpolation); bisection takes over whenever a
-        guess fails to halve the range, which bounds the probes at about 2·log2(pages).
-        """
-        first = await self._probe(1)
-        pages = self._page_count(first.total)
-
-        async def first_page_where(predicate, target: datetime, low: int) -> int:
-            high = pages + 1  # the answer is in [low, high]; pages + 1 means "none"
-            if low in self._probed:  # e.g. the newest day sits at the top of the listing
-                times = self._times(self._probed[low])
-                if not times or predicate(times):
-                    return low
-            bisect = False
-            while low < high:
-                width = high - low
-                guess = (low + high) // 2 if bisect else self._estimate_page(target, low, high)
-                times = self._times(await self._probe(guess))
-                if not times or predicate(times):
-                    high = guess
-                else:
-                    low = guess + 1
-                bisect = high - low > width // 2
-            return low
-
-        # First page holding anything older than the window's end, and first page wholly older
-        # than its start; the window lies between.
-        lo = await first_page_where(lambda times: min(times) < self.window.end, self.window.end, 1)
-        past = await first_page_where(lambda times: max(times) < self.window.start, self.window.start, lo)
-        return min(lo, pages), max(min(past, pages), lo)
-
-    def _estimate_page(self, target: datetime, low: int, high: int) -> int:
-        """The page where ``target`` should sit, interpolated between the nearest probed records
-        newer and older than it; the middle of [low, high) when there is nothing to go by."""
-        newer, older = None, None  # (rank in the listing, time)
-        for number, page in self._probed.items():
-            for offset, moment in (
-                (0, self._newest.get(number)),
-                (len(page.records) - 1, self._oldest.get(number)),
-            ):
-                if moment is None:
-                    continue
-                rank = (number - 1) * self.size + offset
-                if moment >= target and (newer is None or rank > newer[0]):
-                    newer = (rank, moment)
-                elif moment < target and (older is None or rank < older[0]):
-                    older = (rank, moment)
-        if newer is None or older is None or older[1] >= newer[1]:
-            return (low + high) // 2
-        share = (newer[1] - target) / (newer[1] - older[1])
-        rank = newer[0] + share * (older[0] - newer[0])
-        return min(max(int(rank // self.size) + 1, low), high - 1)
-
     async def _widen(self) -> None:
-        """Read further down until the oldest page read lies before the window's start."""
+        """Read further down until the oldest page read lies before the window's start: arrivals
+        keep pushing the window down an unfiltered newest-first listing while we read it."""
         for _ in range(MAX_REPAIR_ROUNDS):
-            if not self._covered:
+            bottom = self.coverage.bottom()
+            if bottom is None:
                 return  # an empty listing
-            bottom = min(self._covered)
             if bottom.start <= 0 or (bottom.oldest is not None and bottom.oldest < self.window.start):
                 return
             self.stats.drift_refetches += 1
-            self._accept(await self._fetch(self._page_holding(bottom.start - 1)))
+            self._accept(await self._fetch(self.coverage.page_holding(bottom.start - 1)))
             await self._repair()

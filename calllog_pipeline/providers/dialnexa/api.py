@@ -18,7 +18,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, Window, id_field, json_listing
+from calllog_pipeline.providers.base import (
+    Endpoint,
+    Order,
+    Paging,
+    ProviderApi,
+    Window,
+    id_field,
+    json_listing,
+)
 from calllog_pipeline.timeutil import iso_z, parse_iso_utc
 
 PAGE_SIZE = 100
@@ -62,6 +70,7 @@ CALLS = Endpoint(
     description="DialNexa GET /calls: every call placed, the lightweight scheduling view.",
     page_size=PAGE_SIZE,
     order=Order.NEWEST_FIRST,
+    paging=Paging.WINDOWED,
     page_params=_page_params,
     read_page=json_listing("data", "meta", "total"),
     record_id=id_field,
@@ -75,6 +84,7 @@ CALL_LOGS = Endpoint(
     description="DialNexa GET /call-logs: enriched call logs (sentiment, analysis, end reason).",
     page_size=PAGE_SIZE,
     order=Order.OLDEST_FIRST,
+    paging=Paging.WINDOWED,
     page_params=lambda number, size: {**_page_params(number, size), "created_at": "asc"},
     read_page=json_listing("data", "meta", "total"),
     record_id=id_field,

@@ -2,22 +2,24 @@
 
 DialNexa lists the same call twice: ``GET /calls`` (the scheduling view: numbers, ``ended_at``,
 ``metadata``) and ``GET /call-logs`` (the analytics view: sentiment, ``analysis``, ``end_reason``).
-They merge into one ``calls`` row per call. The ``/calls`` side is held as a compact Arrow table
-(one row per call of the day); each call-log batch is joined against it with pyarrow, and the
-``/calls`` rows no log matched are emitted at the end. Memory: that table plus one batch.
+They merge into one ``calls`` row per call. Both sides are mapped batch by batch into temporary
+Parquet files; DuckDB joins them out of core (its memory is capped, the rest spills to disk) and
+hands back aligned (log, /calls row) batches, which ``merge`` combines; the ``/calls`` rows no log
+matched come last. Memory stays bounded by a batch, whatever the size of the day.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from calllog_pipeline import schemas
 from calllog_pipeline.mapping import (
@@ -91,33 +93,64 @@ SPEAKERS = {"agent": "agent", "user": "user"}
 LINE_BREAK = re.compile(r"\r?\n")
 
 BATCH_ROWS = 5_000
+JOIN_MEMORY = "64MB"  # DuckDB's cap for the join; beyond it, it spills to the temporary folder
 
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
-    seen = SeenIds()
-    side_batches: list[pa.RecordBatch] = []
-    for payloads in raw.payloads(CALLS_ENDPOINT):
-        _collect(out, CALLS_ENDPOINT, payloads, seen)
-        side_batches.append(out.calls.take_batch(out.ingested_at))
-        yield from out.drain()
-    side = pa.Table.from_batches(side_batches, schema=schemas.CALLS).combine_chunks()
-    matched = np.zeros(side.num_rows, dtype=bool)
-
-    seen = SeenIds()
-    for payloads in raw.payloads(LOGS_ENDPOINT):
-        _collect(out, LOGS_ENDPOINT, payloads, seen)
-        if len(out.calls):
-            merged, partner_rows = merge_with_calls(out.calls.take_batch(out.ingested_at), side)
-            matched[partner_rows] = True
+    with tempfile.TemporaryDirectory(prefix="dialnexa-normalize-") as folder:
+        sides = {endpoint: f"{folder}/{endpoint}.parquet" for endpoint in (CALLS_ENDPOINT, LOGS_ENDPOINT)}
+        for endpoint, path in sides.items():
+            yield from _map_to_file(raw, out, endpoint, path)
+        for merged in _joined(sides[LOGS_ENDPOINT], sides[CALLS_ENDPOINT], folder):
             yield "calls", merged
             yield from _transcript_turns(out, merged)
-        yield from out.drain()
 
-    for batch in side.filter(pa.array(~matched)).to_batches(max_chunksize=BATCH_ROWS):
-        yield "calls", batch
-        yield from _transcript_turns(out, batch)
-        yield from out.drain()
+
+def _map_to_file(raw: RawDay, out: TableBuffers, endpoint: str, path: str) -> Iterator[TableBatch]:
+    """Every record of one endpoint mapped to a (partial) call row, in ``path`` with its position;
+    quarantined records are yielded at once."""
+    seen = SeenIds()
+    position = 0
+    with pq.ParquetWriter(path, _SIDE_SCHEMA) as writer:
+        for payloads in raw.payloads(endpoint):
+            _collect(out, endpoint, payloads, seen)
+            batch = out.calls.take_batch(out.ingested_at)
+            order = pa.array(range(position, position + batch.num_rows), pa.int64())
+            writer.write_batch(batch.append_column(_ORDER, order))
+            position += batch.num_rows
+            yield from out.drain()
+
+
+_ORDER = pa.field("_order", pa.int64(), nullable=False)
+_SIDE_SCHEMA = schemas.CALLS.append(_ORDER)
+
+
+def _joined(logs: str, calls: str, folder: str) -> Iterator[pa.RecordBatch]:
+    """Each log row merged with its ``/calls`` row, then the ``/calls`` rows no log matched. Rows
+    come in no particular order: sorting would make DuckDB hold them."""
+    import duckdb  # here, not at import: the mapping module loads without DuckDB
+
+    config = {"memory_limit": JOIN_MEMORY, "temp_directory": folder, "threads": 1}
+    with duckdb.connect(config={**config, "preserve_insertion_order": False}) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        partner = ", ".join(f'c."{f.name}" AS "calls__{f.name}"' for f in schemas.CALLS)
+        logs_sql, calls_sql = (
+            f"read_parquet('{path.replace(chr(39), chr(39) * 2)}')" for path in (logs, calls)
+        )
+        pairs = con.sql(
+            f"SELECT l.*, {partner} FROM {logs_sql} l LEFT JOIN {calls_sql} c ON l.call_id = c.call_id"
+        )
+        for pair in pairs.to_arrow_reader(BATCH_ROWS):
+            yield merge(_calls_columns(pair, ""), _calls_columns(pair, "calls__"))
+        unmatched = con.sql(f"SELECT c.* FROM {calls_sql} c ANTI JOIN {logs_sql} l ON l.call_id = c.call_id")
+        for batch in unmatched.to_arrow_reader(BATCH_ROWS):
+            yield _calls_columns(batch, "")
+
+
+def _calls_columns(batch: pa.RecordBatch, prefix: str) -> pa.RecordBatch:
+    columns = [batch.column(prefix + f.name).cast(f.type) for f in schemas.CALLS]
+    return pa.RecordBatch.from_arrays(columns, schema=schemas.CALLS)
 
 
 def _collect(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenIds) -> None:
@@ -239,19 +272,17 @@ def _extra(record: dict[str, Any], log_id: str | None, invalid: dict[str, Any]) 
 _FROM_LOG_ONLY = ("provider", "call_id", "ingested_at")
 
 
-def merge_with_calls(logs: pa.RecordBatch, side: pa.Table) -> tuple[pa.RecordBatch, np.ndarray]:
-    """Each call-log row completed with its ``/calls`` row; returns (merged rows, side rows used).
+def merge(logs: pa.RecordBatch, partner: pa.RecordBatch) -> pa.RecordBatch:
+    """Call-log rows completed with their ``/calls`` rows (``partner``, aligned; all null where a
+    log has none).
 
     The log (the enriched view) wins where both have a value; ``status``/``status_raw`` are taken as
     a pair so a log without a status never hides the ``/calls`` status; ``extra`` objects are merged.
     """
-    positions = pc.index_in(logs.column("call_id"), value_set=side.column("call_id"))
-    partner = side.take(positions).combine_chunks()
     log_has_status = pc.is_valid(logs.column("status_raw"))
     columns = []
     for field in schemas.CALLS:
-        mine = logs.column(field.name)
-        theirs = partner.column(field.name).combine_chunks() if partner.num_rows else mine
+        mine, theirs = logs.column(field.name), partner.column(field.name)
         if field.name in _FROM_LOG_ONLY:
             columns.append(mine)
         elif field.name in ("status", "status_raw"):
@@ -260,8 +291,7 @@ def merge_with_calls(logs: pa.RecordBatch, side: pa.Table) -> tuple[pa.RecordBat
             columns.append(pa.array(_merge_objects(mine.to_pylist(), theirs.to_pylist()), type=pa.string()))
         else:
             columns.append(pc.coalesce(mine, theirs))
-    merged = pa.RecordBatch.from_arrays(columns, schema=schemas.CALLS)
-    return merged, positions.drop_null().to_numpy(zero_copy_only=False)
+    return pa.RecordBatch.from_arrays(columns, schema=schemas.CALLS)
 
 
 def _merge_objects(primary: list[str | None], secondary: list[str | None]) -> list[str | None]:

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from calllog_pipeline.providers.base import Endpoint, Order, ProviderApi, Window, id_field, json_listing
+from calllog_pipeline.providers.base import (
+    Endpoint,
+    Order,
+    Paging,
+    ProviderApi,
+    Window,
+    id_field,
+    json_listing,
+)
 from calllog_pipeline.timeutil import epoch_ms, parse_iso_utc
 
 
@@ -61,6 +69,7 @@ CALL_LOGS = Endpoint(
     description="LeadConnector GET /voice-ai/dashboard/call-logs: Voice AI call logs with executed actions.",
     page_size=50,
     order=Order.OLDEST_FIRST,
+    paging=Paging.WINDOWED,
     page_params=lambda number, size: {
         "page": number,
         "pageSize": size,

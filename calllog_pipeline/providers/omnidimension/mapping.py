@@ -34,6 +34,7 @@ from calllog_pipeline.mapping import (
     records,
     take,
 )
+from calllog_pipeline.timeutil import LATER_PASS_IDS, in_later_hour
 
 PROVIDER = "omnidimension"
 ENDPOINT = "call_logs"
@@ -116,13 +117,15 @@ HTML_BREAK = re.compile(r"<br\s*/?>|\r?\n", re.IGNORECASE)
 
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
-    zone = source_zone(raw.source_context(ENDPOINT))
+    context = raw.source_context(ENDPOINT)
+    zone = source_zone(context)
+    later_pass = frozenset(map(str, context.get(LATER_PASS_IDS, ())))  # see raw.repeated_hour
     out = TableBuffers(PROVIDER, SPEAKERS, HTML_BREAK)
     seen = SeenIds()
     for payloads in raw.payloads(ENDPOINT):
         for record, digest in records(payloads):
             try:
-                normalize_call(out, record, digest, zone, seen)
+                normalize_call(out, record, digest, zone, seen, later_pass)
             except Reject as rejected:
                 out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
         yield from out.drain()
@@ -136,9 +139,18 @@ def source_zone(context: Mapping[str, str]) -> tzinfo:
         raise ValueError(f"omnidimension source_context timezone is not an IANA zone: {name!r}") from None
 
 
-def normalize_call(out: TableBuffers, record: Any, digest: int, zone: tzinfo, seen: SeenIds) -> None:
+def normalize_call(
+    out: TableBuffers,
+    record: Any,
+    digest: int,
+    zone: tzinfo,
+    seen: SeenIds,
+    later_pass: frozenset[str] = frozenset(),
+) -> None:
     row = call_row(record, zone)
     call_id = row["call_id"]
+    if call_id in later_pass:  # the fetch placed its repeated local hour in the later pass
+        row["started_at"] = in_later_hour(row["started_at"], zone)
     if not seen.check(call_id, digest):
         return
     out.calls.append(row)
