@@ -88,10 +88,20 @@ def run_dlt(args: dict) -> dict:
         progress=None,
     )
     pipeline.run(source, loader_file_format="parquet")
-    counts = pipeline.last_trace.last_normalize_info.row_counts
+    trace = pipeline.last_trace
+    counts = trace.last_normalize_info.row_counts
     top = {r["name"] for r in resources}
+    steps = {s.step: (s.finished_at - s.started_at).total_seconds() for s in trace.steps}
     return {
+        "step_s": steps,  # extract, normalize, load
         "records": sum(n for t, n in counts.items() if t in top),
         "rows_all_tables": sum(n for t, n in counts.items() if not t.startswith("_dlt")),
         "tables": len([t for t in counts if not t.startswith("_dlt")]),
     }
+
+
+if __name__ == "__main__":  # a dlt pipeline script, as a user would run it (bench/e2e.py)
+    import json
+    import sys
+
+    print(json.dumps(run_dlt(json.loads(sys.argv[1]))))

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import tempfile
+from datetime import timedelta
 
-from bench.harness import ENDPOINTS, SimSpec, Simulator, run_worker, yesterday
+from bench.harness import ENDPOINTS, SimSpec, Simulator, run_worker, today_utc, yesterday
 
 # Limits used on both sides. LeadConnector's is its published one; the others publish none that
 # keeps a benchmark short (OmniDimension's 60/min would make one day take minutes), so 20/s.
@@ -81,6 +82,38 @@ def table(rows: list[dict]) -> str:
         for r in rows
     ]
     return head + "\n".join(lines)
+
+
+DEPTHS = (1, 7, 30)  # days back from today: OmniDimension's listing has no date filter
+
+
+def depths(calls_per_day: int) -> list[dict]:
+    """OmniDimension days at several depths of its newest-first listing: the deeper the day, the
+    more the window search probes before the day's first page."""
+    provider, endpoint, page_size = next(e for e in ENDPOINTS if e[0] == "omnidimension")
+    rows = []
+    with Simulator(SimSpec(calls_per_day=calls_per_day, rate_limits=RATE_LIMITS)) as sim:
+        env = sim.env(concurrency=CONCURRENCY)
+        for depth in DEPTHS:
+            day = (today_utc() - timedelta(days=depth)).isoformat()
+            with tempfile.TemporaryDirectory() as data_dir:
+                args = {"provider": provider, "endpoint": endpoint, "day": day, "data_dir": data_dir}
+                r = run_worker("raw", args, env)
+            ideal, needed = ideal_seconds(r["records"], page_size, 0, provider)
+            rows.append({"depth": depth, **r, "needed": needed, "ideal_s": ideal})
+    return rows
+
+
+def depths_table(rows: list[dict]) -> str:
+    head = (
+        "| day (days back) | records | requests (needed + probes) | wall s | ideal s | ratio to ideal |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    return head + "\n".join(
+        f"| {r['depth']} | {r['records']:,} | {r['requests']} ({r['needed']} + {r['window_probes']} probes) "
+        f"| {r['inner_wall']:.2f} | {r['ideal_s']:.2f} | {r['inner_wall'] / r['ideal_s']:.2f}x |"
+        for r in rows
+    )
 
 
 def _yes(met: bool) -> str:

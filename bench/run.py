@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--sections ingest,normalize,backfill,scale,qa,nightly] [--profile]``
+"""``python -m bench [--quick] [--sections ingest,normalize,e2e,backfill,scale,qa,nightly] [--profile]``
 
 Runs the sections against the provider simulator (in its own process), prints the tables and
 writes them into docs/benchmarks.md between the generated-output markers (the rest of that file,
@@ -14,10 +14,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backfill, ingest, nightly, normalize, qa, scale
+from bench import backfill, e2e, ingest, nightly, normalize, qa, scale
 from bench.harness import ROOT, SimSpec, Simulator, machine, run_worker, yesterday
 
-SECTIONS = ("ingest", "normalize", "backfill", "scale", "qa", "nightly")
+SECTIONS = ("ingest", "normalize", "e2e", "backfill", "scale", "qa", "nightly")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 COMMAND = 'pip install -e ".[bench]" && python -m bench'
 # (ingest calls/day, normalize calls/day, backfill days, backfill calls/day, scale calls/day)
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             f"### 1. Ingest ({ingest_n:,} calls/provider/day, one closed day)\n\n{_doc(ingest)}\n\n"
             f"{ingest.table(rows)}\n\nRate limits on both sides: "
             + ", ".join(f"{p} {r}/{s:g} s" for p, (r, s) in ingest.RATE_LIMITS.items())
-            + f"; client concurrency {ingest.CONCURRENCY}."
+            + f"; client concurrency {ingest.CONCURRENCY}.\n\nOmniDimension days deeper in its listing "
+            f"({ingest_n:,} calls/day, 0 ms latency):\n\n{ingest.depths_table(ingest.depths(ingest_n))}"
         )
     if "normalize" in sections:
         _say("normalize")
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(
             f"### 2. Normalize ({norm_n:,} calls/provider/day)\n\n{_doc(normalize)}\n\n"
             + normalize.table(rows)
+        )
+    if "e2e" in sections:
+        _say("e2e")
+        parts.append(
+            f"### 5. End to end, whole processes ({norm_n:,} calls/provider/day)\n\n{_doc(e2e)}\n\n"
+            + e2e.table(e2e.run(norm_n))
         )
     if "backfill" in sections:
         _say("backfill")

@@ -116,7 +116,12 @@ def raw(args: dict) -> dict:
 
 def normalize(args: dict) -> dict:
     """The normalize asset's per-provider work (``write_provider_day``), one provider-day."""
+    # Libraries the mapping loads on first use (pyarrow loads pandas for time zones), imported
+    # before the clock starts like the floor's: section 5 compares whole processes, imports included.
     from collections import Counter
+
+    import duckdb  # noqa: F401
+    import pandas  # noqa: F401
 
     from calllog_pipeline.lake import Lake
     from calllog_pipeline.normalized.privacy import Privacy

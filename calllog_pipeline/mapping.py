@@ -447,6 +447,16 @@ class SeenIds:
         raise Reject("duplicate_id", f"call id {call_id} appears again with different content")
 
 
+MAPPING_BATCH = 1_000  # records decoded at once: their Python objects dominate a mapping's memory
+
+
+def batches(raw: RawDay, endpoint: str) -> Iterator[pa.Array]:
+    """The endpoint's payloads in slices of ``MAPPING_BATCH`` (zero-copy), for bounded memory."""
+    for payloads in raw.payloads(endpoint):
+        for start in range(0, len(payloads), MAPPING_BATCH):
+            yield payloads.slice(start, MAPPING_BATCH)
+
+
 def records(payloads: pa.Array) -> Iterator[tuple[Any, int]]:
     """(decoded record, digest of its JSON text) for each payload of a raw batch."""
     for text in payloads.to_pylist():

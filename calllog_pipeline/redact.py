@@ -107,24 +107,33 @@ def remember_secrets(values: Iterable[str]) -> None:
 
 
 def known_secrets() -> frozenset[str]:
-    """Every remembered credential value, plus the values of credential-named environment
-    variables (``DIALNEXA_API_KEY``, ...), read once per process."""
+    """Every remembered credential value, plus the values of environment variables named like a
+    credential (``DIALNEXA_API_KEY``, ``AWS_SESSION_TOKEN``, ``CALLLOG_SMTP_PASSWORD``), read once
+    per process."""
     global _from_env
     if _from_env is None:
         _from_env = frozenset(
             value
             for name, value in os.environ.items()
-            if is_credential_name(name) and len(value) >= _MIN_SECRET and not value.startswith("/")
+            if name.upper().rsplit("_", 1)[-1] in _SECRET_ENV_ENDINGS
+            and len(value) >= _MIN_ENV_SECRET
+            and not value.startswith("/")  # a path (SSH_AUTH_SOCK's kin), not a credential
         )
     return _from_env | _remembered
 
 
+_SECRET_ENV_ENDINGS = frozenset(
+    {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "PWD", "CREDENTIALS"}
+)
+_MIN_ENV_SECRET = 8
+
+
 def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The values to replace, longest first (a key may contain another), as they are and as they
-    appear inside JSON text; cached, because every record asks."""
+    """The values to replace: ``known`` and ``known_secrets()``, longest first (a key may contain
+    another), as they are and as they appear inside JSON text; cached, because every record asks."""
     key = known if known is None or isinstance(known, (tuple, frozenset)) else tuple(known)
     if (found := _cache.get(key)) is None:
-        values = known_secrets() if key is None else {s for s in key if s}
+        values = known_secrets() | {s for s in key or () if s}
         plain = tuple(sorted(values, key=len, reverse=True))
         if len(_cache) > 64:
             _cache.clear()
@@ -374,7 +383,8 @@ def _redact_string(text: str, secrets: tuple[str, ...]) -> str:
 
 def redact_value(value: Any, known_secrets: Iterable[str] | None = None) -> Any:
     """A copy of ``value`` (decoded JSON: dict, list, str, number, ...) with every credential
-    replaced by ``[REDACTED]``. ``known_secrets`` defaults to ``known_secrets()``."""
+    replaced by ``[REDACTED]``. ``known_secrets``: credential values to replace wherever they
+    appear, in addition to ``known_secrets()``."""
     return _walk(value, _secrets(known_secrets)[0])
 
 

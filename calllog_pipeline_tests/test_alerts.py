@@ -13,6 +13,7 @@ from calllog_pipeline.automation.sensors import alert_on_check_failure, alert_on
 from calllog_pipeline.definitions import build_definitions
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.raw.assets import raw_asset_key
+from calllog_pipeline.redact import remember_secrets
 from calllog_pipeline.settings import Settings
 from calllog_pipeline.simulator import SimulatorConfig, SimulatorServer
 from calllog_pipeline_tests.alert_receivers import HttpReceiver, SmtpReceiver
@@ -214,6 +215,23 @@ def test_a_tick_that_delivers_nothing_fails_visibly_and_keeps_the_alert(monkeypa
         assert len(hook.received) == 1
 
 
+def test_an_asset_run_launched_from_the_ui_names_the_provider_job():
+    remember_secrets(["lc-secret-value-123"])  # as the provider's resource does with its key
+
+    @dg.asset(key=raw_asset_key("leadconnector", "call_logs"))
+    def call_logs():
+        raise dg.Failure("LeadConnector refused the key lc-secret-value-123: check LEADCONNECTOR_API_KEY")
+
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        dg.materialize([call_logs], instance=instance, raise_on_error=False)
+        tick(alert_on_run_failure, instance, AlertChannels(webhook_url=hook.url), None)
+    (body,) = hook.received
+    assert body["job"] == "leadconnector_daily (ad-hoc run of its assets)" and "__" not in body["job"]
+    assert body["assets"] == [raw_asset_key("leadconnector", "call_logs").to_user_string()]
+    assert body["reason"].startswith("LeadConnector refused the key [REDACTED]")
+    assert "lc-secret-value-123" not in str(body)
+
+
 def test_runs_that_dagster_will_retry_wait_for_their_retry():
     @dg.asset
     def flaky():
@@ -374,3 +392,36 @@ def test_email_goes_over_tls_with_login(security, monkeypatch, tmp_path):
             resources.alerts.send("email", alert)
     (mail,) = smtp.messages
     assert "Job: omnidimension_daily" in mail.get_payload(decode=True).decode()
+
+
+def test_a_long_ranged_run_alerts_every_day_even_beyond_one_page_of_history():
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    days = partitions.get_partition_keys()[:60]  # more evaluations of one check than a page holds
+
+    @dg.asset(
+        key=QA_KEY, partitions_def=partitions, check_specs=[dg.AssetCheckSpec("anomalies", asset=QA_KEY)]
+    )
+    def agent_daily():
+        yield dg.MaterializeResult()
+        for day in days:
+            finding = {**ANOMALIES[0], "date": day}
+            yield dg.AssetCheckEvaluation(
+                asset_key=QA_KEY,
+                check_name="anomalies",
+                passed=False,
+                metadata={"anomalies": dg.MetadataValue.json([finding])},
+                partition=day,
+            )
+        yield dg.AssetCheckResult(check_name="anomalies", passed=False, metadata={"anomaly_count": len(days)})
+
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        ranged = {
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[-1],
+        }
+        dg.materialize([agent_daily], instance=instance, tags=ranged)
+        defs = dg.Definitions(assets=[agent_daily])
+        alerts = AlertChannels(webhook_url=hook.url)
+        _, cursor = tick(alert_on_check_failure, instance, alerts, None, defs)
+        tick(alert_on_check_failure, instance, alerts, cursor, defs)
+    assert sorted(b["partitions"] for b in hook.received) == days

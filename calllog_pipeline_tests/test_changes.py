@@ -40,13 +40,15 @@ def test_only_the_day_that_changed_is_requested(monkeypatch, tmp_path):
         sensor = defs.resolve_sensor_def(SENSOR_NAME)
         assert sensor.required_resource_keys == {"lake", *(p.name for p, _ in CONDITIONAL)}
 
-        def evaluate():
-            context = dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
+        def evaluate(cursor=None):
+            context = dg.build_sensor_context(
+                instance=instance, resources=resources, definitions=defs, cursor=cursor
+            )
             return sensor.evaluate_tick(context)
 
         before = sim.stats()["responses"].get(304, 0)
         quiet = evaluate()
-        assert not quiet.run_requests and "0 of 3 days changed" in quiet.skip_message
+        assert not quiet.run_requests and "3 provider-days checked, 0 changed" in quiet.skip_message
         assert sim.stats()["responses"].get(304, 0) - before >= len(days) * len(CONDITIONAL)
 
         sim.advance(3 * 3600)
@@ -55,3 +57,17 @@ def test_only_the_day_that_changed_is_requested(monkeypatch, tmp_path):
         assert request.partition_key == days[-1] and request.job_name == f"{provider.name}_daily"
         (again,) = evaluate().run_requests
         assert again.run_key == request.run_key, "the same change is the same run: Dagster launches it once"
+
+        # With a budget of one request a tick, the sweep goes on where the last tick stopped and
+        # finds the change within one pass over the stored pages.
+        monkeypatch.setenv("CALLLOG_CHANGE_POLL_MAX_REQUESTS", "1")
+        small_defs = build_definitions(settings)
+        small = small_defs.resolve_sensor_def(SENSOR_NAME)
+        cursor, found, ticks = None, [], 0
+        while not found and ticks < 50:
+            context = dg.build_sensor_context(
+                instance=instance, resources=resources, cursor=cursor, definitions=small_defs
+            )
+            result = small.evaluate_tick(context)
+            cursor, found, ticks = result.cursor, result.run_requests, ticks + 1
+        assert [r.run_key for r in found] == [request.run_key] and ticks > 1

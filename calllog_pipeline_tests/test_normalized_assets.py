@@ -86,7 +86,18 @@ def omnidimension_day(lake: Lake, timezone: str = "Asia/Kolkata") -> None:
     write_raw(lake, "omnidimension", "call_logs", DAY, [record], {"timezone": timezone})
 
 
+def no_calls_elsewhere(lake: Lake, *days: str) -> None:
+    """Every endpoint without a raw file for these days gets an empty one: it had no calls then
+    (as ingestion records a quiet day; a day never fetched fails normalization instead)."""
+    for day in days:
+        for provider in PROVIDERS:
+            for endpoint in provider.endpoints:
+                if not lake.exists(lake.raw_path(provider.name, endpoint.name, day)):
+                    write_raw(lake, provider.name, endpoint.name, day, [])
+
+
 def materialize(tmp_path: Path, privacy: Privacy | None = None, run_config=None) -> dg.ExecuteInProcessResult:
+    no_calls_elsewhere(Lake(root=str(tmp_path)), DAY)
     return dg.materialize(
         ASSETS,
         resources={"lake": Lake(root=str(tmp_path)), "privacy": privacy or Privacy()},
@@ -332,6 +343,7 @@ def test_a_ranged_run_normalizes_each_day(full_day: Path):
     record["createdAt"] = "2024-04-30T23:59:59.000Z"
     record["id"] = "607f1f77bcf86cd799439011"
     write_raw(lake, "leadconnector", "call_logs", "2024-04-30", [record])
+    no_calls_elsewhere(lake, "2024-04-30", DAY)
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             ASSETS,
@@ -489,3 +501,22 @@ def test_a_ranged_run_names_the_days_that_fail_a_check(tmp_path: Path):
         evaluations["call_id_unique"].passed
         and evaluations["call_id_unique"].metadata["failing_days"].value == {}
     )
+
+
+def test_a_day_never_fetched_fails_naming_the_missing_raw_asset(full_day: Path):
+    """An empty normalized day would read as "no calls": a missing raw file fails the day instead."""
+    (full_day / "raw" / "dialnexa" / "calls" / f"date={DAY}" / "data.parquet").unlink()
+    result = dg.materialize(
+        ASSETS,
+        resources={"lake": Lake(root=str(full_day)), "privacy": Privacy()},
+        partition_key=DAY,
+        raise_on_error=False,
+    )
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "normalize_dialnexa"
+    message = failure.step_failure_data.user_failure_data.description
+    assert f"no raw file for {raw_asset_key('dialnexa', 'calls').to_user_string()} on {DAY}" in message
+    assert not list((full_day / "calls").glob("*/provider=dialnexa/*"))
+    assert {e.asset_key.path[-1] for e in result.get_asset_materialization_events()} == {
+        f"{p}_{t}" for p in ("leadconnector", "omnidimension") for t in TABLES
+    }

@@ -216,9 +216,13 @@ def test_an_inline_bearer_credential_is_redacted_without_any_credential_named_ke
 
 def test_configured_api_keys_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("ACME_API_KEY", "env-key-123456")
+    monkeypatch.setenv("XDG_SESSION_DESKTOP", "ubuntu-desktop")  # named like a session, not a secret
     monkeypatch.setattr(redaction, "_from_env", None)
     monkeypatch.setattr(redaction, "_cache", {})
     assert redact_text("request with env-key-123456 failed") == f"request with {REDACTED} failed"
+    assert redact_text("on ubuntu-desktop") == "on ubuntu-desktop"
+    # Explicit values add to the configured ones, they do not replace them.
+    assert redact_text("env-key-123456 and other-key-99", ["other-key-99"]) == f"{REDACTED} and {REDACTED}"
 
 
 def test_messages_with_quoted_assignments_are_redacted():

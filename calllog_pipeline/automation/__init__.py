@@ -56,7 +56,12 @@ def build_automation(
         assets, partitions_def.timezone, settings.freshness_deadline_hour
     )
     change_sensor = build_change_sensor(
-        list(providers), partitions_def, jobs, lookback_days, settings.change_poll_s
+        list(providers),
+        partitions_def,
+        jobs,
+        lookback_days,
+        settings.change_poll_s,
+        settings.change_poll_max_requests,
     )
     sensors = [*ALERT_SENSORS, freshness_sensor, *([change_sensor] if change_sensor else [])]
     return Automation(jobs, schedules, sensors, freshness_checks)

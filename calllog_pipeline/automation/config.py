@@ -14,6 +14,7 @@ class AutomationSettings:
     schedule_hour: int = 1  # the nightly refresh runs at HH:30 in CALLLOG_TIMEZONE
     freshness_deadline_hour: int = 7  # by HH:00 yesterday must have landed, else a stale-day alert
     change_poll_s: int = 900  # how often the ETag sensor asks whether recent days changed
+    change_poll_max_requests: int = 200  # pages it asks per tick (a sweep resumes next tick)
     step_retries: int = 3  # retries of a raw step after a provider outage (ProviderUnavailable)
     retry_delay_s: float = 60.0  # first retry's delay; doubles each time, with jitter
 
@@ -24,6 +25,9 @@ class AutomationSettings:
             schedule_hour=hour,
             freshness_deadline_hour=_int(env, "CALLLOG_FRESHNESS_DEADLINE_HOUR", (hour + 6) % 24, 0, 23),
             change_poll_s=_int(env, "CALLLOG_CHANGE_POLL_S", cls.change_poll_s, 30, 86_400),
+            change_poll_max_requests=_int(
+                env, "CALLLOG_CHANGE_POLL_MAX_REQUESTS", cls.change_poll_max_requests, 1, 100_000
+            ),
             step_retries=_int(env, "CALLLOG_STEP_RETRIES", cls.step_retries, 0, 20),
             retry_delay_s=float(_int(env, "CALLLOG_RETRY_DELAY_S", int(cls.retry_delay_s), 0, 3600)),
         )

@@ -117,6 +117,7 @@ def build_normalized_asset(
         kept: list[str] = []
         for day in context.partition_keys:  # one day, or every day of a ranged run
             try:
+                _require_raw(lake, provider, day)
                 versions[day] = version = input_version(lake, privacy, provider, day)
                 counts = (
                     None if config.force else writer.keep_provider_day(lake, provider, day, written, version)
@@ -128,6 +129,10 @@ def build_normalized_asset(
                     )
                     continue
                 counts = writer.write_provider_day(lake, privacy, provider, day, written, version)
+            except MissingRawData as exc:
+                context.log.error(f"{provider.title} {day}: {exc}")
+                failed[day] = f"{type(exc).__name__}: {exc}"
+                continue
             except Exception as exc:  # noqa: BLE001 - a failing day spares the others; reported below
                 context.log.error(f"{provider.title} {day}: normalization failed\n{traceback.format_exc()}")
                 failed[day] = f"{type(exc).__name__}: {exc}"
@@ -140,6 +145,19 @@ def build_normalized_asset(
         yield from checks.CheckRunner(provider.name, lake, written, partitions_def).results(config)
 
     return normalize
+
+
+class MissingRawData(Exception):
+    """A raw file of the day was never written: normalizing would publish an empty day as if real."""
+
+
+def _require_raw(lake: Lake, provider: Provider, day: str) -> None:
+    missing = [
+        e.name for e in provider.endpoints if not lake.exists(lake.raw_path(provider.name, e.name, day))
+    ]
+    if missing:
+        keys = ", ".join(raw_asset_key(provider.name, name).to_user_string() for name in missing)
+        raise MissingRawData(f"no raw file for {keys} on {day}: materialize it for this day first")
 
 
 def _failure(provider: Provider, failed: dict[str, str], days: int) -> dg.Failure:

@@ -66,7 +66,7 @@ def build_report(
     lake: Lake, first: date, last: date, provider: str | None = None, agent: str | None = None
 ) -> Report:
     report = Report(first, last, agent=agent)
-    thresholds = Thresholds()
+    thresholds, cache = Thresholds(), {}
     for name in [provider] if provider else providers_in(lake):
         for day in days(first, last):
             table = "qa_agent_daily" if agent else "qa_provider_daily"
@@ -74,7 +74,7 @@ def build_report(
                 if agent and agent not in (row["agent_id"], row.get("agent_name")):
                     continue
                 report.rows.append({"date": day, "provider": name, **row})
-            judged = judge_stored_day(lake, name, day, thresholds)
+            judged = judge_stored_day(lake, name, day, thresholds, cache)
             if judged:
                 report.anomalies += [
                     f for f in judged.findings if not agent or f.agent in (agent, None) or agent in f.agents
@@ -221,8 +221,10 @@ def _chart(report: Report, metric: str) -> str:
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" text-anchor="end">{all_days[-1]}</text>',
     ]
     flagged = {(f.date, f.provider) for f in report.anomalies if f.metric == metric}
+    # the same colour for a provider (or agent) in every chart
+    names = sorted({report.series_key(r) for r in report.rows})
     for n, (name, points) in enumerate(sorted(series.items())):
-        colour = COLOURS[n % len(COLOURS)]
+        colour = COLOURS[names.index(name) % len(COLOURS)]
         coords = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in points)
         parts.append(f'<polyline class="series" points="{coords}" stroke="{colour}"/>')
         for d, v in points:
@@ -236,7 +238,7 @@ def _chart(report: Report, metric: str) -> str:
                 f"<title>{html.escape(label)}</title></circle>"
             )
         parts.append(
-            f'<text x="{WIDTH - PAD + 4}" y="{PAD + 14 * n}" fill="{colour}" class="legend">'
+            f'<text x="{WIDTH - PAD + 4}" y="{PAD + 14 * n}" style="fill: {colour}" class="legend">'
             f"{html.escape(name)}</text>"
         )
     parts.append("</svg>")

@@ -30,6 +30,7 @@ from calllog_pipeline.mapping import (
     TableBuffers,
     as_float,
     as_str,
+    batches,
     dump_json,
     e164,
     parse_iso_utc,
@@ -113,7 +114,7 @@ def _map_to_file(raw: RawDay, out: TableBuffers, endpoint: str, path: str) -> It
     seen = SeenIds()
     position = 0
     with pq.ParquetWriter(path, _SIDE_SCHEMA) as writer:
-        for payloads in raw.payloads(endpoint):
+        for payloads in batches(raw, endpoint):
             _collect(out, endpoint, payloads, seen)
             batch = out.calls.take_batch(out.ingested_at)
             order = pa.array(range(position, position + batch.num_rows), pa.int64())

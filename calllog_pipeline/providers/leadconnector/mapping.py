@@ -21,6 +21,7 @@ from calllog_pipeline.mapping import (
     as_bool,
     as_float,
     as_str,
+    batches,
     dump_json,
     e164,
     parse_iso_utc,
@@ -70,7 +71,7 @@ LINE_BREAK = re.compile(r"\r?\n")
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
     seen = SeenIds()
-    for payloads in raw.payloads(ENDPOINT):
+    for payloads in batches(raw, ENDPOINT):
         for record, digest in records(payloads):
             try:
                 normalize_call(out, record, digest, seen)

@@ -27,6 +27,7 @@ from calllog_pipeline.mapping import (
     as_float,
     as_int,
     as_str,
+    batches,
     dump_json,
     e164,
     parse_local,
@@ -122,7 +123,7 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     later_pass = frozenset(map(str, context.get(LATER_PASS_IDS, ())))  # see raw.repeated_hour
     out = TableBuffers(PROVIDER, SPEAKERS, HTML_BREAK)
     seen = SeenIds()
-    for payloads in raw.payloads(ENDPOINT):
+    for payloads in batches(raw, ENDPOINT):
         for record, digest in records(payloads):
             try:
                 normalize_call(out, record, digest, zone, seen, later_pass)
