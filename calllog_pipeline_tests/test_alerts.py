@@ -136,6 +136,14 @@ def test_a_bad_key_fails_at_once_without_retries(monkeypatch, tmp_path):
         assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         assert sim.stats()["responses"].get(401) == len(REGISTRY["dialnexa"].endpoints)
 
+        with HttpReceiver() as hook:
+            tick(alert_on_run_failure, instance, AlertChannels(webhook_url=hook.url), None)
+    (body,) = hook.received
+    assert (
+        body["reason"].startswith("DialNexa refused the credentials") and "DIALNEXA_API_KEY" in body["reason"]
+    )
+    assert "expired-key" not in str(body)
+
 
 class ChangedShapeApi(HttpReceiver):
     """A provider whose API changed: every GET answers 200 with a body the contract does not know."""

@@ -80,9 +80,14 @@ def root_cause(error: dg.SerializableErrorInfo | None) -> str:
         return "(no error recorded)"
     while error.cause is not None:
         error = error.cause
-    # "calllog_pipeline.http.ProviderUnavailable: DialNexa ..." -> "ProviderUnavailable: DialNexa ..."
-    name, sep, rest = first_line(error.message).partition(": ")
-    return f"{name.rsplit('.', 1)[-1]}{sep}{rest}" if sep and " " not in name else first_line(error.message)
+    # "calllog_pipeline.http.ProviderAuthError: DialNexa refused ..." becomes "DialNexa refused ...
+    # (ProviderAuthError)": the message first, and no "<...Auth...>: value" shape that redaction
+    # would read as a credential assignment.
+    line = first_line(error.message)
+    name, sep, rest = line.partition(": ")
+    if sep and rest and name.replace(".", "").replace("_", "").isalnum():
+        return f"{rest} ({name.rsplit('.', 1)[-1]})"
+    return line
 
 
 def providers_of(asset_keys: Iterable[dg.AssetKey]) -> tuple[str, ...]:
