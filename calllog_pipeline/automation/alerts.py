@@ -197,7 +197,10 @@ def anomaly_alert(anomaly: Mapping[str, object], asset_key: dg.AssetKey, job: st
     who = f"agent {agent}" if agent else "the provider as a whole"
     direction = f"a {anomaly['direction']} " if anomaly.get("direction") else ""
     baseline = anomaly.get("baseline")
-    reason = f"{metric} = {anomaly.get('value')} for {who} on {day}: {direction}from a baseline of {baseline}"
+    # "was", not "=": "tokens_per_call = 5120" reads to redaction as a credential assignment
+    reason = (
+        f"{metric} was {anomaly.get('value')} for {who} on {day}: {direction}from a baseline of {baseline}"
+    )
     return Alert(
         kind="QA anomaly",
         summary=f"calllog_pipeline: QA anomaly in {metric} ({provider}, {who}, {day})",
