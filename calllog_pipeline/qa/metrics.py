@@ -112,9 +112,7 @@ def create_views(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> None:
             f"FROM {_files(inputs.previous_calls)}"
         )
     else:
-        previous = (
-            "SELECT NULL::VARCHAR AS contact, NULL::TIMESTAMPTZ AS last_at LIMIT 0"
-        )
+        previous = "SELECT NULL::VARCHAR AS contact, NULL::TIMESTAMPTZ AS last_at LIMIT 0"
         agents = "SELECT NULL::VARCHAR AS agent, NULL::VARCHAR AS agent_name LIMIT 0"
     con.execute(f"CREATE OR REPLACE TEMP VIEW previous_contacts AS {previous}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW previous_agents AS {agents}")
