@@ -24,10 +24,11 @@ The policy:
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -386,6 +387,31 @@ def redact_value(value: Any, known_secrets: Iterable[str] | None = None) -> Any:
     replaced by ``[REDACTED]``. ``known_secrets``: credential values to replace wherever they
     appear, in addition to ``known_secrets()``."""
     return _walk(value, _secrets(known_secrets)[0])
+
+
+def redact_strings(
+    texts: Sequence[str | None], known_secrets: Iterable[str] | None = None
+) -> list[str | None]:
+    """``[redact_value(t) for t in texts]`` for a column of strings (transcript turns), faster: one
+    automaton pass over all of them finds the few holding a marker; only those, and those with
+    "=" or a known secret, are redacted one by one (the others would come back unchanged)."""
+    secrets = _secrets(known_secrets)[0]
+    starts, at = [], 0
+    for text in texts:
+        starts.append(at)
+        at += len(text or "") + 1
+    lowered = _lower("\n".join(text or "" for text in texts))  # no marker holds "\n": none spans two
+    if lowered.isascii():
+        hits = _SCAN.find_matches_as_indexes(lowered.encode())
+    else:
+        hits = _SCAN_TEXT.find_matches_as_indexes(lowered)
+    flagged = {bisect.bisect_right(starts, start) - 1 for _, start, _ in hits}
+    return [
+        _redact_string(text, secrets)
+        if text is not None and (i in flagged or "=" in text or any(s in text for s in secrets))
+        else text
+        for i, text in enumerate(texts)
+    ]
 
 
 def redact_text(text: str, known_secrets: Iterable[str] | None = None) -> str:

@@ -322,3 +322,24 @@ def test_dagster_log_lines_are_redacted(tmp_path):
     assert len(messages) == 2
     assert not any("tok-998877" in m or "as-665544" in m for m in messages)
     assert any("access_token=[REDACTED]" in m for m in messages)
+
+
+def test_a_column_of_strings_is_redacted_exactly_as_each_string_alone():
+    from calllog_pipeline.redact import redact_strings
+
+    # Every string inside every case, in one column with ordinary text and non-ASCII around it.
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+
+    column = [s for _, record, _, _ in CASES for s in strings(record)]
+    column += [None, "", "hello", "größe=7 Straße", "Bearer abc123def456 ünd", "no = sign", API_KEY]
+    assert redact_strings(column, [API_KEY]) == [
+        None if s is None else redact_value(s, [API_KEY]) for s in column
+    ]
