@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from calllog_pipeline.automation import channels
-from calllog_pipeline.automation.alerts import Alert
+from calllog_pipeline.automation.alerts import Alert, anomaly_alert
 from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
 from calllog_pipeline.automation.sensors import alert_on_check_failure, alert_on_run_failure
 from calllog_pipeline.definitions import build_definitions
@@ -135,6 +135,14 @@ def test_a_bad_key_fails_at_once_without_retries(monkeypatch, tmp_path):
         assert not result.success
         assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         assert sim.stats()["responses"].get(401) == len(REGISTRY["dialnexa"].endpoints)
+
+        with HttpReceiver() as hook:
+            tick(alert_on_run_failure, instance, AlertChannels(webhook_url=hook.url), None)
+    (body,) = hook.received
+    assert (
+        body["reason"].startswith("DialNexa refused the credentials") and "DIALNEXA_API_KEY" in body["reason"]
+    )
+    assert "expired-key" not in str(body)
 
 
 class ChangedShapeApi(HttpReceiver):
@@ -372,6 +380,15 @@ def test_a_ranged_qa_run_alerts_each_days_anomalies_not_its_summary():
     assert "the provider as a whole" in provider_alert["reason"] and "a drop from" in provider_alert["reason"]
 
 
+def test_an_anomaly_in_a_metric_named_like_a_credential_keeps_its_value():
+    finding = {**ANOMALIES[1], "metric": "tokens_per_call", "value": 5120.0, "baseline": 900.0}
+    alert = anomaly_alert(finding, QA_KEY, "dialnexa_daily", UI)
+    with HttpReceiver() as hook:
+        AlertChannels(webhook_url=hook.url).send("webhook", alert)
+    (body,) = hook.received
+    assert "tokens_per_call was 5120.0" in body["reason"] and "REDACTED" not in str(body)
+
+
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
 def test_email_goes_over_tls_with_login(security, monkeypatch, tmp_path):
     with SmtpReceiver(security, tmp_path) as smtp:
@@ -392,3 +409,36 @@ def test_email_goes_over_tls_with_login(security, monkeypatch, tmp_path):
             resources.alerts.send("email", alert)
     (mail,) = smtp.messages
     assert "Job: omnidimension_daily" in mail.get_payload(decode=True).decode()
+
+
+def test_a_long_ranged_run_alerts_every_day_even_beyond_one_page_of_history():
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    days = partitions.get_partition_keys()[:60]  # more evaluations of one check than a page holds
+
+    @dg.asset(
+        key=QA_KEY, partitions_def=partitions, check_specs=[dg.AssetCheckSpec("anomalies", asset=QA_KEY)]
+    )
+    def agent_daily():
+        yield dg.MaterializeResult()
+        for day in days:
+            finding = {**ANOMALIES[0], "date": day}
+            yield dg.AssetCheckEvaluation(
+                asset_key=QA_KEY,
+                check_name="anomalies",
+                passed=False,
+                metadata={"anomalies": dg.MetadataValue.json([finding])},
+                partition=day,
+            )
+        yield dg.AssetCheckResult(check_name="anomalies", passed=False, metadata={"anomaly_count": len(days)})
+
+    with HttpReceiver() as hook, dg.instance_for_test() as instance:
+        ranged = {
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[-1],
+        }
+        dg.materialize([agent_daily], instance=instance, tags=ranged)
+        defs = dg.Definitions(assets=[agent_daily])
+        alerts = AlertChannels(webhook_url=hook.url)
+        _, cursor = tick(alert_on_check_failure, instance, alerts, None, defs)
+        tick(alert_on_check_failure, instance, alerts, cursor, defs)
+    assert sorted(b["partitions"] for b in hook.received) == days

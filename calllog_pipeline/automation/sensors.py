@@ -39,7 +39,7 @@ from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
 BATCH = 50  # events read per tick; the rest wait for the next tick
 FIRST_TICK_LOOKBACK_S = 24 * 3600  # a sensor's first tick reports the last day's events, not all history
 ANOMALY_MEMORY_DAYS = 400  # sent anomaly keys older than this (by their date) are forgotten
-KEEP_IDS = 500  # handled execution ids remembered per check
+CHECK_WINDOW_S = 3 * 24 * 3600  # check executions are read back this far (handled ones remembered)
 FRESHNESS_CHECK = "freshness_check"  # the name build_time_partition_freshness_checks gives its checks
 
 
@@ -49,7 +49,7 @@ class Cursor:
     executions in ``checks``; channels already served for a pending alert; anomaly keys sent."""
 
     after: int = -1
-    checks: dict[str, dict] = field(default_factory=dict)  # check key -> {"floor", "ids"} handled
+    checks: dict[str, dict] = field(default_factory=dict)  # check key -> {execution id: planned at}
     delivered: dict[str, list[str]] = field(default_factory=dict)  # alert key -> channels done
     sent: list[str] = field(default_factory=list)
     started: bool = False
@@ -175,27 +175,38 @@ def alert_on_run_failure(context: dg.SensorEvaluationContext, alerts: AlertChann
 # -- failed checks, anomalies, stale days -----------------------------------------------------------
 
 
-def _check_executions(instance: dg.DagsterInstance, check_keys, seen: dict[str, dict]) -> list:
-    """Completed check executions not handled yet, oldest first.
+def _check_executions(instance: dg.DagsterInstance, check_keys, seen: dict[str, dict], since: float) -> list:
+    """Completed check executions planned after ``since`` and not handled yet, oldest first.
 
-    A check's execution record is created when the run plans it and completed in place later, so
-    record ids are not completion order: each check keeps the ids it has handled (recent ones) and
-    a floor below which everything was handled.
+    A check's execution record is created when its run plans it and completed in place later, so
+    ids are not completion order: each check remembers the ids it handled within the window, and
+    its history is read back page by page to the window's start (a ranged QA run records one
+    evaluation per day: a 90-day backfill is 90 at once).
     """
     done = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+    storage = instance.event_log_storage
     fresh = []
     for key in check_keys:
-        state = seen.get(key.to_user_string(), {"floor": -1, "ids": []})
-        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=BATCH, status=done)
-        fresh += [r for r in history if r.id > state["floor"] and r.id not in state["ids"] and r.event]
+        handled = seen.get(key.to_user_string(), {})
+        cursor = None
+        while True:
+            page = storage.get_asset_check_execution_history(key, limit=BATCH, cursor=cursor, status=done)
+            recent = [r for r in page if r.create_timestamp >= since]
+            fresh += [r for r in recent if str(r.id) not in handled and r.event]
+            if len(page) < BATCH or len(recent) < len(page):
+                break
+            cursor = page[-1].id
     return sorted(fresh, key=lambda r: r.id)
 
 
 def _mark_handled(seen: dict[str, dict], record) -> None:
-    state = seen.setdefault(record.key.to_user_string(), {"floor": -1, "ids": []})
-    state["ids"] = sorted([*state["ids"], record.id])
-    while len(state["ids"]) > KEEP_IDS:
-        state["floor"] = max(state["floor"], state["ids"].pop(0))
+    seen.setdefault(record.key.to_user_string(), {})[str(record.id)] = record.create_timestamp
+
+
+def _forget_before(seen: dict[str, dict], since: float) -> dict[str, dict]:
+    """Handled ids of executions planned before the window: they are not read again."""
+    kept = {key: {i: ts for i, ts in ids.items() if ts >= since} for key, ids in seen.items()}
+    return {key: ids for key, ids in kept.items() if ids}
 
 
 def _forget_old(sent: list[str], today: date) -> list[str]:
@@ -220,6 +231,15 @@ def alerts_for_evaluation(evaluation, run: dg.DagsterRun | None, storage_id: int
     return [check_alert(evaluation, run, ui_url, storage_id, stale=stale)]
 
 
+def _deliver_all(outbox: Outbox, alerts: list[Alert], sent: set[str]) -> bool:
+    for alert in alerts:
+        if not outbox.deliver(alert):
+            return False
+        if alert.kind == "QA anomaly":
+            sent.add(alert.key.removeprefix("anomaly:"))
+    return True
+
+
 @dg.sensor(
     name="alert_on_check_failure",
     minimum_interval_seconds=30,
@@ -232,25 +252,21 @@ def alerts_for_evaluation(evaluation, run: dg.DagsterRun | None, storage_id: int
 def alert_on_check_failure(context: dg.SensorEvaluationContext, alerts: AlertChannels) -> dg.SensorResult:
     cursor = Cursor.parse(context.cursor)
     outbox = Outbox(alerts, cursor, context.log)
-    since = time.time() - FIRST_TICK_LOOKBACK_S
+    # First tick: the last day; then every execution planned within CHECK_WINDOW_S (a run that
+    # completes its checks later than that after planning them is not reported).
+    since = time.time() - (CHECK_WINDOW_S if cursor.started else FIRST_TICK_LOOKBACK_S)
     sent = set(cursor.sent)
     check_keys = context.repository_def.asset_graph.asset_check_keys if context.repository_def else ()
-    for record in _check_executions(context.instance, check_keys, cursor.checks):
-        if cursor.started or record.create_timestamp >= since:
-            evaluation = record.event.dagster_event.event_specific_data
-            run = context.instance.get_run_by_id(record.run_id)
-            pending = alerts_for_evaluation(evaluation, run, record.id, alerts.ui_url, sent)
-            delivered_all = True
-            for alert in pending:
-                if not outbox.deliver(alert):
-                    delivered_all = False
-                    break
-                if alert.kind == "QA anomaly":
-                    sent.add(alert.key.removeprefix("anomaly:"))
-            if not delivered_all:
-                break
+    for record in _check_executions(context.instance, check_keys, cursor.checks, since):
+        evaluation = record.event.dagster_event.event_specific_data
+        run = context.instance.get_run_by_id(record.run_id)
+        if not _deliver_all(
+            outbox, alerts_for_evaluation(evaluation, run, record.id, alerts.ui_url, sent), sent
+        ):
+            break
         _mark_handled(cursor.checks, record)
         outbox.handled += 1
+    cursor.checks = _forget_before(cursor.checks, since)
     cursor.sent = _forget_old(sorted(sent), date.today())
     cursor.started = True
     return outbox.result()

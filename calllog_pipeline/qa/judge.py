@@ -48,27 +48,41 @@ def read_rows(
 
 
 def history(
-    lake: Lake, provider: str, day: str, t: Thresholds
+    lake: Lake, provider: str, day: str, t: Thresholds, cache: dict | None = None
 ) -> tuple[dict[str, dict], dict[str, dict[str, dict]]]:
-    """(provider rows by date, agent -> rows by date) of the ``window_days`` before ``day``."""
+    """(provider rows by date, agent -> rows by date) of the ``window_days`` before ``day``.
+    ``cache`` (a dict kept by the caller) saves re-reading a day when many days are judged."""
+    cache = {} if cache is None else cache
+
+    def rows_of(table: str, d: str, columns: list[str]) -> list[dict] | None:
+        if (table, provider, d) not in cache:
+            cache[(table, provider, d)] = read_rows(lake, table, provider, d, columns)
+        return cache[(table, provider, d)]
+
     today = date.fromisoformat(day)
     provider_rows: dict[str, dict] = {}
     agent_rows: dict[str, dict[str, dict]] = {}
     for k in range(1, t.window_days + 1):
         d = (today - timedelta(days=k)).isoformat()
-        rows = read_rows(lake, "qa_provider_daily", provider, d, HISTORY_COLUMNS)
+        rows = rows_of("qa_provider_daily", d, HISTORY_COLUMNS)
         if rows is None:
             continue
         provider_rows[d] = {**rows[0], "date": d}
-        for row in read_rows(lake, "qa_agent_daily", provider, d, ["agent_id", *HISTORY_COLUMNS]) or []:
+        for row in rows_of("qa_agent_daily", d, ["agent_id", *HISTORY_COLUMNS]) or []:
             agent_rows.setdefault(row["agent_id"], {})[d] = {**row, "date": d}
     return provider_rows, agent_rows
 
 
 def judge_day(
-    lake: Lake, provider: str, day: str, provider_table: pa.Table, agent_table: pa.Table, t: Thresholds
+    lake: Lake,
+    provider: str,
+    day: str,
+    provider_table: pa.Table,
+    agent_table: pa.Table,
+    t: Thresholds,
+    cache: dict | None = None,
 ) -> DayJudgement:
-    past_provider, past_agents = history(lake, provider, day, t)
+    past_provider, past_agents = history(lake, provider, day, t, cache)
     today_agents = {r["agent_id"]: r for r in agent_table.to_pylist()}
     provider_row = provider_table.to_pylist()[0] if provider_table.num_rows else None
     provider_verdict = judge_row(provider, None, day, provider_row, past_provider, t)
@@ -83,7 +97,9 @@ def judge_day(
     return judgement
 
 
-def judge_stored_day(lake: Lake, provider: str, day: str, t: Thresholds) -> DayJudgement | None:
+def judge_stored_day(
+    lake: Lake, provider: str, day: str, t: Thresholds, cache: dict | None = None
+) -> DayJudgement | None:
     """Re-judge a day already in the lake (None when it has no QA files)."""
     paths = [lake.table_path(table, day, provider) for table in ("qa_provider_daily", "qa_agent_daily")]
     if not all(lake.exists(p) for p in paths):
@@ -92,4 +108,4 @@ def judge_stored_day(lake: Lake, provider: str, day: str, t: Thresholds) -> DayJ
     for path in paths:
         with lake.fs.open(path, "rb") as f:
             tables.append(pq.read_table(f))
-    return judge_day(lake, provider, day, tables[0], tables[1], t)
+    return judge_day(lake, provider, day, tables[0], tables[1], t, cache)

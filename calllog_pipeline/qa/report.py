@@ -66,7 +66,7 @@ def build_report(
     lake: Lake, first: date, last: date, provider: str | None = None, agent: str | None = None
 ) -> Report:
     report = Report(first, last, agent=agent)
-    thresholds = Thresholds()
+    thresholds, cache = Thresholds(), {}
     for name in [provider] if provider else providers_in(lake):
         for day in days(first, last):
             table = "qa_agent_daily" if agent else "qa_provider_daily"
@@ -74,7 +74,7 @@ def build_report(
                 if agent and agent not in (row["agent_id"], row.get("agent_name")):
                     continue
                 report.rows.append({"date": day, "provider": name, **row})
-            judged = judge_stored_day(lake, name, day, thresholds)
+            judged = judge_stored_day(lake, name, day, thresholds, cache)
             if judged:
                 report.anomalies += [
                     f for f in judged.findings if not agent or f.agent in (agent, None) or agent in f.agents

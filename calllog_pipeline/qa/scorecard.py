@@ -68,9 +68,10 @@ def print_scorecard(
     """Print the last day's scorecard per provider and every anomaly of [first, last]; returns them."""
     t = thresholds or Thresholds()
     findings: list[Finding] = []
+    cache: dict = {}
     for provider in providers:
         for day in days(first, last):
-            judged = judge_stored_day(lake, provider, day, t)
+            judged = judge_stored_day(lake, provider, day, t, cache)
             if judged:
                 findings += judged.findings
     out(f"\nQA scorecard, {last}:")
