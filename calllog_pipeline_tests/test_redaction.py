@@ -231,6 +231,21 @@ def test_messages_with_quoted_assignments_are_redacted():
     assert "abc123" not in out and "'total_tokens': 5" in out and "'authenticated': true" in out
 
 
+def test_error_names_and_token_counts_are_not_taken_for_credentials():
+    """The text around a credential-looking word stays readable: an alert must still name the
+    provider, and a scorecard's token counts are numbers, not secrets."""
+    message = "ProviderAuthError: DialNexa refused the credentials (HTTP 401): check DIALNEXA_API_KEY"
+    assert redact_text(message) == message
+    assert redact_text("tokens_per_call = 5120, api_key=abcdef123456") == (
+        "tokens_per_call = 5120, api_key=[REDACTED]"
+    )
+    assert redact_value({"tokens_per_call": 5120, "token_count": 3, "auth_token": 12345678}) == {
+        "tokens_per_call": 5120,
+        "token_count": 3,
+        "auth_token": "[REDACTED]",
+    }
+
+
 def test_the_logging_filter_redacts_messages_and_arguments(caplog):
     logger = logging.getLogger("calllog_pipeline.test_redaction")
     logger.addFilter(RedactingFilter([API_KEY]))
