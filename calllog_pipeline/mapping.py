@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calllog_pipeline import schemas, timeutil
-from calllog_pipeline.redact import redact_json, redact_value
+from calllog_pipeline.redact import redact_json, redact_strings
 
 
 class RawDay(Protocol):
@@ -415,7 +415,7 @@ class TableBuffers:
 
 def redact_texts(column: pa.Array) -> pa.Array:
     """``redact_value`` over a string column: free text is redacted by the one policy too."""
-    return pa.array([None if t is None else redact_value(t) for t in column.to_pylist()], type=column.type)
+    return pa.array(redact_strings(column.to_pylist()), type=column.type)
 
 
 def _with_redacted_text(batch: pa.RecordBatch) -> pa.RecordBatch:

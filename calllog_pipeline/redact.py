@@ -12,8 +12,9 @@ The policy:
 * a key whose name contains a credential fragment (secret, token, password/pass/pwd, api key,
   auth, credential, signature, private key, cookie, session) has its value replaced; under such a
   key every string and number inside a container is replaced. Booleans and nulls carry no secret
-  and are kept; numbers are kept only under ``ALLOWED_KEYS`` (``total_tokens``,
-  ``authenticationRequired``, ...), counters and flags that only look like secrets;
+  and are kept; numbers are kept only under counters that only look like secrets
+  (``ALLOWED_KEYS`` such as ``total_tokens``, any count of ``tokens``, names ending in ``count``);
+  an error's name (``ProviderAuthError: ...``) is not a credential name;
 * header lists of ``{key|name, value}`` entries: the value of an entry with a credential name;
 * inside any string: the known secret values (API keys), ``Bearer``/``Basic``/``Token``
   credentials in any case, OmniDimension ``secret_key_...`` values, secret URL query parameters
@@ -24,10 +25,11 @@ The policy:
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -79,9 +81,23 @@ def _normal(name: str) -> str:
 
 @lru_cache(maxsize=4096)
 def is_credential_name(name: str) -> bool:
-    """Whether a key, header or parameter name says its value is a credential."""
+    """Whether a key, header or parameter name says its value is a credential. An error's name
+    (``ProviderAuthError: DialNexa refused ...``, ``"token_error": "expired"``) introduces a
+    message, not a credential."""
     normal = _normal(name)
-    return any(fragment in normal for fragment in _FRAGMENTS)
+    return any(fragment in normal for fragment in _FRAGMENTS) and not normal.endswith(_MESSAGE_NAMES)
+
+
+_MESSAGE_NAMES = ("error", "errors", "exception")
+
+
+@lru_cache(maxsize=4096)
+def is_counter_name(name: str) -> bool:
+    """Whether a credential-looking name counts something, so a number under it is kept: the
+    ``ALLOWED_KEYS``, and any name of a count of tokens (``tokens_per_call``: a credential is a
+    token, never "tokens") or ending in ``count``."""
+    normal = _normal(name)
+    return normal in ALLOWED_KEYS or "tokens" in normal or normal.endswith(("count", "counts"))
 
 
 def _kept(name: str, value: Any) -> bool:
@@ -89,7 +105,7 @@ def _kept(name: str, value: Any) -> bool:
     the allow-listed counters keep their numbers."""
     if value is None or isinstance(value, bool):
         return True
-    return isinstance(value, (int, float)) and _normal(name) in ALLOWED_KEYS
+    return isinstance(value, (int, float)) and is_counter_name(name)
 
 
 # --- known secret values --------------------------------------------------------------------------
@@ -249,7 +265,7 @@ def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int
     value = m.group(1)
     if value == REDACTED or value.lower() in ("true", "false", "null", "none"):
         return None
-    if _normal(lowered[start:end]) in ALLOWED_KEYS and _is_number(value):
+    if is_counter_name(lowered[start:end]) and _is_number(value):
         return None
     return m.span(1)
 
@@ -326,7 +342,7 @@ def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[i
             if not is_credential_name(name):
                 continue
             first = value.group(1)
-            if first in "tfn" or (first in "-0123456789" and _normal(name) in ALLOWED_KEYS):
+            if first in "tfn" or (first in "-0123456789" and is_counter_name(name)):
                 continue  # true, false, null, or an allow-listed counter: kept
             return None
         if is_credential_name(name) and _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote):
@@ -386,6 +402,31 @@ def redact_value(value: Any, known_secrets: Iterable[str] | None = None) -> Any:
     replaced by ``[REDACTED]``. ``known_secrets``: credential values to replace wherever they
     appear, in addition to ``known_secrets()``."""
     return _walk(value, _secrets(known_secrets)[0])
+
+
+def redact_strings(
+    texts: Sequence[str | None], known_secrets: Iterable[str] | None = None
+) -> list[str | None]:
+    """``[redact_value(t) for t in texts]`` for a column of strings (transcript turns), faster: one
+    automaton pass over all of them finds the few holding a marker; only those, and those with
+    "=" or a known secret, are redacted one by one (the others would come back unchanged)."""
+    secrets = _secrets(known_secrets)[0]
+    starts, at = [], 0
+    for text in texts:
+        starts.append(at)
+        at += len(text or "") + 1
+    lowered = _lower("\n".join(text or "" for text in texts))  # no marker holds "\n": none spans two
+    if lowered.isascii():
+        hits = _SCAN.find_matches_as_indexes(lowered.encode())
+    else:
+        hits = _SCAN_TEXT.find_matches_as_indexes(lowered)
+    flagged = {bisect.bisect_right(starts, start) - 1 for _, start, _ in hits}
+    return [
+        _redact_string(text, secrets)
+        if text is not None and (i in flagged or "=" in text or any(s in text for s in secrets))
+        else text
+        for i, text in enumerate(texts)
+    ]
 
 
 def redact_text(text: str, known_secrets: Iterable[str] | None = None) -> str:

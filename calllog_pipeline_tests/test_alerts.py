@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from calllog_pipeline.automation import channels
-from calllog_pipeline.automation.alerts import Alert
+from calllog_pipeline.automation.alerts import Alert, anomaly_alert
 from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
 from calllog_pipeline.automation.sensors import alert_on_check_failure, alert_on_run_failure
 from calllog_pipeline.definitions import build_definitions
@@ -135,6 +135,14 @@ def test_a_bad_key_fails_at_once_without_retries(monkeypatch, tmp_path):
         assert not result.success
         assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         assert sim.stats()["responses"].get(401) == len(REGISTRY["dialnexa"].endpoints)
+
+        with HttpReceiver() as hook:
+            tick(alert_on_run_failure, instance, AlertChannels(webhook_url=hook.url), None)
+    (body,) = hook.received
+    assert (
+        body["reason"].startswith("DialNexa refused the credentials") and "DIALNEXA_API_KEY" in body["reason"]
+    )
+    assert "expired-key" not in str(body)
 
 
 class ChangedShapeApi(HttpReceiver):
@@ -370,6 +378,15 @@ def test_a_ranged_qa_run_alerts_each_days_anomalies_not_its_summary():
     assert sorted(b["kind"] for b in hook.received) == ["QA anomaly"] * 3
     provider_alert = next(b for b in hook.received if b["partitions"] == days[0])
     assert "the provider as a whole" in provider_alert["reason"] and "a drop from" in provider_alert["reason"]
+
+
+def test_an_anomaly_in_a_metric_named_like_a_credential_keeps_its_value():
+    finding = {**ANOMALIES[1], "metric": "tokens_per_call", "value": 5120.0, "baseline": 900.0}
+    alert = anomaly_alert(finding, QA_KEY, "dialnexa_daily", UI)
+    with HttpReceiver() as hook:
+        AlertChannels(webhook_url=hook.url).send("webhook", alert)
+    (body,) = hook.received
+    assert "tokens_per_call was 5120.0" in body["reason"] and "REDACTED" not in str(body)
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])

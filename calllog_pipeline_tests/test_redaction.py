@@ -231,6 +231,21 @@ def test_messages_with_quoted_assignments_are_redacted():
     assert "abc123" not in out and "'total_tokens': 5" in out and "'authenticated': true" in out
 
 
+def test_error_names_and_token_counts_are_not_taken_for_credentials():
+    """The text around a credential-looking word stays readable: an alert must still name the
+    provider, and a scorecard's token counts are numbers, not secrets."""
+    message = "ProviderAuthError: DialNexa refused the credentials (HTTP 401): check DIALNEXA_API_KEY"
+    assert redact_text(message) == message
+    assert redact_text("tokens_per_call = 5120, api_key=abcdef123456") == (
+        "tokens_per_call = 5120, api_key=[REDACTED]"
+    )
+    assert redact_value({"tokens_per_call": 5120, "token_count": 3, "auth_token": 12345678}) == {
+        "tokens_per_call": 5120,
+        "token_count": 3,
+        "auth_token": "[REDACTED]",
+    }
+
+
 def test_the_logging_filter_redacts_messages_and_arguments(caplog):
     logger = logging.getLogger("calllog_pipeline.test_redaction")
     logger.addFilter(RedactingFilter([API_KEY]))
@@ -322,3 +337,24 @@ def test_dagster_log_lines_are_redacted(tmp_path):
     assert len(messages) == 2
     assert not any("tok-998877" in m or "as-665544" in m for m in messages)
     assert any("access_token=[REDACTED]" in m for m in messages)
+
+
+def test_a_column_of_strings_is_redacted_exactly_as_each_string_alone():
+    from calllog_pipeline.redact import redact_strings
+
+    # Every string inside every case, in one column with ordinary text and non-ASCII around it.
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+
+    column = [s for _, record, _, _ in CASES for s in strings(record)]
+    column += [None, "", "hello", "größe=7 Straße", "Bearer abc123def456 ünd", "no = sign", API_KEY]
+    assert redact_strings(column, [API_KEY]) == [
+        None if s is None else redact_value(s, [API_KEY]) for s in column
+    ]

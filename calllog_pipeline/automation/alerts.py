@@ -80,9 +80,14 @@ def root_cause(error: dg.SerializableErrorInfo | None) -> str:
         return "(no error recorded)"
     while error.cause is not None:
         error = error.cause
-    # "calllog_pipeline.http.ProviderUnavailable: DialNexa ..." -> "ProviderUnavailable: DialNexa ..."
-    name, sep, rest = first_line(error.message).partition(": ")
-    return f"{name.rsplit('.', 1)[-1]}{sep}{rest}" if sep and " " not in name else first_line(error.message)
+    # "calllog_pipeline.http.ProviderAuthError: DialNexa refused ..." becomes "DialNexa refused ...
+    # (ProviderAuthError)": the message first, and no "<...Auth...>: value" shape that redaction
+    # would read as a credential assignment.
+    line = first_line(error.message)
+    name, sep, rest = line.partition(": ")
+    if sep and rest and name.replace(".", "").replace("_", "").isalnum():
+        return f"{rest} ({name.rsplit('.', 1)[-1]})"
+    return line
 
 
 def providers_of(asset_keys: Iterable[dg.AssetKey]) -> tuple[str, ...]:
@@ -192,7 +197,10 @@ def anomaly_alert(anomaly: Mapping[str, object], asset_key: dg.AssetKey, job: st
     who = f"agent {agent}" if agent else "the provider as a whole"
     direction = f"a {anomaly['direction']} " if anomaly.get("direction") else ""
     baseline = anomaly.get("baseline")
-    reason = f"{metric} = {anomaly.get('value')} for {who} on {day}: {direction}from a baseline of {baseline}"
+    # "was", not "=": "tokens_per_call = 5120" reads to redaction as a credential assignment
+    reason = (
+        f"{metric} was {anomaly.get('value')} for {who} on {day}: {direction}from a baseline of {baseline}"
+    )
     return Alert(
         kind="QA anomaly",
         summary=f"calllog_pipeline: QA anomaly in {metric} ({provider}, {who}, {day})",

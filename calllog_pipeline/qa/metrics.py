@@ -104,8 +104,7 @@ def create_views(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> None:
     test = "(coalesce(is_test, false) OR coalesce(channel = 'chat', false))"
     if inputs.previous_calls:
         previous = (
-            f"SELECT {contact} AS contact, max(started_at) AS last_at, "
-            f"any_value(coalesce(agent_id, agent_name, '(none)')) AS agent "
+            f"SELECT {contact} AS contact, max(started_at) AS last_at "
             f"FROM {_files(inputs.previous_calls)} WHERE NOT {test} AND {contact} IS NOT NULL GROUP BY 1"
         )
         agents = (
@@ -113,9 +112,7 @@ def create_views(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> None:
             f"FROM {_files(inputs.previous_calls)}"
         )
     else:
-        previous = (
-            "SELECT NULL::VARCHAR AS contact, NULL::TIMESTAMPTZ AS last_at, NULL::VARCHAR AS agent LIMIT 0"
-        )
+        previous = "SELECT NULL::VARCHAR AS contact, NULL::TIMESTAMPTZ AS last_at LIMIT 0"
         agents = "SELECT NULL::VARCHAR AS agent, NULL::VARCHAR AS agent_name LIMIT 0"
     con.execute(f"CREATE OR REPLACE TEMP VIEW previous_contacts AS {previous}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW previous_agents AS {agents}")
