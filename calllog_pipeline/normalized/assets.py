@@ -23,7 +23,7 @@ from calllog_pipeline.normalized.privacy import Privacy
 from calllog_pipeline.normalized.versions import input_version
 from calllog_pipeline.providers.base import Provider
 from calllog_pipeline.raw.assets import raw_asset_key
-from calllog_pipeline.versions import fingerprint
+from calllog_pipeline.versions import run_version
 
 DESCRIPTIONS = {
     "calls": "One row per call, in the schema every provider shares (see docs/schema.md).",
@@ -80,13 +80,8 @@ def _materialize_result(
 
 
 def _data_version(versions: dict[str, str | None]) -> dg.DataVersion | None:
-    """The day's fingerprint for a one-day run, else one over the days' (Dagster records a single
-    version per run for all its partitions; each day's is in the "data_versions" metadata)."""
-    if None in versions.values():
-        return None
-    if len(versions) == 1:
-        return dg.DataVersion(next(iter(versions.values())))
-    return dg.DataVersion(fingerprint(versions))
+    version = run_version(versions)
+    return dg.DataVersion(version) if version else None
 
 
 def build_normalized_asset(
