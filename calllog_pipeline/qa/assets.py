@@ -8,6 +8,7 @@ so the Plots tab charts them) and its own check verdict.
 
 import dagster as dg
 
+from calllog_pipeline.columns import column_schema
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.qa.anomalies import Thresholds, catalog_entry, max_severity
@@ -51,17 +52,6 @@ class QaConfig(dg.Config):
 def qa_asset_key(provider: str, table: str) -> dg.AssetKey:
     """``qa/<provider>_agent_daily`` etc.: the last component names the provider (the UI shows it)."""
     return dg.AssetKey(["qa", f"{provider}_{table.removeprefix('qa_')}"])
-
-
-def column_schema(table: str) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                f.name, str(f.type), description=(f.metadata or {}).get(b"description", b"").decode()
-            )
-            for f in SCHEMAS[table]
-        ]
-    )
 
 
 def _deps(provider: str) -> list[dg.AssetDep]:
@@ -120,7 +110,7 @@ def build_qa_assets(provider: str, partitions_def: dg.PartitionsDefinition) -> d
             kinds={"duckdb", "parquet"},
             tags={"provider": provider, "layer": "qa"},
             deps=_deps(provider),
-            metadata={"dagster/column_schema": column_schema(table)},
+            metadata={"dagster/column_schema": column_schema(SCHEMAS[table])},
             skippable=True,  # each day is reported as its own AssetMaterialization
         )
         for table in TABLES
