@@ -42,14 +42,22 @@ def run_ui(args: argparse.Namespace) -> int:
         )
         return 2
     env = read_env_file(home)
-    settings = DemoSettings(
-        home=home,
-        data_dir=Path(env["CALLLOG_DATA_DIR"]),
-        calls_per_day=int(env["CALLLOG_DEMO_CALLS_PER_DAY"]),
-        port=int(env["CALLLOG_DEMO_PORT"]),
-        seed=int(env["CALLLOG_DEMO_SEED"]),
-        incident=env["CALLLOG_DEMO_INCIDENT"],
-    )
+    try:
+        settings = DemoSettings(
+            home=home,
+            data_dir=Path(env["CALLLOG_DATA_DIR"]),
+            calls_per_day=int(env["CALLLOG_DEMO_CALLS_PER_DAY"]),
+            port=int(env["CALLLOG_DEMO_PORT"]),
+            seed=int(env["CALLLOG_DEMO_SEED"]),
+            incident=env["CALLLOG_DEMO_INCIDENT"],
+        )
+    except (KeyError, ValueError) as exc:
+        print(
+            f"{home / ENV_FILE} is from an older `calllog-pipeline demo` or was edited "
+            f"({type(exc).__name__}: {exc}): run the demo again to refresh it.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         simulator = SimulatorServer(settings.simulator_config(), port=settings.port).start()
     except OSError as exc:

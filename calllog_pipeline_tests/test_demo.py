@@ -59,3 +59,11 @@ def test_demo_materializes_every_asset_into_a_real_instance(tmp_path, capsys, mo
     assert (home / "dagster.yaml").exists()
     # The partitions reach back further than the days materialized: older days can be backfilled.
     assert f"CALLLOG_START_DATE={(last - timedelta(days=DEMO_HISTORY_DAYS - 1)).isoformat()}" in env
+
+
+def test_ui_without_a_demo_instance_says_to_run_the_demo_first(tmp_path, capsys):
+    assert main(["ui", "--dagster-home", str(tmp_path)]) == 2
+    assert "Run `calllog-pipeline demo` first" in capsys.readouterr().err
+    (tmp_path / "demo.env").write_text("CALLLOG_DATA_DIR=/somewhere\n")  # from an older demo
+    assert main(["ui", "--dagster-home", str(tmp_path)]) == 2
+    assert "run the demo again" in capsys.readouterr().err

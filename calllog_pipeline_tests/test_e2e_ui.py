@@ -40,7 +40,7 @@ PROVIDER = REGISTRY[next(iter(REGISTRY))]  # one provider's chain: the backfill 
 CALLS_PER_DAY = 12
 YESTERDAY = date.today() - timedelta(days=1)
 # The last closed days: the QA scorecard of a day reads the 7 days before it (repeat contacts), so
-# a backfill launched from the UI also re-scores the 6 days after its range; ending at yesterday
+# a backfill launched from the UI also re-scores the 7 days after its range; ending at yesterday
 # keeps every targeted day's inputs inside the backfill.
 BACKFILL_DAYS = [(YESTERDAY - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
 PARTITIONS = 30

@@ -109,22 +109,14 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
 
 
 def _map_to_file(raw: RawDay, out: TableBuffers, endpoint: str, path: str) -> Iterator[TableBatch]:
-    """Every record of one endpoint mapped to a (partial) call row, in ``path`` with its position;
-    quarantined records are yielded at once."""
+    """Every record of one endpoint mapped to a (partial) call row, into ``path``; quarantined
+    records are yielded at once."""
     seen = SeenIds()
-    position = 0
-    with pq.ParquetWriter(path, _SIDE_SCHEMA) as writer:
+    with pq.ParquetWriter(path, schemas.CALLS) as writer:
         for payloads in batches(raw, endpoint):
             _collect(out, endpoint, payloads, seen)
-            batch = out.calls.take_batch(out.ingested_at)
-            order = pa.array(range(position, position + batch.num_rows), pa.int64())
-            writer.write_batch(batch.append_column(_ORDER, order))
-            position += batch.num_rows
+            writer.write_batch(out.calls.take_batch(out.ingested_at))
             yield from out.drain()
-
-
-_ORDER = pa.field("_order", pa.int64(), nullable=False)
-_SIDE_SCHEMA = schemas.CALLS.append(_ORDER)
 
 
 def _joined(logs: str, calls: str, folder: str) -> Iterator[pa.RecordBatch]:
