@@ -14,9 +14,9 @@ from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.qa.anomalies import Thresholds, catalog_entry, max_severity
 from calllog_pipeline.qa.catalog import HEADLINE, SCHEMAS
 from calllog_pipeline.qa.judge import DayJudgement, judge_day
-from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, compute_day, normalized_day_exists, write_day
+from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, compute_day, write_day
 from calllog_pipeline.qa.scorecard import markdown
-from calllog_pipeline.qa.versions import input_version, kept_day
+from calllog_pipeline.qa.versions import has_normalized_day, input_version, kept_day, stored_inputs
 
 GROUP = "qa"
 TABLES = ("qa_agent_daily", "qa_provider_daily", "qa_end_reasons_daily")
@@ -137,10 +137,11 @@ def build_qa_assets(provider: str, partitions_def: dg.PartitionsDefinition) -> d
         thresholds = config.thresholds()
         judgements, missing = [], {}
         for day in context.partition_keys:  # in order: each day's baseline includes the days before
-            if not normalized_day_exists(lake, provider, day):
+            inputs = stored_inputs(lake, provider, day)
+            if not has_normalized_day(inputs):
                 missing[day] = f"normalized {provider} tables of {day} are not in the lake"
                 continue  # the other days of a ranged run are still scored
-            version = input_version(lake, provider, day, config.short_call_s)
+            version = input_version(inputs, config.short_call_s)
             tables = kept_day(lake, provider, day, version)
             if tables is None:
                 tables = compute_day(
