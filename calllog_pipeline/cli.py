@@ -7,11 +7,11 @@ Each command lives in its own module, which adds its parser in ``register(comman
 import argparse
 import sys
 
-from calllog_pipeline import demo, ui
+from calllog_pipeline import demo, doctor, ui
 from calllog_pipeline.qa import report
 from calllog_pipeline.simulator import server
 
-COMMANDS = (server, demo, report, ui)
+COMMANDS = (server, demo, report, ui, doctor)
 
 
 def main(argv: list[str] | None = None) -> int:

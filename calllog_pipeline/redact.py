@@ -183,7 +183,8 @@ _EQUALS = len(_MARKERS)  # "=" (query parameters, assignments) is found with str
 _SCAN = BytesAhoCorasick([m.encode() for m in _MARKERS], matchkind=MatchKind.LeftmostFirst)
 _SCAN_TEXT = AhoCorasick(_MARKERS, matchkind=MatchKind.LeftmostFirst)  # for non-ASCII text
 # Authorization schemes, whose value is the credential.
-_SCHEMES = frozenset(_MARKERS.index(word) for word in ("bearer", "basic", "token"))
+_SCHEME_WORDS = ("bearer", "basic", "token")  # HTTP Authorization schemes
+_SCHEMES = frozenset(_MARKERS.index(word) for word in _SCHEME_WORDS)
 _SECRET = _MARKERS.index("secret")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -267,6 +268,10 @@ def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int
         return None
     if is_counter_name(lowered[start:end]) and _is_number(value):
         return None
+    # "Authorization: Basic <credential>": the assigned word is the scheme and the credential follows
+    # it. The name says it is a credential, so it goes however short (the scheme's own rule guesses).
+    if value.lower() in _SCHEME_WORDS and (credential := _SCHEME_VALUE.match(text, m.end(1))):
+        return credential.span(1)
     return m.span(1)
 
 

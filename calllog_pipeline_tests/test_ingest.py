@@ -301,3 +301,22 @@ def test_a_busy_newest_first_listing_is_read_completely_while_calls_keep_arrivin
         assert set(ids) == sim.truth("omnidimension", "call_logs", *window())
     assert found["pages"] >= 80
     assert found["drift_rescans"] < found["pages"] // 4, "re-reads must stay a small share of the pages"
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "America/New_York"])
+def test_an_unchanged_small_day_is_kept_in_any_timezone(monkeypatch, tmp_path, timezone):
+    """A 304 page is read back from the stored file, which holds only the window's records: its
+    place in the listing must still count every record the provider listed on it (a day smaller
+    than a page, in a zone whose day spans two of DialNexa's UTC dates, used to loop in repair)."""
+    config = SimulatorConfig(
+        seed=12, calls_per_day=25, now=datetime(2026, 11, 12, 6, tzinfo=UTC), frozen_clock=True
+    )
+    with SimulatorServer(config) as sim:
+        apis = point_at(sim, monkeypatch)
+        logs = raw_assets(partitions(timezone), providers=("dialnexa",))[1]
+        materialize([logs], apis, tmp_path)
+        again = metadata(materialize([logs], apis, tmp_path), logs)
+        assert again["not_modified_304"] == again["pages"] == 1
+        assert set(stored_ids(tmp_path, "dialnexa", "call_logs")) == sim.truth(
+            "dialnexa", "call_logs", *window(timezone=timezone)
+        )

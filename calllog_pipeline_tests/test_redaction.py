@@ -95,6 +95,12 @@ CASES = [
     ),
     ("Token scheme", {"note": "Authorization Token 9a8b7c6d5e0021"}, "9a8b7c6d5e0021", {"id": None}),
     (
+        "Basic credential assigned to Authorization in free text",
+        {"note": "sent Authorization: Basic dXNlcjpwYXNz upstream"},  # short, no digit: only the name says
+        "dXNlcjpwYXNz",
+        {"id": None},
+    ),
+    (
         "presigned recording url",
         {
             "recording_url": "https://b.s3.amazonaws.com/r.mp3?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA0022"
@@ -212,6 +218,12 @@ def test_an_inline_bearer_credential_is_redacted_without_any_credential_named_ke
     out = redact_json(record).decode()
     assert "Zm9vYmFyYmF6cXV4" not in out and "bearer [REDACTED]" in out
     assert redact_text("BEARER Zm9vYmFyYmF6cXV4 was refused") == "BEARER [REDACTED] was refused"
+
+
+def test_the_credential_after_an_assigned_scheme_is_redacted_and_the_scheme_kept():
+    assert redact_text("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic [REDACTED]"
+    assert redact_text("authorization=Token abcdefghij sent") == "authorization=Token [REDACTED] sent"
+    assert redact_text("Authorization: Bearer abc123def456") == "Authorization: Bearer [REDACTED]"
 
 
 def test_configured_api_keys_come_from_the_environment(monkeypatch):

@@ -52,10 +52,6 @@ class Inputs:
     previous_calls: tuple[str, ...]  # calls of up to REPEAT_WINDOW_DAYS earlier days that exist
 
 
-def normalized_day_exists(lake: Lake, provider: str, day: str) -> bool:
-    return all(lake.exists(lake.table_path(t, day, provider)) for t in ("calls", "actions", "interactions"))
-
-
 def inputs_for(lake: Lake, provider: str, day: str) -> Inputs:
     paths = {t: lake.table_path(t, day, provider) for t in ("calls", "actions", "interactions")}
     missing = [t for t, p in paths.items() if not lake.exists(p)]
@@ -227,7 +223,10 @@ def metric_rows(con: duckdb.DuckDBPyConnection, provider: str, level: str, short
         f"SELECT {group} AS agent, count(*) AS test_calls FROM c_all WHERE is_test_call GROUP BY 1"
     )
     ctes["m_types"] = (
-        "SELECT t.agent, json_group_object(t.action_type, round(t.n::DOUBLE / k.connected, 4))::VARCHAR "
+        # Keys in a fixed order (json_group_object's follows the hash table), so an unchanged day
+        # rewrites the same text.
+        "SELECT t.agent, to_json(map(list(t.action_type ORDER BY t.action_type), "
+        "list(round(t.n::DOUBLE / k.connected, 4) ORDER BY t.action_type)))::VARCHAR "
         "AS actions_by_type FROM ("
         f"SELECT {group} AS agent, a.action_type, count(*) AS n FROM day_actions a JOIN c USING (call_id) "
         "WHERE c.connected GROUP BY ALL) AS t "
