@@ -18,7 +18,8 @@ The policy:
 * header lists of ``{key|name, value}`` entries: the value of an entry with a credential name;
 * inside any string: the known secret values (API keys), ``Bearer``/``Basic``/``Token``
   credentials in any case, OmniDimension ``secret_key_...`` values, secret URL query parameters
-  (``X-Amz-Signature``, ``X-Amz-Credential``, ``token``, ``sig``, ``key``, ...) and
+  (``X-Amz-Signature``, ``X-Amz-Credential``, ``token``, ``sig``, ``key``, ...), the password
+  of a URL (``https://user:password@host``) and
   ``name=value`` / ``name: value`` assignments with a credential name;
 * a string holding a JSON document is redacted as a document, recursively.
 """
@@ -176,6 +177,7 @@ _MARKERS = (
     "session",
     "bearer",
     "basic",
+    "://",  # a URL, which may carry a password before its host (https://user:password@host)
 )
 _NAME_MARKERS = _MARKERS.index("bearer")  # markers before this one are parts of credential names
 _EQUALS = len(_MARKERS)  # "=" (query parameters, assignments) is found with str.find: a one-byte
@@ -186,6 +188,7 @@ _SCAN_TEXT = AhoCorasick(_MARKERS, matchkind=MatchKind.LeftmostFirst)  # for non
 _SCHEME_WORDS = ("bearer", "basic", "token")  # HTTP Authorization schemes
 _SCHEMES = frozenset(_MARKERS.index(word) for word in _SCHEME_WORDS)
 _SECRET = _MARKERS.index("secret")
+_URL = _MARKERS.index("://")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -227,6 +230,7 @@ def _name_around(lowered: str, start: int, end: int) -> tuple[int, int]:
 
 # Every pattern stops at quotes and backslashes, so running them over serialized JSON can never
 # break the JSON: a replacement only ever changes characters inside one string value.
+_URL_PASSWORD = re.compile(r"[^\s/@:\"'\\]+:([^\s/@\"'\\]+)@")  # after "://": user:password@
 _SECRET_KEY_VALUE = re.compile(r"(?i)secret_key_[A-Za-z0-9_\-]+")  # OmniDimension's call_sid credential
 _SCHEME_VALUE = re.compile(r"\s+([A-Za-z0-9._~+/\-]+=*)")
 _QUERY_VALUE = re.compile(r"[^&#\s\"'\\]+")
@@ -289,6 +293,8 @@ def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tupl
         span = _query_span(text, lowered, start)
     elif marker == _SECRET and (m := _SECRET_KEY_VALUE.match(text, start)):
         span = m.span()
+    elif marker == _URL:
+        span = m.span(1) if (m := _URL_PASSWORD.match(text, end)) else None
     else:
         span = _scheme_span(text, lowered, start, end) if marker in _SCHEMES else None
         span = span or _assignment_span(text, lowered, start, end)

@@ -19,6 +19,12 @@ API_KEY = "live-key-9f8e7d6c5b4a"
 # (id, record, secret that must be gone, {json path: value that must be intact})
 CASES = [
     ("api_secret", {"id": "c1", "api_secret": "s3cr3t-value-1"}, "s3cr3t-value-1", {"id": "c1"}),
+    (
+        "password in a recording url",
+        {"recording_url": "https://rec:pw-in-url-0030@media.example.com/r.mp3", "duration": 61},
+        "pw-in-url-0030",
+        {"duration": 61},
+    ),
     ("auth_token", {"id": "c2", "auth_token": "tok-abcdef-2"}, "tok-abcdef-2", {"id": "c2"}),
     (
         "webhook_secret",
