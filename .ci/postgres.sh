@@ -8,7 +8,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-export DAGSTER_PG_HOST=127.0.0.1 DAGSTER_PG_PORT=${DAGSTER_PG_PORT:-55432}
+# A free port, so a server already running on this machine (a developer's) is no obstacle.
+free_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export DAGSTER_PG_HOST=127.0.0.1 DAGSTER_PG_PORT=${DAGSTER_PG_PORT:-$free_port}
 export DAGSTER_PG_USERNAME=dagster DAGSTER_PG_DB=dagster
 export DAGSTER_PG_PASSWORD=${DAGSTER_PG_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')}
 pg_data=$(mktemp -d /tmp/calllog-pg.XXXXXX)

@@ -14,6 +14,7 @@ import email.utils
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +95,7 @@ class ClientStats:
     throttled: int = 0  # 429 answers
     not_modified: int = 0
     bytes: int = 0
-    retry_reasons: dict[str, int] = field(default_factory=dict)
+    retry_reasons: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -249,12 +250,12 @@ class ApiClient:
         return Response(status, body, raw.headers, len(raw.content))
 
     def _retry(self, reason: str, retry_after: float | None = None) -> _Retryable:
-        self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
+        self.stats.retry_reasons[reason] += 1
         return _Retryable(reason, retry_after)
 
     def _unreadable_header(self, name: str, value: str) -> None:
         reason = f"429 with unreadable {name} header"
-        self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
+        self.stats.retry_reasons[reason] += 1
         log.warning(
             "%s answered 429 with an unreadable %s header (%r): backing off on our own schedule",
             self.settings.provider_title,

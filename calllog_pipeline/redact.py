@@ -18,7 +18,8 @@ The policy:
 * header lists of ``{key|name, value}`` entries: the value of an entry with a credential name;
 * inside any string: the known secret values (API keys), ``Bearer``/``Basic``/``Token``
   credentials in any case, OmniDimension ``secret_key_...`` values, secret URL query parameters
-  (``X-Amz-Signature``, ``X-Amz-Credential``, ``token``, ``sig``, ``key``, ...) and
+  (``X-Amz-Signature``, ``X-Amz-Credential``, ``token``, ``sig``, ``key``, ...), the password
+  of a URL (``https://user:password@host``) and
   ``name=value`` / ``name: value`` assignments with a credential name;
 * a string holding a JSON document is redacted as a document, recursively.
 """
@@ -176,6 +177,7 @@ _MARKERS = (
     "session",
     "bearer",
     "basic",
+    "://",  # a URL, which may carry a password before its host (https://user:password@host)
 )
 _NAME_MARKERS = _MARKERS.index("bearer")  # markers before this one are parts of credential names
 _EQUALS = len(_MARKERS)  # "=" (query parameters, assignments) is found with str.find: a one-byte
@@ -183,8 +185,10 @@ _EQUALS = len(_MARKERS)  # "=" (query parameters, assignments) is found with str
 _SCAN = BytesAhoCorasick([m.encode() for m in _MARKERS], matchkind=MatchKind.LeftmostFirst)
 _SCAN_TEXT = AhoCorasick(_MARKERS, matchkind=MatchKind.LeftmostFirst)  # for non-ASCII text
 # Authorization schemes, whose value is the credential.
-_SCHEMES = frozenset(_MARKERS.index(word) for word in ("bearer", "basic", "token"))
+_SCHEME_WORDS = ("bearer", "basic", "token")  # HTTP Authorization schemes
+_SCHEMES = frozenset(_MARKERS.index(word) for word in _SCHEME_WORDS)
 _SECRET = _MARKERS.index("secret")
+_URL = _MARKERS.index("://")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -226,6 +230,7 @@ def _name_around(lowered: str, start: int, end: int) -> tuple[int, int]:
 
 # Every pattern stops at quotes and backslashes, so running them over serialized JSON can never
 # break the JSON: a replacement only ever changes characters inside one string value.
+_URL_PASSWORD = re.compile(r"[^\s/@:\"'\\]+:([^\s/@\"'\\]+)@")  # after "://": user:password@
 _SECRET_KEY_VALUE = re.compile(r"(?i)secret_key_[A-Za-z0-9_\-]+")  # OmniDimension's call_sid credential
 _SCHEME_VALUE = re.compile(r"\s+([A-Za-z0-9._~+/\-]+=*)")
 _QUERY_VALUE = re.compile(r"[^&#\s\"'\\]+")
@@ -267,6 +272,10 @@ def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int
         return None
     if is_counter_name(lowered[start:end]) and _is_number(value):
         return None
+    # "Authorization: Basic <credential>": the assigned word is the scheme and the credential follows
+    # it. The name says it is a credential, so it goes however short (the scheme's own rule guesses).
+    if value.lower() in _SCHEME_WORDS and (credential := _SCHEME_VALUE.match(text, m.end(1))):
+        return credential.span(1)
     return m.span(1)
 
 
@@ -284,6 +293,8 @@ def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tupl
         span = _query_span(text, lowered, start)
     elif marker == _SECRET and (m := _SECRET_KEY_VALUE.match(text, start)):
         span = m.span()
+    elif marker == _URL:
+        span = m.span(1) if (m := _URL_PASSWORD.match(text, end)) else None
     else:
         span = _scheme_span(text, lowered, start, end) if marker in _SCHEMES else None
         span = span or _assignment_span(text, lowered, start, end)

@@ -39,15 +39,26 @@ def _has_unknown(value: object) -> bool:
     return False
 
 
+def run_version(per_day: Mapping[str, str | None]) -> str | None:
+    """The one data version Dagster records for a run, whatever partitions it covers: the day's own
+    for a one-day run, a fingerprint of the days' for a ranged one (each day's is in the run's
+    "data_versions" metadata); None when any day's is unknown."""
+    if len(per_day) == 1:
+        return next(iter(per_day.values()))
+    return fingerprint(per_day)
+
+
 ABSENT = "absent"
 
 
-def stored_version(lake: Lake, path: str) -> str | None:
-    """The data version a file recorded: ``ABSENT`` when there is no file (a stable answer: an
-    input that does not exist yet), None when the file predates versions (unknown: recompute)."""
-    if not lake.exists(path):
+def stored_version(lake: Lake, path: str, key: str = DATA_VERSION) -> str | None:
+    """The version a file recorded under ``key`` in its footer: ``ABSENT`` when there is no file (a
+    stable answer: an input that does not exist yet), None when the file predates versions (unknown:
+    recompute)."""
+    try:
+        value = lake.file_metadata(path).get(key)
+    except FileNotFoundError:  # one request instead of an existence check and a read
         return ABSENT
-    value = lake.file_metadata(path).get(DATA_VERSION)
     return str(value) if value else None
 
 
@@ -57,10 +68,11 @@ def current_rows(lake: Lake, paths: Mapping[str, str], version: str | None) -> d
         return None
     rows = {}
     for name, path in paths.items():
-        if not lake.exists(path):
+        try:
+            with lake.fs.open(path, "rb") as f:
+                meta = pq.read_metadata(f)
+        except FileNotFoundError:
             return None
-        with lake.fs.open(path, "rb") as f:
-            meta = pq.read_metadata(f)
         recorded = (meta.metadata or {}).get(DATA_VERSION.encode())
         if recorded is None or orjson.loads(recorded) != version:
             return None

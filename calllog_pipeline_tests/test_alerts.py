@@ -38,13 +38,10 @@ def tick(sensor, instance, alerts: AlertChannels, cursor: str | None, defs: dg.D
     return result, result.cursor
 
 
-def failed_provider_run(monkeypatch, instance, tmp_path, retries: int = 0):
-    """DialNexa's daily job for DAY while DialNexa is down (its simulator stopped)."""
-    with SimulatorServer(SimulatorConfig(seed=1, calls_per_day=10)) as sim:
-        env = sim.env()
+def failed_dialnexa_run(monkeypatch, instance, tmp_path, env: dict[str, str], retries: int = 3):
+    """DialNexa's daily job for DAY with ``env`` set; it must fail."""
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("DIALNEXA_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("CALLLOG_STEP_RETRIES", str(retries))
     monkeypatch.setenv("CALLLOG_RETRY_DELAY_S", "0")
     settings = Settings.from_env(
@@ -58,6 +55,15 @@ def failed_provider_run(monkeypatch, instance, tmp_path, retries: int = 0):
     result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=False)
     assert not result.success
     return result
+
+
+def failed_provider_run(monkeypatch, instance, tmp_path, retries: int = 0):
+    """DialNexa's daily job for DAY while DialNexa is down (its simulator stopped)."""
+    with SimulatorServer(SimulatorConfig(seed=1, calls_per_day=10)) as sim:
+        env = sim.env()
+    return failed_dialnexa_run(
+        monkeypatch, instance, tmp_path, {**env, "DIALNEXA_MAX_ATTEMPTS": "1"}, retries=retries
+    )
 
 
 def test_a_failed_run_reaches_slack_webhook_and_email_once(monkeypatch, tmp_path):
@@ -118,21 +124,9 @@ def test_a_bad_key_fails_at_once_without_retries(monkeypatch, tmp_path):
         SimulatorServer(SimulatorConfig(seed=1, calls_per_day=10)) as sim,
         dg.instance_for_test() as instance,
     ):
-        for key, value in sim.env().items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("DIALNEXA_API_KEY", "expired-key")
-        monkeypatch.setenv("CALLLOG_STEP_RETRIES", "3")
-        monkeypatch.setenv("CALLLOG_RETRY_DELAY_S", "0")
-        settings = Settings.from_env(
-            {
-                "CALLLOG_START_DATE": "2026-03-01",
-                "CALLLOG_DATA_DIR": str(tmp_path),
-                "CALLLOG_PROVIDERS": "dialnexa",
-            }
+        result = failed_dialnexa_run(
+            monkeypatch, instance, tmp_path, {**sim.env(), "DIALNEXA_API_KEY": "expired-key"}
         )
-        job = build_definitions(settings).resolve_job_def("dialnexa_daily")
-        result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=False)
-        assert not result.success
         assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         assert sim.stats()["responses"].get(401) == len(REGISTRY["dialnexa"].endpoints)
 
@@ -168,20 +162,8 @@ class ChangedShapeApi(HttpReceiver):
 
 def test_a_changed_response_shape_fails_at_once_without_retries(monkeypatch, tmp_path):
     with ChangedShapeApi() as api, dg.instance_for_test() as instance:
-        monkeypatch.setenv("DIALNEXA_BASE_URL", api.url.removesuffix("/hook"))
-        monkeypatch.setenv("DIALNEXA_API_KEY", "a-key")
-        monkeypatch.setenv("CALLLOG_STEP_RETRIES", "3")
-        monkeypatch.setenv("CALLLOG_RETRY_DELAY_S", "0")
-        settings = Settings.from_env(
-            {
-                "CALLLOG_START_DATE": "2026-03-01",
-                "CALLLOG_DATA_DIR": str(tmp_path),
-                "CALLLOG_PROVIDERS": "dialnexa",
-            }
-        )
-        job = build_definitions(settings).resolve_job_def("dialnexa_daily")
-        result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=False)
-    assert not result.success
+        env = {"DIALNEXA_BASE_URL": api.url.removesuffix("/hook"), "DIALNEXA_API_KEY": "a-key"}
+        result = failed_dialnexa_run(monkeypatch, instance, tmp_path, env)
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     failures = [e.step_failure_data.user_failure_data for e in result.all_events if e.is_step_failure]
     assert failures and all("shape changed" in f.description for f in failures if f)

@@ -138,15 +138,19 @@ LOGS_ONLY = [
 ]
 
 
+def by_call_id(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda row: row["call_id"])  # DialNexa's out-of-core join keeps no order
+
+
 def test_dialnexa_calls_examples():
     tables = run(dialnexa, {"calls": fixture("dialnexa_calls.json")})
-    assert tables["calls"] == CALLS_ONLY
+    assert by_call_id(tables["calls"]) == by_call_id(CALLS_ONLY)
     assert tables["actions"] == tables["interactions"] == tables["quarantine"] == []
 
 
 def test_dialnexa_call_log_examples():
     tables = run(dialnexa, {"call_logs": fixture("dialnexa_call_logs.json")})
-    assert tables["calls"] == LOGS_ONLY
+    assert by_call_id(tables["calls"]) == by_call_id(LOGS_ONLY)
     assert tables["actions"] == tables["interactions"] == tables["quarantine"] == []
 
 

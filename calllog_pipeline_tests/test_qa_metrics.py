@@ -301,3 +301,21 @@ def test_a_ranged_run_scores_the_days_it_can_and_names_the_missing_one(lake):
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "2026-03-09" in failure.event_specific_data.error.message
     assert "Materialize normalize_dialnexa for those days" in failure.event_specific_data.error.message
+
+
+def test_days_after_the_last_normalized_one_are_skipped_not_failed(lake):
+    """A UI backfill of older days also re-scores the week after its range (repeat contacts):
+    days there that were never ingested have nothing to score, and the run still succeeds."""
+    partitions = dg.DailyPartitionsDefinition(start_date="2026-03-01")
+    write_day(lake, "dialnexa", "2026-03-08", [call("x", "2026-03-08", 0, **ALPHA, duration_s=30.0)])
+    result = dg.materialize(
+        [build_qa_assets("dialnexa", partitions)],
+        resources={"lake": lake},
+        tags={
+            "dagster/asset_partition_range_start": "2026-03-08",
+            "dagster/asset_partition_range_end": "2026-03-12",
+        },
+    )
+    assert result.success
+    written = {m.partition for m in result.asset_materializations_for_node("dialnexa_qa")}
+    assert written == {"2026-03-08"}

@@ -19,6 +19,12 @@ API_KEY = "live-key-9f8e7d6c5b4a"
 # (id, record, secret that must be gone, {json path: value that must be intact})
 CASES = [
     ("api_secret", {"id": "c1", "api_secret": "s3cr3t-value-1"}, "s3cr3t-value-1", {"id": "c1"}),
+    (
+        "password in a recording url",
+        {"recording_url": "https://rec:pw-in-url-0030@media.example.com/r.mp3", "duration": 61},
+        "pw-in-url-0030",
+        {"duration": 61},
+    ),
     ("auth_token", {"id": "c2", "auth_token": "tok-abcdef-2"}, "tok-abcdef-2", {"id": "c2"}),
     (
         "webhook_secret",
@@ -94,6 +100,12 @@ CASES = [
         {"id": None},
     ),
     ("Token scheme", {"note": "Authorization Token 9a8b7c6d5e0021"}, "9a8b7c6d5e0021", {"id": None}),
+    (
+        "Basic credential assigned to Authorization in free text",
+        {"note": "sent Authorization: Basic dXNlcjpwYXNz upstream"},  # short, no digit: only the name says
+        "dXNlcjpwYXNz",
+        {"id": None},
+    ),
     (
         "presigned recording url",
         {
@@ -212,6 +224,12 @@ def test_an_inline_bearer_credential_is_redacted_without_any_credential_named_ke
     out = redact_json(record).decode()
     assert "Zm9vYmFyYmF6cXV4" not in out and "bearer [REDACTED]" in out
     assert redact_text("BEARER Zm9vYmFyYmF6cXV4 was refused") == "BEARER [REDACTED] was refused"
+
+
+def test_the_credential_after_an_assigned_scheme_is_redacted_and_the_scheme_kept():
+    assert redact_text("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic [REDACTED]"
+    assert redact_text("authorization=Token abcdefghij sent") == "authorization=Token [REDACTED] sent"
+    assert redact_text("Authorization: Bearer abc123def456") == "Authorization: Bearer [REDACTED]"
 
 
 def test_configured_api_keys_come_from_the_environment(monkeypatch):

@@ -20,10 +20,10 @@ from calllog_pipeline.normalized import checks, writer
 from calllog_pipeline.normalized.checks import NormalizeConfig
 from calllog_pipeline.normalized.keys import GROUP, normalize_pool, normalized_asset_key
 from calllog_pipeline.normalized.privacy import Privacy
-from calllog_pipeline.normalized.versions import input_version
+from calllog_pipeline.normalized.versions import input_version, raw_versions
 from calllog_pipeline.providers.base import Provider
 from calllog_pipeline.raw.assets import raw_asset_key
-from calllog_pipeline.versions import fingerprint
+from calllog_pipeline.versions import ABSENT, run_version
 
 DESCRIPTIONS = {
     "calls": "One row per call, in the schema every provider shares (see docs/schema.md).",
@@ -80,13 +80,8 @@ def _materialize_result(
 
 
 def _data_version(versions: dict[str, str | None]) -> dg.DataVersion | None:
-    """The day's fingerprint for a one-day run, else one over the days' (Dagster records a single
-    version per run for all its partitions; each day's is in the "data_versions" metadata)."""
-    if None in versions.values():
-        return None
-    if len(versions) == 1:
-        return dg.DataVersion(next(iter(versions.values())))
-    return dg.DataVersion(fingerprint(versions))
+    version = run_version(versions)
+    return dg.DataVersion(version) if version else None
 
 
 def build_normalized_asset(
@@ -117,8 +112,9 @@ def build_normalized_asset(
         kept: list[str] = []
         for day in context.partition_keys:  # one day, or every day of a ranged run
             try:
-                _require_raw(lake, provider, day)
-                versions[day] = version = input_version(lake, privacy, provider, day)
+                raw = raw_versions(lake, provider, day)
+                _require_raw(provider, day, raw)
+                versions[day] = version = input_version(raw, privacy, provider)
                 counts = (
                     None if config.force else writer.keep_provider_day(lake, provider, day, written, version)
                 )
@@ -151,10 +147,8 @@ class MissingRawData(Exception):
     """A raw file of the day was never written: normalizing would publish an empty day as if real."""
 
 
-def _require_raw(lake: Lake, provider: Provider, day: str) -> None:
-    missing = [
-        e.name for e in provider.endpoints if not lake.exists(lake.raw_path(provider.name, e.name, day))
-    ]
+def _require_raw(provider: Provider, day: str, raw: dict[str, str | None]) -> None:
+    missing = [endpoint for endpoint, version in raw.items() if version == ABSENT]
     if missing:
         keys = ", ".join(raw_asset_key(provider.name, name).to_user_string() for name in missing)
         raise MissingRawData(f"no raw file for {keys} on {day}: materialize it for this day first")

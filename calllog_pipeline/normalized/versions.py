@@ -7,6 +7,7 @@ them, and the privacy settings. Equal fingerprint, equal files: the day is kept 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized.privacy import Privacy
@@ -23,13 +24,19 @@ _SHARED_CODE = (
 )
 
 
-def input_version(lake: Lake, privacy: Privacy, provider: Provider, day: str) -> str | None:
-    """The day's fingerprint; None when a raw file predates content hashes (recompute)."""
-    raw = {e.name: stored_content_hash(lake, provider.name, e.name, day) for e in provider.endpoints}
+def raw_versions(lake: Lake, provider: Provider, day: str) -> dict[str, str | None]:
+    """Each endpoint's stored content hash for the day: ``ABSENT`` when it was never fetched, None
+    when its file predates content hashes."""
+    return {e.name: stored_content_hash(lake, provider.name, e.name, day) for e in provider.endpoints}
+
+
+def input_version(raw: Mapping[str, str | None], privacy: Privacy, provider: Provider) -> str | None:
+    """The day's fingerprint from its ``raw_versions``; None when a raw file predates content hashes
+    (recompute)."""
     salt = hashlib.sha256(privacy.salt.encode()).hexdigest()[:16] if privacy.hash_pii else ""
     return fingerprint(
         {
-            "raw": raw,
+            "raw": dict(raw),
             "privacy": {"hash_pii": privacy.hash_pii, "salt": salt},  # the salt's hash, never the salt
             "code": code_version(provider.normalize.__module__, *_SHARED_CODE),
         }

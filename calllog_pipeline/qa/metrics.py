@@ -52,10 +52,6 @@ class Inputs:
     previous_calls: tuple[str, ...]  # calls of up to REPEAT_WINDOW_DAYS earlier days that exist
 
 
-def normalized_day_exists(lake: Lake, provider: str, day: str) -> bool:
-    return all(lake.exists(lake.table_path(t, day, provider)) for t in ("calls", "actions", "interactions"))
-
-
 def inputs_for(lake: Lake, provider: str, day: str) -> Inputs:
     paths = {t: lake.table_path(t, day, provider) for t in ("calls", "actions", "interactions")}
     missing = [t for t, p in paths.items() if not lake.exists(p)]

@@ -14,12 +14,13 @@ import pyarrow.parquet as pq
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, DayTables
-from calllog_pipeline.versions import code_version, current_rows, fingerprint, stored_version
+from calllog_pipeline.versions import ABSENT, code_version, current_rows, fingerprint, stored_version
 
 _CODE = ("calllog_pipeline.qa.metrics", "calllog_pipeline.qa.catalog")
 
 
-def input_version(lake: Lake, provider: str, day: str, short_call_s: float) -> str | None:
+def stored_inputs(lake: Lake, provider: str, day: str) -> dict[str, dict[str, str | None]]:
+    """The data versions of the normalized files the day is computed from (``ABSENT``: no file)."""
     first = date.fromisoformat(day)
     today = {
         t: stored_version(lake, lake.table_path(t, day, provider))
@@ -29,9 +30,17 @@ def input_version(lake: Lake, provider: str, day: str, short_call_s: float) -> s
         str(d): stored_version(lake, lake.table_path("calls", d, provider))
         for d in (first - timedelta(days=k) for k in range(1, REPEAT_WINDOW_DAYS + 1))
     }
-    return fingerprint(
-        {"today": today, "earlier_calls": earlier, "short_call_s": short_call_s, "code": code_version(*_CODE)}
-    )
+    return {"today": today, "earlier_calls": earlier}
+
+
+def has_normalized_day(inputs: dict[str, dict[str, str | None]]) -> bool:
+    """Whether the day's own calls, actions and interactions are all in the lake."""
+    return ABSENT not in inputs["today"].values()
+
+
+def input_version(inputs: dict[str, dict[str, str | None]], short_call_s: float) -> str | None:
+    """The day's fingerprint from its ``stored_inputs``; None when one predates versions (recompute)."""
+    return fingerprint({**inputs, "short_call_s": short_call_s, "code": code_version(*_CODE)})
 
 
 def kept_day(lake: Lake, provider: str, day: str, version: str | None) -> DayTables | None:

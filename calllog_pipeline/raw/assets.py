@@ -24,9 +24,10 @@ from calllog_pipeline.lake import RAW_BATCH_ROWS, RAW_SCHEMA, Lake
 from calllog_pipeline.providers.base import Endpoint, Paging, Provider, ProviderApi, Window
 from calllog_pipeline.raw.coverage import Page
 from calllog_pipeline.raw.fetch import FetchStats, PageNote, WindowFetch, first_error
-from calllog_pipeline.raw.versions import CONTENT_HASH, ContentHash, combined_version
+from calllog_pipeline.raw.versions import CONTENT_HASH, ContentHash
 from calllog_pipeline.redact import LOG_FILTER, redact_serialized, redact_text, remember_secrets
 from calllog_pipeline.timeutil import LATER_PASS_IDS
+from calllog_pipeline.versions import run_version
 
 DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
 
@@ -339,12 +340,9 @@ def build_raw_asset(
             )
         versions = {o.day: o.content_hash for o in outcomes}
         metadata["data_versions"] = dg.MetadataValue.json(versions)
-        # One run records one data version for all its days: the day's own hash for a one-day run,
-        # a hash of the days' hashes for a ranged run (each day's is in "data_versions").
-        version = versions[days[0][0]] if len(days) == 1 else combined_version(versions)
         checks = [_completeness(provider, endpoint, outcomes)] if endpoint.paging is Paging.WINDOWED else []
         return dg.MaterializeResult(
-            metadata=metadata, data_version=dg.DataVersion(version), check_results=checks
+            metadata=metadata, data_version=dg.DataVersion(run_version(versions)), check_results=checks
         )
 
     return raw_endpoint

@@ -25,10 +25,12 @@ class StoredPage:
 
 def stored_pages(lake: Lake, provider: str, endpoint: Endpoint, day: str) -> list[StoredPage]:
     """The pages whose ETags the stored day's file kept; empty when there is no file or no ETag."""
-    path = lake.raw_path(provider, endpoint.name, day)
-    if not endpoint.conditional or not lake.exists(path):
+    if not endpoint.conditional:
         return []
-    footer = lake.file_metadata(path)
+    try:
+        footer = lake.file_metadata(lake.raw_path(provider, endpoint.name, day))
+    except FileNotFoundError:  # never fetched: the schedule fetches it
+        return []
     notes = footer.get("pages") if isinstance(footer.get("pages"), dict) else {}
     etags = {key: note["etag"] for key, note in notes.items() if isinstance(note, dict) and note.get("etag")}
     etags = etags or footer.get("etags") or {}

@@ -8,9 +8,9 @@ can tell "re-read, same data" (nothing to recompute) from "changed".
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 
 from calllog_pipeline.lake import Lake
+from calllog_pipeline.versions import stored_version
 
 CONTENT_HASH = "content_hash"
 _MODULUS = 1 << 128
@@ -36,17 +36,7 @@ class ContentHash:
         return f"{self.count}-{self._sum:032x}"
 
 
-def combined_version(per_day: Mapping[str, str]) -> str:
-    """One version for several days (a ranged run records one data version for all its days)."""
-    text = "\n".join(f"{day}={version}" for day, version in sorted(per_day.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 def stored_content_hash(lake: Lake, provider: str, endpoint: str, day: str) -> str | None:
-    """The content hash of a stored raw day; "absent" when there is no file, None when the file
+    """The content hash of a stored raw day; ``ABSENT`` when there is no file, None when the file
     predates content hashes (treat it as changed)."""
-    path = lake.raw_path(provider, endpoint, day)
-    if not lake.exists(path):
-        return "absent"
-    value = lake.file_metadata(path).get(CONTENT_HASH)
-    return str(value) if value else None
+    return stored_version(lake, lake.raw_path(provider, endpoint, day), CONTENT_HASH)

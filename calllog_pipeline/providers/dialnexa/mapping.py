@@ -3,19 +3,22 @@
 DialNexa lists the same call twice: ``GET /calls`` (the scheduling view: numbers, ``ended_at``,
 ``metadata``) and ``GET /call-logs`` (the analytics view: sentiment, ``analysis``, ``end_reason``).
 They merge into one ``calls`` row per call. Both sides are mapped batch by batch into temporary
-Parquet files; DuckDB joins them out of core (its memory is capped, the rest spills to disk) and
-hands back aligned (log, /calls row) batches, which ``merge`` combines; the ``/calls`` rows no log
-matched come last. Memory stays bounded by a batch, whatever the size of the day.
+Parquet files, split into ``PARTS`` parts by a hash of the call id (a call's two views land in the
+same part); DuckDB joins one part at a time (its memory capped) and hands back aligned
+(log, /calls row) batches, which ``merge`` combines, then the part's ``/calls`` rows no log matched.
+Memory stays bounded by a part, a sixteenth of the day.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -94,51 +97,65 @@ SPEAKERS = {"agent": "agent", "user": "user"}
 LINE_BREAK = re.compile(r"\r?\n")
 
 BATCH_ROWS = 5_000
-JOIN_MEMORY = "64MB"  # DuckDB's cap for the join; beyond it, it spills to the temporary folder
+JOIN_MEMORY = "64MB"  # DuckDB's cap for joining one part; beyond it, it spills to the temporary folder
+PARTS = 16  # a 1,000,000-call day in 64 MB did not fit in one part (DuckDB could not even spill)
 
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
     with tempfile.TemporaryDirectory(prefix="dialnexa-normalize-") as folder:
-        sides = {endpoint: f"{folder}/{endpoint}.parquet" for endpoint in (CALLS_ENDPOINT, LOGS_ENDPOINT)}
-        for endpoint, path in sides.items():
-            yield from _map_to_file(raw, out, endpoint, path)
-        for merged in _joined(sides[LOGS_ENDPOINT], sides[CALLS_ENDPOINT], folder):
+        for endpoint in (CALLS_ENDPOINT, LOGS_ENDPOINT):
+            yield from _map_to_parts(raw, out, endpoint, folder)
+        for merged in _joined(folder):
             yield "calls", merged
             yield from _transcript_turns(out, merged)
 
 
-def _map_to_file(raw: RawDay, out: TableBuffers, endpoint: str, path: str) -> Iterator[TableBatch]:
-    """Every record of one endpoint mapped to a (partial) call row, into ``path``; quarantined
-    records are yielded at once."""
+def _part_path(folder: str, endpoint: str, part: int) -> str:
+    return f"{folder}/{endpoint}-{part:02d}.parquet"
+
+
+def _map_to_parts(raw: RawDay, out: TableBuffers, endpoint: str, folder: str) -> Iterator[TableBatch]:
+    """Every record of one endpoint mapped to a (partial) call row, into its part's file;
+    quarantined records are yielded at once."""
     seen = SeenIds()
-    with pq.ParquetWriter(path, schemas.CALLS) as writer:
+    with contextlib.ExitStack() as stack:
+        writers = [
+            stack.enter_context(pq.ParquetWriter(_part_path(folder, endpoint, part), schemas.CALLS))
+            for part in range(PARTS)
+        ]
         for payloads in batches(raw, endpoint):
             _collect(out, endpoint, payloads, seen)
-            writer.write_batch(out.calls.take_batch(out.ingested_at))
+            batch = out.calls.take_batch(out.ingested_at)
+            parts = np.array([hash(call_id) % PARTS for call_id in batch.column("call_id").to_pylist()])
+            for part, writer in enumerate(writers):
+                if (mask := parts == part).any():
+                    writer.write_batch(batch.filter(pa.array(mask)))
             yield from out.drain()
 
 
-def _joined(logs: str, calls: str, folder: str) -> Iterator[pa.RecordBatch]:
-    """Each log row merged with its ``/calls`` row, then the ``/calls`` rows no log matched. Rows
-    come in no particular order: sorting would make DuckDB hold them."""
+def _joined(folder: str) -> Iterator[pa.RecordBatch]:
+    """Part by part: each log row merged with its ``/calls`` row, then the ``/calls`` rows no log
+    matched. Rows come in no particular order: sorting would make DuckDB hold them."""
     import duckdb  # here, not at import: the mapping module loads without DuckDB
 
     config = {"memory_limit": JOIN_MEMORY, "temp_directory": folder, "threads": 1}
+    partner = ", ".join(f'c."{f.name}" AS "calls__{f.name}"' for f in schemas.CALLS)
     with duckdb.connect(config={**config, "preserve_insertion_order": False}) as con:
         con.execute("SET TimeZone = 'UTC'")
-        partner = ", ".join(f'c."{f.name}" AS "calls__{f.name}"' for f in schemas.CALLS)
-        logs_sql, calls_sql = (
-            f"read_parquet('{path.replace(chr(39), chr(39) * 2)}')" for path in (logs, calls)
-        )
-        pairs = con.sql(
-            f"SELECT l.*, {partner} FROM {logs_sql} l LEFT JOIN {calls_sql} c ON l.call_id = c.call_id"
-        )
-        for pair in pairs.to_arrow_reader(BATCH_ROWS):
-            yield merge(_calls_columns(pair, ""), _calls_columns(pair, "calls__"))
-        unmatched = con.sql(f"SELECT c.* FROM {calls_sql} c ANTI JOIN {logs_sql} l ON l.call_id = c.call_id")
-        for batch in unmatched.to_arrow_reader(BATCH_ROWS):
-            yield _calls_columns(batch, "")
+        for part in range(PARTS):
+            logs, calls = (
+                "read_parquet('" + _part_path(folder, endpoint, part).replace("'", "''") + "')"
+                for endpoint in (LOGS_ENDPOINT, CALLS_ENDPOINT)
+            )
+            pairs = con.sql(
+                f"SELECT l.*, {partner} FROM {logs} l LEFT JOIN {calls} c ON l.call_id = c.call_id"
+            )
+            for pair in pairs.to_arrow_reader(BATCH_ROWS):
+                yield merge(_calls_columns(pair, ""), _calls_columns(pair, "calls__"))
+            unmatched = con.sql(f"SELECT c.* FROM {calls} c ANTI JOIN {logs} l ON l.call_id = c.call_id")
+            for batch in unmatched.to_arrow_reader(BATCH_ROWS):
+                yield _calls_columns(batch, "")
 
 
 def _calls_columns(batch: pa.RecordBatch, prefix: str) -> pa.RecordBatch:
