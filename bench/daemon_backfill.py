@@ -200,9 +200,11 @@ def _throttled_by_provider(instance, keys) -> dict[str, int]:
         if key.path[0] != "raw":
             continue
         provider = next(p for p in REGISTRY if key.path[-1].startswith(f"{p}_"))
+        per_run = {}  # a ranged run repeats its run-wide count on every day's materialization
         for record in instance.fetch_materializations(key, limit=10_000).records:
             value = record.asset_materialization.metadata.get("rate_limited_429")
-            counts[provider] = counts.get(provider, 0) + (value.value if value is not None else 0)
+            per_run[record.run_id] = value.value if value is not None else 0
+        counts[provider] = counts.get(provider, 0) + sum(per_run.values())
     return counts
 
 
