@@ -43,6 +43,7 @@ class BackfillResult:
     rate_limits: dict[str, tuple[int, float]]
     missing_or_extra: dict[str, int] = field(default_factory=dict)  # provider/endpoint -> days off
     failures: list[str] = field(default_factory=list)  # first error of each failed run
+    throttled_by_provider: dict[str, int] = field(default_factory=dict)  # 429s the clients saw
     duplicates: int = 0
 
     @property
@@ -165,6 +166,7 @@ def _backfill(first: date, days: int, chunks: int, workdir: Path, timeout_s: flo
             runs = instance.get_runs()
             failed = [r for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
             failures = [_first_error(instance, r) for r in failed]
+            throttled = _throttled_by_provider(instance, keys)
     finally:
         daemon.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -184,7 +186,24 @@ def _backfill(first: date, days: int, chunks: int, workdir: Path, timeout_s: flo
         rate_limited_429=0,
         rate_limits={},
         failures=failures,
+        throttled_by_provider=throttled,
     )
+
+
+def _throttled_by_provider(instance, keys) -> dict[str, int]:
+    """The 429s each provider's raw steps reported (materialization metadata), to tell which
+    provider's limit was touched."""
+    from calllog_pipeline.providers import REGISTRY
+
+    counts: dict[str, int] = {}
+    for key in keys:
+        if key.path[0] != "raw":
+            continue
+        provider = next(p for p in REGISTRY if key.path[-1].startswith(f"{p}_"))
+        for record in instance.fetch_materializations(key, limit=10_000).records:
+            value = record.asset_materialization.metadata.get("rate_limited_429")
+            counts[provider] = counts.get(provider, 0) + (value.value if value is not None else 0)
+    return counts
 
 
 def _first_error(instance, run) -> str:
@@ -237,7 +256,8 @@ def table(r: BackfillResult) -> str:
         f"| {r.days} x {len(r.requests)} | {r.calls_per_day} | {r.backfills} | {r.runs} ({r.failed_runs}) "
         f"| {r.max_runs_at_once} | {requests} | {r.rate_limited_429} "
         f"| {'yes' if not r.missing_or_extra and not r.duplicates else 'NO'} | {r.wall_s:.0f} "
-        f"| {r.ideal_s:.0f} | {r.ratio:.2f}x |\n\nRate limits (simulator and client): {limits}."
+        f"| {r.ideal_s:.0f} | {r.ratio:.2f}x |\n\nRate limits (simulator and client): {limits}. "
+        f"429s seen by each provider's raw steps: {r.throttled_by_provider}."
     )
 
 
