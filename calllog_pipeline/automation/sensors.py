@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
@@ -108,7 +107,7 @@ def _failed_runs(instance: dg.DagsterInstance, after: int) -> Iterator[tuple[int
 
     cursor = EventLogCursor.from_storage_id(after).to_string() if after >= 0 else None
     records = instance.fetch_run_status_changes(
-        DagsterEventType.RUN_FAILURE, limit=BATCH, cursor=cursor, ascending=True
+        dg.DagsterEventType.RUN_FAILURE, limit=BATCH, cursor=cursor, ascending=True
     ).records
     for record in records:
         run = instance.get_run_by_id(record.run_id)
@@ -119,7 +118,7 @@ def _failed_runs(instance: dg.DagsterInstance, after: int) -> Iterator[tuple[int
 def _step_errors(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
     """(step key, first line of what went wrong): a ``dg.Failure``'s own description, else the
     innermost exception's message."""
-    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
     errors = []
     for r in records:
         failure = r.event_log_entry.dagster_event.step_failure_data
@@ -132,12 +131,12 @@ def _step_errors(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, s
 def _unmaterialized_assets(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetKey]:
     """The assets the run planned but did not materialize: what the failure left out of date."""
 
-    def keys(event_type: DagsterEventType) -> set[dg.AssetKey]:
+    def keys(event_type: dg.DagsterEventType) -> set[dg.AssetKey]:
         records = instance.get_records_for_run(run_id, of_type=event_type).records
         return {r.event_log_entry.dagster_event.asset_key for r in records}
 
-    planned = keys(DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
-    return sorted(planned - keys(DagsterEventType.ASSET_MATERIALIZATION), key=lambda k: k.path)
+    planned = keys(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    return sorted(planned - keys(dg.DagsterEventType.ASSET_MATERIALIZATION), key=lambda k: k.path)
 
 
 @dg.sensor(
