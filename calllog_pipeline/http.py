@@ -28,6 +28,8 @@ from calllog_pipeline.redact import redact_text
 
 log = logging.getLogger(__name__)
 
+# The share of a configured rate limit the client uses (see ``ApiClient``).
+RATE_LIMIT_HEADROOM = 0.9
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -121,9 +123,12 @@ class ApiClient:
     def __init__(self, settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
         self.stats = ClientStats()
-        # Evenly spaced, no burst: a server counting a sliding window never sees more than the
-        # limit, so the limit is used without tripping 429s (and their pauses).
-        self._limiter = AsyncLimiter(1, settings.rate_limit_period_s / settings.rate_limit_requests)
+        # Evenly spaced, no burst, and a little under the limit: requests leave evenly spaced but
+        # arrive with network and scheduling jitter, and at exactly the limit two arrivals squeezed
+        # together put one request too many into a sliding window the server counts (a 429 and
+        # its pause cost far more than the headroom).
+        spacing = settings.rate_limit_period_s / (settings.rate_limit_requests * RATE_LIMIT_HEADROOM)
+        self._limiter = AsyncLimiter(1, spacing)
         self._paused_until = 0.0
         self._in_flight = asyncio.Semaphore(settings.max_concurrency)
         self._http = httpx.AsyncClient(
