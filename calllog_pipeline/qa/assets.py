@@ -35,16 +35,17 @@ class QaConfig(dg.Config):
     """Run config of the QA step: the short-call threshold and every anomaly threshold."""
 
     short_call_s: float = 15.0
-    window_days: int = 28
-    min_same_weekday: int = 4
-    min_history_days: int = 14
-    min_calls: int = 30
-    min_rate_change: float = 0.05
-    error_rate_change: float = 0.15
-    z_warn: float = 3.5
-    z_error: float = 5.0
-    min_scale_fraction: float = 0.1
-    busy_day_calls: float = 30.0
+    # The anomaly thresholds, defaults from ``Thresholds`` (one place to change them).
+    window_days: int = Thresholds.window_days
+    min_same_weekday: int = Thresholds.min_same_weekday
+    min_history_days: int = Thresholds.min_history_days
+    min_calls: int = Thresholds.min_calls
+    min_rate_change: float = Thresholds.min_rate_change
+    error_rate_change: float = Thresholds.error_rate_change
+    z_warn: float = Thresholds.z_warn
+    z_error: float = Thresholds.z_error
+    min_scale_fraction: float = Thresholds.min_scale_fraction
+    busy_day_calls: float = Thresholds.busy_day_calls
     memory_limit: str = "256MB"  # DuckDB spills to disk beyond it
 
     def thresholds(self) -> Thresholds:
