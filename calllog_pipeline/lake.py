@@ -211,6 +211,13 @@ class RawPartition:
         for batch in self.lake.iter_batches(path, columns=["payload"]):
             yield batch.column(0)
 
+    def records(self, endpoint: str) -> int:
+        path = self.path(endpoint)
+        if not self.lake.exists(path):
+            return 0
+        with self.lake.fs.open(path, "rb") as f:
+            return pq.read_metadata(f).num_rows
+
     def source_context(self, endpoint: str) -> Mapping[str, str]:
         path = self.path(endpoint)
         if not self.lake.exists(path):
