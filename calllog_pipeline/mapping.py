@@ -9,9 +9,11 @@ DuckDB: a mapping can be loaded and tested on its own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
@@ -21,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calllog_pipeline import schemas, timeutil
-from calllog_pipeline.redact import redact_json, redact_strings
+from calllog_pipeline.redact import policy_fingerprint, redact_json, redact_strings
 
 
 class RawDay(Protocol):
@@ -33,6 +35,10 @@ class RawDay(Protocol):
 
     def records(self, endpoint: str) -> int:
         """How many raw records the endpoint holds (0 if it has no file), without reading them."""
+
+    def redaction(self, endpoint: str) -> str | None:
+        """The ``policy_fingerprint`` the endpoint's records were redacted under when fetched
+        (None if unknown: a file from before fingerprints, or no file)."""
 
     def source_context(self, endpoint: str) -> Mapping[str, str]:
         """The provider's ``source_context()`` recorded when the endpoint was fetched."""
@@ -281,7 +287,32 @@ def dump_json(value: Any) -> str | None:
     """Compact JSON text with credentials removed, by the one redaction policy (None stays None)."""
     if value is None:
         return None
+    if _JSON_REDACTED.get():
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     return redact_json(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_JSON_REDACTED: ContextVar[bool] = ContextVar("json_redacted", default=False)
+
+
+@contextlib.contextmanager
+def json_redacted_at_ingest(raw: RawDay, *endpoints: str) -> Iterator[bool]:
+    """Within the block ``dump_json`` does not redact again when every record of ``endpoints`` was
+    redacted at ingest under the current ``policy_fingerprint`` (same policy code, same secrets).
+
+    The raw payload went through ``redact_serialized``, the very pass ``dump_json`` makes, and a
+    value of a record serialized alone is a piece of the record's serialized text: a second pass
+    finds nothing more. Raw files without a fingerprint, or with another one, are redacted as
+    before. Free text is not covered: ``redact_texts`` redacts it decoded, which finds more than
+    a pass over JSON text (a credential after an escaped quote or a line break)."""
+    fingerprint = policy_fingerprint()
+    trusted = all(raw.redaction(endpoint) == fingerprint for endpoint in endpoints)
+    previous = _JSON_REDACTED.get()
+    _JSON_REDACTED.set(trusted)
+    try:
+        yield trusted
+    finally:
+        _JSON_REDACTED.set(previous)
 
 
 def salted_hash(value: str, salt: str) -> str:

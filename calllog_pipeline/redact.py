@@ -27,11 +27,13 @@ The policy:
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -506,6 +508,23 @@ def redact_serialized(
         return orjson.dumps(_walk(value, secrets), option=option)
     scrubbed = _scrub(text, json_secrets, (lowered, left))
     return data if scrubbed is text else scrubbed.encode()
+
+
+# --- what a text was redacted under ---------------------------------------------------------------
+
+REDACTION_KEY = "redaction"  # the raw file footer entry holding the ``policy_fingerprint``
+_POLICY_CODE = hashlib.sha256(Path(__file__).read_bytes()).digest()  # any edit here is a new policy
+
+
+def policy_fingerprint(known_secrets: Iterable[str] | None = None) -> str:
+    """Names one redaction: this module's code (the policy) and the exact set of secret values it
+    replaces (``known_secrets`` and ``known_secrets()``), as one digest. Texts redacted under the
+    same fingerprint were redacted alike; another policy or another set of secrets gives another
+    fingerprint. The secrets themselves appear only inside the digest."""
+    digest = hashlib.sha256(_POLICY_CODE)
+    for secret in sorted(_secrets(known_secrets)[0]):
+        digest.update(b"\x00" + secret.encode())
+    return digest.hexdigest()[:32]
 
 
 class RedactingFilter(logging.Filter):

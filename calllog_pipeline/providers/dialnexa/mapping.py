@@ -36,6 +36,7 @@ from calllog_pipeline.mapping import (
     batches,
     dump_json,
     e164,
+    json_redacted_at_ingest,
     parse_iso_utc,
     parse_iso_utc_or_none,
     record_id_of,
@@ -127,6 +128,7 @@ def _map_to_parts(
     seen = SeenIds()
     pending: list[list[pa.RecordBatch]] = [[] for _ in range(parts)]
     with contextlib.ExitStack() as stack:
+        stack.enter_context(json_redacted_at_ingest(raw, endpoint))
         writers = [
             stack.enter_context(
                 pq.ParquetWriter(_part_path(folder, endpoint, part), schemas.CALLS, write_statistics=False)
