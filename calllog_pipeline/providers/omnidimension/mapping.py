@@ -274,7 +274,7 @@ def _channel(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:
     lowered = value.lower()
     if "chat" in lowered:  # "Widget-Chat" in the page's example
         return "chat"
-    if "web" in lowered:
+    if "web" in lowered or "widget" in lowered:  # the website widget's voice calls run in the browser
         return "web_call"
     if any(word in lowered for word in ("phone", "call", "sip", "pstn", "telephony")):
         return "phone"
