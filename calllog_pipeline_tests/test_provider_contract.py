@@ -33,3 +33,22 @@ def omni_call(**changes) -> dict:
 )
 def test_omnidimension_widget_voice_calls_are_web_calls(channel_type, channel):
     assert omni_call(channel_type=channel_type)["channel"] == channel
+
+
+# The page's record carries answering-machine detection beside is_voicemail (`amd_detected`,
+# `amd_answered_by`, `voicemail_type`, all `false` in the example): a machine answering is voicemail.
+@pytest.mark.parametrize(
+    ("changes", "end_reason"),
+    [
+        ({"amd_detected": True, "amd_answered_by": "machine_end_beep"}, "voicemail_detected"),
+        (
+            {"amd_detected": True, "amd_answered_by": "machine_start", "is_voicemail": False},
+            "voicemail_detected",
+        ),
+        ({"voicemail_type": "machine_end_silence"}, "voicemail_detected"),
+        ({"amd_detected": True, "amd_answered_by": "human"}, None),
+        ({"amd_detected": False, "amd_answered_by": False, "voicemail_type": False}, None),
+    ],
+)
+def test_omnidimension_answering_machine_is_voicemail(changes, end_reason):
+    assert omni_call(**changes)["end_reason"] == end_reason

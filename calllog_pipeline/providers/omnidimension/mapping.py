@@ -239,7 +239,7 @@ def _status(status_raw: str | None) -> str:
 
 def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
     """DialNexa's end-reason words, where OmniDimension's fields say the same thing."""
-    if record.get("is_voicemail") is True:
+    if record.get("is_voicemail") is True or _machine_answered(record):
         return "voicemail_detected"
     source = record.get("hangup_source")
     if isinstance(source, str) and source.strip().lower() in HANGUP_SOURCE:
@@ -253,6 +253,15 @@ def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
     if status == "busy":
         return "user_busy"
     return None
+
+
+def _machine_answered(record: dict[str, Any]) -> bool:
+    """Answering-machine detection said a machine picked up (``amd_answered_by`` / ``voicemail_type``
+    such as ``machine_end_beep``; the page's ``false`` means it did not run or found a person)."""
+    return any(
+        isinstance(value, str) and value.strip().lower().startswith(("machine", "voicemail"))
+        for value in (record.get("amd_answered_by"), record.get("voicemail_type"))
+    )
 
 
 def _word(record: dict, key: str, vocabulary: tuple[str, ...], invalid: dict) -> str | None:
