@@ -8,6 +8,7 @@ import copy
 import pytest
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 
+from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
 from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
 
 pytestmark = pytest.mark.usefixtures("fixed_ingestion_time")
@@ -17,6 +18,38 @@ def omni_call(**changes) -> dict:
     record = copy.deepcopy(fixture("omnidimension_call_logs.json")[0]) | changes
     (row,) = run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})["calls"]
     return row
+
+
+def lc_tables(**changes) -> dict:
+    record = copy.deepcopy(fixture("leadconnector_call_logs.json")[0]) | changes
+    return run(leadconnector, {"call_logs": [{k: v for k, v in record.items() if v is not ...}]})
+
+
+# leadconnector-voice-ai-call-logs.txt filters on `callType` LIVE | TRIAL while its record shows
+# `trialCall`: a record carrying only `callType` is still told apart.
+@pytest.mark.parametrize(
+    ("changes", "is_test"),
+    [
+        ({"trialCall": True}, True),
+        ({"trialCall": ..., "callType": "TRIAL"}, True),
+        ({"trialCall": ..., "callType": "LIVE"}, False),
+        ({"trialCall": None, "callType": "trial"}, True),
+        ({"trialCall": False, "callType": "TRIAL"}, False),  # trialCall, when sent, is the record's own word
+        ({"trialCall": ...}, None),
+    ],
+)
+def test_leadconnector_trial_calls_from_trial_call_or_call_type(changes, is_test):
+    (row,) = lc_tables(**changes)["calls"]
+    assert row["is_test"] is is_test
+
+
+def test_leadconnector_action_types_in_any_case():
+    record = copy.deepcopy(fixture("leadconnector_call_logs.json")[0])
+    spelled = [{**a, "actionType": a["actionType"].lower()} for a in record["executedCallActions"]]
+    lower = lc_tables(executedCallActions=spelled)["actions"]
+    upper = lc_tables()["actions"]
+    assert [a["action_type"] for a in lower] == [a["action_type"] for a in upper]
+    assert "other" not in {a["action_type"] for a in lower}
 
 
 # omnidimension-call-logs.txt shows `"channel_type": "Widget-Chat"`: the website widget also takes
