@@ -8,6 +8,8 @@ import copy
 import pytest
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 
+from calllog_pipeline import schemas
+from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
 from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
 from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
 
@@ -18,6 +20,19 @@ def omni_call(**changes) -> dict:
     record = copy.deepcopy(fixture("omnidimension_call_logs.json")[0]) | changes
     (row,) = run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})["calls"]
     return row
+
+
+# dialnexa-call-logs.txt, "End Reasons": thirteen words; the pages spell statuses with "-", "_" and in
+# any case ("no-answer", "no_answer"), and end reasons may drift the same way.
+def test_dialnexa_every_end_reason_in_every_spelling():
+    log = fixture("dialnexa_call_logs.json")[0]
+    expected = {}
+    for word in schemas.END_REASONS:
+        for spelling in (word, word.upper(), word.replace("_", "-"), word.replace("_", " ").title()):
+            expected[f"call_{len(expected)}"] = (spelling, word)
+    logs = [log | {"call_id": call_id, "end_reason": spelling} for call_id, (spelling, _) in expected.items()]
+    rows = run(dialnexa, {"call_logs": logs})["calls"]
+    assert {row["call_id"]: row["end_reason"] for row in rows} == {k: v[1] for k, v in expected.items()}
 
 
 def lc_tables(**changes) -> dict:

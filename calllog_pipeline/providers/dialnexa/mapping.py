@@ -249,8 +249,9 @@ def _direction_of(status_raw: str | None) -> str:
 
 
 def _end_reason(value: Any) -> str | None:
+    """The page's words; read with the separators its statuses vary in ("user-disconnected")."""
     word = as_str(value)
-    word = word.strip().lower() if word else None
+    word = word.strip().lower().replace("-", "_").replace(" ", "_") if word else None
     return word if word in schemas.END_REASONS else None
 
 
