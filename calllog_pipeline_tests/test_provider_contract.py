@@ -4,14 +4,22 @@ examples: each normalizes to the canonical value a user would expect, and no rec
 from __future__ import annotations
 
 import copy
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import dagster as dg
+import duckdb
 import pytest
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 
 from calllog_pipeline import schemas
+from calllog_pipeline.automation import job_name
+from calllog_pipeline.definitions import build_definitions
 from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
 from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
 from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
+from calllog_pipeline.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("fixed_ingestion_time")
 
@@ -100,3 +108,57 @@ def test_omnidimension_widget_voice_calls_are_web_calls(channel_type, channel):
 )
 def test_omnidimension_answering_machine_is_voicemail(changes, end_reason):
     assert omni_call(**changes)["end_reason"] == end_reason
+
+
+# --- a listing entry that is not an object --------------------------------------------------------------
+
+
+class OnePageListing:
+    """A LeadConnector API on loopback answering every request with one fixed page."""
+
+    def __init__(self, records: list):
+        body = json.dumps({"total": len(records), "page": 1, "pageSize": 50, "callLogs": records}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+def test_a_listing_entry_that_is_not_an_object_is_quarantined_and_the_day_still_lands(monkeypatch, tmp_path):
+    call = fixture("leadconnector_call_logs.json")[0] | {"createdAt": "2026-03-02T10:30:00.000Z"}
+    server = OnePageListing([call, None, "not a call"])
+    try:
+        for name, value in {
+            "CALLLOG_PROVIDERS": "leadconnector",
+            "CALLLOG_STEP_RETRIES": "0",
+            "LEADCONNECTOR_BASE_URL": server.url,
+            "LEADCONNECTOR_API_KEY": "test-key",
+            "LEADCONNECTOR_LOCATION_ID": "loc-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        settings = Settings.from_env({"CALLLOG_START_DATE": "2026-03-01", "CALLLOG_DATA_DIR": str(tmp_path)})
+        with dg.instance_for_test() as instance:
+            result = (
+                build_definitions(settings)
+                .resolve_job_def(job_name("leadconnector"))
+                .execute_in_process(partition_key="2026-03-02", instance=instance, raise_on_error=False)
+            )
+    finally:
+        server.server.shutdown()
+    assert result.success
+    folder = tmp_path / "{}" / "date=2026-03-02" / "provider=leadconnector" / "data.parquet"
+    calls = duckdb.sql(f"select call_id from '{str(folder).format('calls')}'").fetchall()
+    quarantine = duckdb.sql(f"select reason, payload from '{str(folder).format('quarantine')}'").fetchall()
+    assert calls == [(call["id"],)]
+    assert sorted(quarantine) == [("wrong_shape", '"not a call"'), ("wrong_shape", "null")]
