@@ -162,3 +162,34 @@ def test_a_listing_entry_that_is_not_an_object_is_quarantined_and_the_day_still_
     quarantine = duckdb.sql(f"select reason, payload from '{str(folder).format('quarantine')}'").fetchall()
     assert calls == [(call["id"],)]
     assert sorted(quarantine) == [("wrong_shape", '"not a call"'), ("wrong_shape", "null")]
+
+
+# --- nested objects sent as JSON text ------------------------------------------------------------------
+
+# The OmniDimension page already sends one object as JSON text (the webhook `payload`); the
+# post-call extraction of every provider reads the same either way.
+EXTRACTED = {"customer_name": "Priya Sharma", "qualified": True}
+
+
+def test_dialnexa_analysis_as_json_text_is_the_extracted_object():
+    log = fixture("dialnexa_call_logs.json")[0] | {"analysis": json.dumps(EXTRACTED)}
+    (row,) = run(dialnexa, {"call_logs": [log]})["calls"]
+    assert (row["extracted"], row["extra"]) == (EXTRACTED, {"log_id": "log_abc123"})
+
+
+def test_leadconnector_extracted_data_as_json_text_is_the_extracted_object():
+    (row,) = lc_tables(extractedData=json.dumps(EXTRACTED))["calls"]
+    assert row["extracted"] == EXTRACTED
+    assert "_invalid" not in row["extra"]
+
+
+def test_omnidimension_extracted_variables_as_json_text_is_the_extracted_object():
+    row = omni_call(extracted_variables=json.dumps(EXTRACTED))
+    assert row["extracted"] == EXTRACTED
+    assert "_invalid" not in row["extra"]
+
+
+def test_text_that_is_not_a_json_object_stays_invalid_not_lost():
+    row = omni_call(extracted_variables="{not json")
+    assert row["extracted"] is None
+    assert row["extra"]["_invalid"] == {"extracted_variables": "{not json"}

@@ -20,6 +20,7 @@ from calllog_pipeline.mapping import (
     TableBuffers,
     as_bool,
     as_float,
+    as_object,
     as_str,
     batches,
     dump_json,
@@ -175,10 +176,10 @@ def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> s
     value = record.get(key)
     if value is None:
         return None
-    if not isinstance(value, dict):
+    if (found := as_object(value)) is None:
         invalid[key] = value
         return None
-    return dump_json(value)
+    return dump_json(found)
 
 
 def _extra(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:
