@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calllog_pipeline import schemas, timeutil
-from calllog_pipeline.redact import policy_fingerprint, redact_json, redact_strings
+from calllog_pipeline.redact import policy_fingerprint, redact_json, redact_strings, redact_value
 
 
 class RawDay(Protocol):
@@ -100,10 +100,14 @@ def as_bool(value: Any) -> bool | None:
 
 
 def as_object(value: Any) -> dict | None:
-    """A JSON object, also when sent as JSON text (as OmniDimension's webhook ``payload`` is)."""
+    """A JSON object, also when sent as JSON text (as OmniDimension's webhook ``payload`` is).
+
+    An object decoded from text is redacted as it is decoded: its serialization is not a piece
+    of the raw record's text, so the ingest's redaction does not vouch for it (see
+    ``json_redacted_at_ingest``)."""
     if isinstance(value, str) and value.lstrip().startswith("{"):
         try:
-            value = orjson.loads(value)
+            value = redact_value(orjson.loads(value))
         except orjson.JSONDecodeError:
             return None
     return value if isinstance(value, dict) else None
@@ -312,7 +316,8 @@ def json_redacted_at_ingest(raw: RawDay, *endpoints: str) -> Iterator[bool]:
 
     The raw payload went through ``redact_serialized``, the very pass ``dump_json`` makes, and a
     value of a record serialized alone is a piece of the record's serialized text: a second pass
-    finds nothing more. Raw files without a fingerprint, or with another one, are redacted as
+    finds nothing more (objects decoded from JSON text are not such pieces: ``as_object``
+    redacts them itself). Raw files without a fingerprint, or with another one, are redacted as
     before. Free text is not covered: ``redact_texts`` redacts it decoded, which finds more than
     a pass over JSON text (a credential after an escaped quote or a line break)."""
     fingerprint = policy_fingerprint()

@@ -478,3 +478,18 @@ def test_ingest_fingerprints_its_files_and_no_credential_reaches_the_normalized_
     assert not re.search(r"secret_key_[0-9a-f]{8}", text)
     assert not re.search(r"'authenticationValue':\s*'(?!\[REDACTED\])", text)
     assert not re.search(r"(?i)bearer [A-Za-z0-9]{8}", text)
+
+
+def test_an_object_sent_as_json_text_is_redacted_even_when_its_record_is_trusted():
+    # Inside a JSON string the raw pass saw the object escaped (password=\\"...\\"); decoded, it
+    # is read as the object and redacted as one, whatever the raw file's fingerprint says.
+    from fixtures.memory_raw import MemoryRawDay
+
+    from calllog_pipeline.providers.leadconnector.mapping import normalize
+
+    note = orjson.dumps({"note": 'my password="hunter22x" ok'}).decode()
+    record = {"id": "c1", "createdAt": "2026-01-01T10:00:00Z", "extractedData": note}
+    raw = MemoryRawDay({"call_logs": [record]})
+    raw.redacted_under = redaction.policy_fingerprint()
+    (calls,) = [batch for table, batch in normalize(raw) if table == "calls"]
+    assert "hunter22x" not in calls["extracted"][0].as_py()
