@@ -34,6 +34,9 @@ from calllog_pipeline.timeutil import LATER_PASS_IDS
 from calllog_pipeline.versions import run_version
 
 DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day are concurrent too
+# A batch (one row group) is written at RAW_BATCH_ROWS records or this many payload bytes, whichever
+# comes first: OmniDimension's records are ~5 KB, and a batch is held about three times while written.
+RAW_BATCH_BYTES = 8 << 20
 
 
 def raw_asset_key(provider: str, endpoint: str) -> dg.AssetKey:
@@ -74,6 +77,7 @@ class RawSink:
         self._payloads: list[bytes] = []
         self._pages = array("i")
         self._fetched_us = array("q")
+        self._bytes = 0
 
     def __call__(self, page: Page, records: list[dict]) -> None:
         record_id, secrets, content = self.endpoint.record_id, self.secrets, self.content
@@ -83,9 +87,10 @@ class RawSink:
             payload = redact_serialized(record, dumps(record), secrets)
             content.add(payload)
             self._payloads.append(payload)
+            self._bytes += len(payload)
         self._pages.extend(repeat(page.number, len(records)))
         self._fetched_us.extend(repeat(_epoch_us(page.fetched_at), len(records)))
-        if len(self._payloads) >= RAW_BATCH_ROWS:
+        if len(self._payloads) >= RAW_BATCH_ROWS or self._bytes >= RAW_BATCH_BYTES:
             self.flush()
 
     def flush(self) -> None:
