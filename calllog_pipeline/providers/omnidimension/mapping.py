@@ -27,6 +27,7 @@ from calllog_pipeline.mapping import (
     as_bool,
     as_float,
     as_int,
+    as_object,
     as_str,
     batches,
     dump_json,
@@ -313,10 +314,10 @@ def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> s
     value = record.get(key)
     if value is None or value is False:
         return None
-    if not isinstance(value, dict):
+    if (found := as_object(value)) is None:
         invalid[key] = value
         return None
-    return dump_json(value)
+    return dump_json(found)
 
 
 def _extra(record: dict[str, Any], not_phone: dict[str, Any], invalid: dict[str, Any]) -> str | None:
