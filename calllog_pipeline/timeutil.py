@@ -47,6 +47,18 @@ def later_reading(moment: datetime, timezone: str | tzinfo) -> datetime | None:
     return None
 
 
+def during_call(moment: datetime, started_at: datetime | None, timezone: str | tzinfo) -> datetime:
+    """``moment`` (read in the earlier pass) of something that happened during a call started at
+    ``started_at``: when its local time is repeated and the earlier reading would put it well before
+    the call began, it happened in the later pass. A minute of slack keeps clock skew as sent."""
+    if started_at is not None and moment < started_at - _SKEW and (later := later_reading(moment, timezone)):
+        return later
+    return moment
+
+
+_SKEW = timedelta(minutes=1)
+
+
 def in_later_hour(moment: datetime, timezone: str | tzinfo) -> datetime:
     """``moment`` moved to the later pass of its repeated local hour (unchanged if it has none)."""
     return later_reading(moment, timezone) or moment
