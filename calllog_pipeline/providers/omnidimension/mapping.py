@@ -27,6 +27,7 @@ from calllog_pipeline.mapping import (
     as_bool,
     as_float,
     as_int,
+    as_object,
     as_str,
     batches,
     dump_json,
@@ -239,7 +240,7 @@ def _status(status_raw: str | None) -> str:
 
 def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
     """DialNexa's end-reason words, where OmniDimension's fields say the same thing."""
-    if record.get("is_voicemail") is True:
+    if record.get("is_voicemail") is True or _machine_answered(record):
         return "voicemail_detected"
     source = record.get("hangup_source")
     if isinstance(source, str) and source.strip().lower() in HANGUP_SOURCE:
@@ -253,6 +254,15 @@ def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
     if status == "busy":
         return "user_busy"
     return None
+
+
+def _machine_answered(record: dict[str, Any]) -> bool:
+    """Answering-machine detection said a machine picked up (``amd_answered_by`` / ``voicemail_type``
+    such as ``machine_end_beep``; the page's ``false`` means it did not run or found a person)."""
+    return any(
+        isinstance(value, str) and value.strip().lower().startswith(("machine", "voicemail"))
+        for value in (record.get("amd_answered_by"), record.get("voicemail_type"))
+    )
 
 
 def _word(record: dict, key: str, vocabulary: tuple[str, ...], invalid: dict) -> str | None:
@@ -304,10 +314,10 @@ def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> s
     value = record.get(key)
     if value is None or value is False:
         return None
-    if not isinstance(value, dict):
+    if (found := as_object(value)) is None:
         invalid[key] = value
         return None
-    return dump_json(value)
+    return dump_json(found)
 
 
 def _extra(record: dict[str, Any], not_phone: dict[str, Any], invalid: dict[str, Any]) -> str | None:
