@@ -4,6 +4,7 @@ process per step, and retry policies hold either way."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -16,10 +17,10 @@ ATTEMPTS_FILE = "CALLLOG_TEST_ATTEMPTS_FILE"
 @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1))
 def flaky_first_attempt() -> dg.MaterializeResult:
     # Fails its first attempt, as an outage would; the attempt count survives process boundaries.
-    path = os.environ[ATTEMPTS_FILE]
-    with open(path, "a") as f:
+    path = Path(os.environ[ATTEMPTS_FILE])
+    with path.open("a") as f:
         f.write("x")
-    if open(path).read() == "x":
+    if path.read_text() == "x":
         raise dg.Failure("provider unavailable (first attempt)")
     return dg.MaterializeResult(metadata={"pid": os.getpid()})
 
