@@ -90,6 +90,16 @@ def as_bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
+def as_object(value: Any) -> dict | None:
+    """A JSON object, also when sent as JSON text (as OmniDimension's webhook ``payload`` is)."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
 def take(record: Mapping[str, Any], key: str, coerce, invalid: dict[str, Any], false_is_null: bool = False):
     """``coerce(record[key])``; a present value that does not coerce is kept in ``invalid``.
 

@@ -206,11 +206,24 @@ def _hits(lowered: str) -> list[tuple[int, int, int]]:
 
 
 def _equals(text: str) -> list[tuple[int, int, int]]:
-    found, at = [], text.find("=")
-    while at != -1:
-        found.append((_EQUALS, at, at + 1))
-        at = text.find("=", at + 1)
+    """Every "=", and every URL-encoded one (``%3d``: a URL carried inside a query parameter)."""
+    found = []
+    for sign in ("=", _ENCODED_EQUALS):
+        at = text.find(sign)
+        while at != -1:
+            found.append((_EQUALS, at, at + len(sign)))
+            at = text.find(sign, at + 1)
     return found
+
+
+_ENCODED_EQUALS = "%3d"
+
+
+def _has_equals(text: str) -> bool:
+    return "=" in text or "%3D" in text or "%3d" in text
+
+
+_ENCODED_SEPARATORS = ("3f", "26")  # "?" and "&" URL-encoded, after their "%"
 
 
 _NAME_END = re.compile(r"[\w.\-]*")  # names (keys, parameters, assignment targets)
@@ -234,6 +247,7 @@ _URL_PASSWORD = re.compile(r"[^\s/@:\"'\\]+:([^\s/@\"'\\]+)@")  # after "://": u
 _SECRET_KEY_VALUE = re.compile(r"(?i)secret_key_[A-Za-z0-9_\-]+")  # OmniDimension's call_sid credential
 _SCHEME_VALUE = re.compile(r"\s+([A-Za-z0-9._~+/\-]+=*)")
 _QUERY_VALUE = re.compile(r"[^&#\s\"'\\]+")
+_ENCODED_QUERY_VALUE = re.compile(r"(?:[^&#%\s\"'\\]|%(?!26)[0-9A-Fa-f]{2})+")  # up to an encoded "&"
 _ASSIGNED_VALUE = re.compile(r"['\"]?[ \t]*[:=][ \t]*['\"]?([^\s\"'\\&,;)\]}]+)")
 
 
@@ -244,21 +258,39 @@ def _scheme_span(text: str, lowered: str, start: int, end: int) -> tuple[int, in
         return None
     value = m.group(1)
     # "Bearer" is only ever followed by a credential; "basic" and "token" are English words too, so
-    # only a credential-looking value (long, or with a digit in it) is taken for one.
-    if lowered[start:end] == "bearer":
+    # only a credential-looking value (long, with a digit in it, or Basic's base64) is taken for one.
+    scheme = lowered[start:end]
+    if scheme == "bearer":
         secret = len(value) >= 6
     else:
         secret = len(value) >= 20 or (len(value) >= 8 and any(c.isdigit() for c in value))
+        secret = secret or (scheme == "basic" and _is_basic_credential(value))
     return m.span(1) if secret else None
 
 
-def _query_span(text: str, lowered: str, at: int) -> tuple[int, int] | None:
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{6,}={0,2}")
+
+
+def _is_basic_credential(value: str) -> bool:
+    """Base64 of ``user:password`` as Basic sends it: a whole number of 4-character groups, with
+    padding, a symbol or a capital letter past the first (``dXNlcjpwYXNz``; not "basic Questions")."""
+    return (
+        len(value) % 4 == 0
+        and _BASE64.fullmatch(value) is not None
+        and (value.endswith("=") or "+" in value or "/" in value or not value[1:].islower())
+    )
+
+
+def _query_span(text: str, lowered: str, at: int, end: int) -> tuple[int, int] | None:
     start, _ = _name_around(lowered, at, at)
-    if start == at or start == 0 or text[start - 1] not in "?&":
+    encoded = end - at > 1  # "name%3Dvalue" inside an encoded URL: "%3F" or "%26" before the name
+    if encoded and lowered[start - 1 : start] == "%" and lowered[start : start + 2] in _ENCODED_SEPARATORS:
+        start += 2  # the separator's hex digits read as part of the name
+    elif start == 0 or text[start - 1] not in "?&":
         return None
     name = lowered[start:at]
-    if name in _SECRET_PARAMS or is_credential_name(name):
-        m = _QUERY_VALUE.match(text, at + 1)
+    if name and (name in _SECRET_PARAMS or is_credential_name(name)):
+        m = (_ENCODED_QUERY_VALUE if encoded else _QUERY_VALUE).match(text, end)
         return m.span() if m else None
     return None
 
@@ -290,7 +322,7 @@ def _is_number(text: str) -> bool:
 def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tuple[int, int] | None:
     """The credential to replace at one marker found in the text, if there is one."""
     if marker == _EQUALS:
-        span = _query_span(text, lowered, start)
+        span = _query_span(text, lowered, start, end)
     elif marker == _SECRET and (m := _SECRET_KEY_VALUE.match(text, start)):
         span = m.span()
     elif marker == _URL:
@@ -434,7 +466,7 @@ def redact_strings(
     flagged = {bisect.bisect_right(starts, start) - 1 for _, start, _ in hits}
     return [
         _redact_string(text, secrets)
-        if text is not None and (i in flagged or "=" in text or any(s in text for s in secrets))
+        if text is not None and (i in flagged or _has_equals(text) or any(s in text for s in secrets))
         else text
         for i, text in enumerate(texts)
     ]
@@ -463,7 +495,7 @@ def redact_serialized(
     lowered_bytes = data.lower()  # ASCII letters only: offsets stay byte offsets
     hits = _SCAN.find_matches_as_indexes(lowered_bytes)
     text = data.decode()
-    if not hits and b"=" not in data and not any(secret in text for secret in json_secrets):
+    if not hits and not _has_equals(text) and not any(secret in text for secret in json_secrets):
         return data  # nothing to redact
     if len(text) == len(data):  # ASCII: byte offsets are character offsets
         lowered = lowered_bytes.decode()

@@ -47,6 +47,17 @@ def later_reading(moment: datetime, timezone: str | tzinfo) -> datetime | None:
     return None
 
 
+def during_call(moment: datetime, started_at: datetime | None, timezone: str | tzinfo) -> datetime:
+    """``moment`` (read in the earlier pass) of something that happened during a call whose own time
+    is ``started_at``: when its local time is repeated, the reading nearer the call's. The two
+    readings are an hour apart and a call lasts minutes, so this holds whether the provider's call
+    time is its start or the time its log was written (after the turns)."""
+    later = later_reading(moment, timezone)
+    if later is None or started_at is None:
+        return moment
+    return later if abs(later - started_at) < abs(moment - started_at) else moment
+
+
 def in_later_hour(moment: datetime, timezone: str | tzinfo) -> datetime:
     """``moment`` moved to the later pass of its repeated local hour (unchanged if it has none)."""
     return later_reading(moment, timezone) or moment

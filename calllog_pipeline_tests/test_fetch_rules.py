@@ -2,6 +2,7 @@
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -9,7 +10,7 @@ from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.providers.base import Order, Paging
 from calllog_pipeline.raw.coverage import Page
 from calllog_pipeline.raw.repeated_hour import Held, resolve
-from calllog_pipeline.timeutil import in_later_hour, later_reading, parse_local
+from calllog_pipeline.timeutil import during_call, in_later_hour, later_reading, parse_local
 
 ENDPOINTS = [e for p in REGISTRY.values() for e in p.endpoints]
 SEARCHED = next(e for e in ENDPOINTS if e.paging is Paging.SEARCHED)
@@ -88,3 +89,16 @@ def test_only_repeated_local_times_have_a_later_reading():
     assert (
         later("11/01/2026 01:30:00", "Asia/Kolkata") is None and later("11/01/2026 01:30:00", "UTC") is None
     )
+
+
+@pytest.mark.parametrize("turn_offset_min", [-4, 3])  # turns logged before the call's time, or after it
+@pytest.mark.parametrize("call_pass", ["earlier", "later"])
+def test_a_calls_turns_are_read_in_the_pass_nearest_the_call(turn_offset_min, call_pass):
+    ny = "America/New_York"  # 2026-11-01 01:00-01:59 happens twice: 05:00-06:00 UTC, then 06:00-07:00
+    call = datetime(2026, 11, 1, 5 if call_pass == "earlier" else 6, 30, tzinfo=UTC)
+    turn = call + timedelta(minutes=turn_offset_min)
+    fmt = "%Y-%m-%d %H:%M:%S"
+    as_earlier = parse_local(turn.astimezone(ZoneInfo(ny)).strftime(fmt), fmt, ny)
+    assert during_call(as_earlier, call, ny) == turn
+    ordinary = datetime(2026, 11, 2, 6, 30, tzinfo=UTC)  # not a repeated hour: left as read
+    assert during_call(ordinary, call, ny) == ordinary

@@ -183,15 +183,29 @@ def test_omnidimension_repeated_hour_is_told_apart_by_the_listing_order(monkeypa
         }
     assert set(stored(tmp_path, "omnidimension", "call_logs", day)) == set(truth)
 
-    rows = {}
+    rows, moments = {}, []  # moments: (call id, when a turn was said or an action ran)
     for table, batch in REGISTRY["omnidimension"].normalize(
         Lake(root=str(tmp_path)).raw_day("omnidimension", day)
     ):
+        ids = batch.column("call_id").to_pylist()
         if table == "calls":
-            rows.update(
-                zip(batch.column("call_id").to_pylist(), batch.column("started_at").to_pylist(), strict=True)
-            )
+            rows.update(zip(ids, batch.column("started_at").to_pylist(), strict=True))
+        elif table in ("interactions", "actions"):
+            column = "at" if table == "interactions" else "executed_at"
+            moments += zip(ids, batch.column(column).to_pylist(), strict=True)
     assert set(rows) == set(truth)
+
+    # What happens during a call (turns, tool calls, webhooks; local times too) is read in the same
+    # pass: never an hour before the call began, never after it ended.
+    def ended(cid):
+        return datetime.fromtimestamp(truth[cid].ended_ms / 1000, UTC)
+
+    outside = [
+        (cid, at)
+        for cid, at in moments
+        if at is not None and not rows[cid] - timedelta(seconds=1) <= at <= ended(cid)
+    ]
+    assert moments and outside == [], f"{len(outside)} turns or actions outside their call: {outside[:3]}"
     wrong = {
         cid: (at, datetime.fromtimestamp(truth[cid].created_ms // 1000, UTC))
         for cid, at in rows.items()

@@ -224,7 +224,7 @@ def test_materialization_metadata_counts_each_providers_rows(full_day: Path):
 def test_all_checks_pass_on_clean_data(full_day: Path):
     result = materialize(full_day)
     checks = check_results(result)
-    assert len(checks) == 9 * len(PROVIDERS)
+    assert len(checks) == 13 * len(PROVIDERS)
     assert all(checks.values()), checks
 
 
@@ -470,6 +470,35 @@ def test_a_mapping_bug_in_one_provider_fails_only_that_provider(full_day: Path):
         "GROUP BY ALL ORDER BY ALL",
     )
     assert written == [("leadconnector", 1), ("omnidimension", 1)]
+
+
+def test_a_word_outside_the_vocabulary_fails_its_providers_check(full_day: Path):
+    real = next(p for p in PROVIDERS if p.name == "leadconnector")
+
+    def new_word(raw):  # a mapping that lets a provider's own status word through
+        for table, batch in real.normalize(raw):
+            if table == "calls":
+                at = batch.schema.get_field_index("status")
+                batch = batch.set_column(at, batch.schema.field(at), pa.array(["Completed"] * batch.num_rows))
+            yield table, batch
+
+    providers = [dataclasses.replace(p, normalize=new_word) if p is real else p for p in PROVIDERS]
+    result = dg.materialize(
+        build_normalized_assets(providers, PARTITIONS),
+        resources={"lake": Lake(root=str(full_day)), "privacy": Privacy()},
+        partition_key=DAY,
+        raise_on_error=False,
+    )
+    checks = check_results(result)
+    assert checks[f"{key('leadconnector', 'calls')}:values_in_vocabulary"] is False
+    assert checks[f"{key('dialnexa', 'calls')}:values_in_vocabulary"] is True
+    (evaluation,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "values_in_vocabulary"
+        and e.asset_key.to_user_string() == key("leadconnector", "calls")
+    ]
+    assert evaluation.metadata["unknown_values"].value == {"status": ["Completed"]}
 
 
 def test_a_ranged_run_names_the_days_that_fail_a_check(tmp_path: Path):

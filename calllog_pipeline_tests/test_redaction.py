@@ -166,6 +166,21 @@ CASES = [
             "actionParameters.apiDetails.url": "https://crm.example/x",
         },
     ),
+    (
+        "url-encoded token in a redirect",
+        {
+            "id": "c32",
+            "redirect": "https://crm.example/cb?next=https%3A%2F%2Fapp.example%2Fok%3Faccess_token%3Denc-tok-0032%26lang%3Den",
+        },
+        "enc-tok-0032",
+        {"id": "c32"},
+    ),
+    (
+        "bare basic credential",
+        {"id": "c33", "note": "sent Basic dXNlcjpwYXNz to the CRM"},
+        "dXNlcjpwYXNz",
+        {"id": "c33"},
+    ),
 ]
 # Values that only look like secrets and must be kept exactly.
 KEPT = {
@@ -376,3 +391,14 @@ def test_a_column_of_strings_is_redacted_exactly_as_each_string_alone():
     assert redact_strings(column, [API_KEY]) == [
         None if s is None else redact_value(s, [API_KEY]) for s in column
     ]
+
+
+def test_encoded_urls_lose_only_their_credential_and_basic_words_stay():
+    url = "https://crm.example/cb?next=https%3A%2F%2Fapp.example%3Fsig%3Dab12cd%26access_token%3Dxyz789%26lang%3Den"
+    assert redact_text(url) == (
+        "https://crm.example/cb?next=https%3A%2F%2Fapp.example%3Fsig%3D[REDACTED]"
+        "%26access_token%3D[REDACTED]%26lang%3Den"
+    )
+    for words in ("the basic Questions were answered", "basic TypeScript help", "Basic plan renewal"):
+        assert redact_text(words) == words
+    assert redact_text("Basic YWxhZGRpbjpvcGVuc2VzYW1l") == "Basic [REDACTED]"

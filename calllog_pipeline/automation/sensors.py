@@ -103,12 +103,10 @@ class Outbox:
 
 
 def _failed_runs(instance: dg.DagsterInstance, after: int) -> Iterator[tuple[int, dg.DagsterRun, object]]:
-    from dagster._core.storage.event_log.base import EventLogCursor  # the cursor format of this API
-
-    cursor = EventLogCursor.from_storage_id(after).to_string() if after >= 0 else None
-    records = instance.fetch_run_status_changes(
-        dg.DagsterEventType.RUN_FAILURE, limit=BATCH, cursor=cursor, ascending=True
-    ).records
+    failures = dg.RunStatusChangeRecordsFilter(
+        dg.DagsterEventType.RUN_FAILURE, after_storage_id=after if after >= 0 else None
+    )
+    records = instance.fetch_run_status_changes(failures, limit=BATCH, ascending=True).records
     for record in records:
         run = instance.get_run_by_id(record.run_id)
         if run is not None:

@@ -32,13 +32,19 @@ class Check:
 
 CHECKS = (
     Check("call_id_unique", "calls", "Each call_id appears once per day."),
-    Check("required_fields_not_null", "calls", "call_id, started_at, status set; status in the vocabulary."),
+    Check("required_fields_not_null", "calls", "call_id, started_at, status are set."),
+    Check(
+        "values_in_vocabulary", "calls", "status, end_reason, direction, channel, sentiment are canonical."
+    ),
     Check("duration_non_negative", "calls", "duration_s is never negative."),
     Check("started_at_in_partition", "calls", "Every call started inside its partition's day window."),
     Check("required_fields_not_null", "actions", "call_id, action_type are set."),
+    Check("values_in_vocabulary", "actions", "action_type is canonical."),
     Check("references_a_call", "actions", "Every action belongs to a call of the same provider-day."),
     Check("required_fields_not_null", "interactions", "call_id, turn_index, speaker, text are set."),
+    Check("values_in_vocabulary", "interactions", "speaker is canonical."),
     Check("references_a_call", "interactions", "Every turn belongs to a call of the same provider-day."),
+    Check("values_in_vocabulary", "quarantine", "Every quarantined record names a known reason."),
     Check(
         "quarantine_share_below_threshold",
         "quarantine",
@@ -46,6 +52,21 @@ CHECKS = (
         dg.AssetCheckSeverity.WARN,
     ),
 )
+
+# The controlled vocabularies of ``schemas``: a value outside them is a mapping bug (a provider's new
+# word must be mapped, or land as "unknown"/"other"); nulls are the required-fields check's business.
+_VOCABULARIES = {
+    "calls": {
+        "status": schemas.CALL_STATUSES,
+        "end_reason": schemas.END_REASONS,
+        "direction": schemas.DIRECTIONS,
+        "channel": schemas.CHANNELS,
+        "sentiment": schemas.SENTIMENTS,
+    },
+    "actions": {"action_type": schemas.ACTION_TYPES},
+    "interactions": {"speaker": schemas.SPEAKERS},
+    "quarantine": {"reason": schemas.QUARANTINE_REASONS},
+}
 
 _REQUIRED = {
     "calls": ("call_id", "started_at", "status", "ingested_at"),
@@ -121,13 +142,32 @@ class CheckRunner:
 
     def required_fields_not_null(self, table: str, _config) -> tuple[dict, dict]:
         condition = " OR ".join(f"{c} IS NULL" for c in _REQUIRED[table])
-        if table == "calls":
-            statuses = ", ".join(f"'{s}'" for s in schemas.CALL_STATUSES)
-            condition += f" OR status NOT IN ({statuses})"
         failing = self.per_day(
             f"SELECT date, count(*) FROM {self.table(table)} WHERE {condition} GROUP BY date"
         )
         return failing, {"bad_rows": sum(failing.values())}
+
+    def values_in_vocabulary(self, table: str, _config) -> tuple[dict, dict]:
+        vocabularies = _VOCABULARIES[table]
+        outside = " OR ".join(f"{column} NOT IN ?" for column in vocabularies)  # NULL NOT IN: not true
+        words = [list(vocabulary) for vocabulary in vocabularies.values()]
+        failing = self.per_day(
+            f"SELECT date, count(*) FROM {self.table(table)} WHERE {outside} GROUP BY date", words
+        )
+        found = {
+            column: [
+                v
+                for (v,) in self.con.execute(
+                    f"SELECT DISTINCT {column} FROM {self.table(table)} WHERE {column} NOT IN ? LIMIT 5",
+                    [vocabulary],
+                ).fetchall()
+            ]
+            for column, vocabulary in zip(vocabularies, words, strict=True)
+        }
+        return failing, {
+            "bad_rows": sum(failing.values()),
+            "unknown_values": dg.MetadataValue.json({c: v for c, v in found.items() if v}),
+        }
 
     def duration_non_negative(self, table: str, _config) -> tuple[dict, dict]:
         failing = self.per_day(

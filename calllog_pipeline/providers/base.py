@@ -211,7 +211,10 @@ _MISSING = object()
 
 
 def id_field(record: dict) -> str | None:
-    """The record's ``id`` as text; None when absent or empty (the mapping quarantines it)."""
+    """The record's ``id`` as text; None when absent or empty, or the record is not an object
+    (the mapping quarantines it)."""
+    if not isinstance(record, dict):
+        return None
     value = record.get("id")
     return None if value in (None, "", False) else str(value)
 

@@ -271,7 +271,7 @@ class WindowFetch:
         self._held = []
 
     def _times(self, page: Page) -> list[datetime]:
-        return [t for t in (self.endpoint.record_time(r, self.context) for r in page.records) if t]
+        return [t for t in map(self._time_of, page.records) if t]
 
     def _timed(self, records: list[dict]) -> list[tuple[dict, datetime | None]]:
         """Pair records with their creation time; an unreadable time borrows its neighbour's.
@@ -281,12 +281,17 @@ class WindowFetch:
         """
         out, previous = [], None
         for record in records:
-            moment = self.endpoint.record_time(record, self.context)
+            moment = self._time_of(record)
             if moment is None:
                 moment = previous
             out.append((record, moment))
             previous = moment
         return out
+
+    def _time_of(self, record: Any) -> datetime | None:
+        # A listing entry that is not an object (null, a string) has no time: it is kept, and the
+        # mapping quarantines it as wrong_shape, instead of failing the whole day.
+        return self.endpoint.record_time(record, self.context) if isinstance(record, dict) else None
 
     def _page_count(self, total: int) -> int:
         return max(1, math.ceil(total / self.size))

@@ -32,6 +32,7 @@ from calllog_pipeline.mapping import (
     TableBatch,
     TableBuffers,
     as_float,
+    as_object,
     as_str,
     batches,
     dump_json,
@@ -206,7 +207,7 @@ def call_row(record: Any, endpoint: str) -> dict[str, Any]:
         "is_test": None,  # DialNexa does not mark test calls
         "cost_usd": None,
         "tokens": None,
-        "extracted": dump_json(record["analysis"]) if isinstance(record.get("analysis"), dict) else None,
+        "extracted": dump_json(as_object(record.get("analysis"))),
         "extra": _extra(record, log_id, invalid),
     }
 
@@ -249,8 +250,9 @@ def _direction_of(status_raw: str | None) -> str:
 
 
 def _end_reason(value: Any) -> str | None:
+    """The page's words; read with the separators its statuses vary in ("user-disconnected")."""
     word = as_str(value)
-    word = word.strip().lower() if word else None
+    word = word.strip().lower().replace("-", "_").replace(" ", "_") if word else None
     return word if word in schemas.END_REASONS else None
 
 
@@ -270,7 +272,7 @@ def _extra(record: dict[str, Any], log_id: str | None, invalid: dict[str, Any]) 
     rest = {k: v for k, v in record.items() if k not in MAPPED and v is not None}
     if log_id is not None:
         rest["log_id"] = log_id
-    if isinstance(record.get("analysis"), (list, str, int, float)):
+    if record.get("analysis") not in (None, "") and as_object(record["analysis"]) is None:
         invalid["analysis"] = record["analysis"]
     if invalid:
         rest["_invalid"] = invalid

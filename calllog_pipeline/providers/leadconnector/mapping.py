@@ -20,6 +20,7 @@ from calllog_pipeline.mapping import (
     TableBuffers,
     as_bool,
     as_float,
+    as_object,
     as_str,
     batches,
     dump_json,
@@ -116,12 +117,21 @@ def call_row(record: Any) -> dict[str, Any]:
         "summary": take(record, "summary", as_str, invalid),
         "transcript": take(record, "transcript", as_str, invalid),
         "recording_url": take(record, "recordingUrl", as_str, invalid),
-        "is_test": take(record, "trialCall", as_bool, invalid),
+        "is_test": _is_test(record, invalid),
         "cost_usd": None,
         "tokens": None,
         "extracted": _json_object(record, "extractedData", invalid),
         "extra": _extra(record, invalid),
     }
+
+
+def _is_test(record: dict[str, Any], invalid: dict[str, Any]) -> bool | None:
+    """``trialCall``; a record that only carries the ``callType`` the page filters on (``LIVE`` /
+    ``TRIAL``) says the same."""
+    trial = take(record, "trialCall", as_bool, invalid)
+    if trial is None:
+        trial = {"TRIAL": True, "LIVE": False}.get((as_str(record.get("callType")) or "").strip().upper())
+    return trial
 
 
 def derived_status(duration_s: float | None) -> str:
@@ -146,7 +156,7 @@ def action_row(call_id: str, action: dict[str, Any]) -> dict[str, Any]:
         "provider": PROVIDER,
         "call_id": call_id,
         "action_id": take(action, "actionId", as_str, invalid),
-        "action_type": ACTION_TYPES.get(type_raw or "", "other"),
+        "action_type": ACTION_TYPES.get((type_raw or "").strip().upper(), "other"),
         "action_type_raw": type_raw,
         "name": take(action, "actionName", as_str, invalid),
         "executed_at": take(action, "executedAt", parse_iso_utc_or_none, invalid),
@@ -166,10 +176,10 @@ def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> s
     value = record.get(key)
     if value is None:
         return None
-    if not isinstance(value, dict):
+    if (found := as_object(value)) is None:
         invalid[key] = value
         return None
-    return dump_json(value)
+    return dump_json(found)
 
 
 def _extra(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:

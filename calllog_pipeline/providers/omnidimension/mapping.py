@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +27,7 @@ from calllog_pipeline.mapping import (
     as_bool,
     as_float,
     as_int,
+    as_object,
     as_str,
     batches,
     dump_json,
@@ -35,7 +37,7 @@ from calllog_pipeline.mapping import (
     records,
     take,
 )
-from calllog_pipeline.timeutil import LATER_PASS_IDS, in_later_hour
+from calllog_pipeline.timeutil import LATER_PASS_IDS, during_call, in_later_hour
 
 PROVIDER = "omnidimension"
 ENDPOINT = "call_logs"
@@ -156,12 +158,13 @@ def normalize_call(
         return
     out.calls.append(row)
     interactions = record.get("interactions")
+    clock = CallClock(zone, row["started_at"])
     if isinstance(interactions, list) and interactions:
-        out.add_turns(call_id, structured_turns(interactions, zone), source="turns")
-        out.actions.extend(function_call_rows(call_id, interactions, zone))
+        out.add_turns(call_id, structured_turns(interactions, clock), source="turns")
+        out.actions.extend(function_call_rows(call_id, interactions, clock))
     else:
         out.add_transcript(call_id, record.get("call_conversation"))
-    out.actions.extend(post_call_rows(call_id, record.get("post_call_actions"), zone))
+    out.actions.extend(post_call_rows(call_id, record.get("post_call_actions"), clock))
 
 
 def call_row(record: Any, zone: tzinfo) -> dict[str, Any]:
@@ -237,7 +240,7 @@ def _status(status_raw: str | None) -> str:
 
 def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
     """DialNexa's end-reason words, where OmniDimension's fields say the same thing."""
-    if record.get("is_voicemail") is True:
+    if record.get("is_voicemail") is True or _machine_answered(record):
         return "voicemail_detected"
     source = record.get("hangup_source")
     if isinstance(source, str) and source.strip().lower() in HANGUP_SOURCE:
@@ -251,6 +254,15 @@ def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
     if status == "busy":
         return "user_busy"
     return None
+
+
+def _machine_answered(record: dict[str, Any]) -> bool:
+    """Answering-machine detection said a machine picked up (``amd_answered_by`` / ``voicemail_type``
+    such as ``machine_end_beep``; the page's ``false`` means it did not run or found a person)."""
+    return any(
+        isinstance(value, str) and value.strip().lower().startswith(("machine", "voicemail"))
+        for value in (record.get("amd_answered_by"), record.get("voicemail_type"))
+    )
 
 
 def _word(record: dict, key: str, vocabulary: tuple[str, ...], invalid: dict) -> str | None:
@@ -272,7 +284,7 @@ def _channel(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:
     lowered = value.lower()
     if "chat" in lowered:  # "Widget-Chat" in the page's example
         return "chat"
-    if "web" in lowered:
+    if "web" in lowered or "widget" in lowered:  # the website widget's voice calls run in the browser
         return "web_call"
     if any(word in lowered for word in ("phone", "call", "sip", "pstn", "telephony")):
         return "phone"
@@ -302,10 +314,10 @@ def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> s
     value = record.get(key)
     if value is None or value is False:
         return None
-    if not isinstance(value, dict):
+    if (found := as_object(value)) is None:
         invalid[key] = value
         return None
-    return dump_json(value)
+    return dump_json(found)
 
 
 def _extra(record: dict[str, Any], not_phone: dict[str, Any], invalid: dict[str, Any]) -> str | None:
@@ -326,14 +338,24 @@ def _in_order(interactions: list[Any]) -> list[dict[str, Any]]:
     return turns
 
 
-def _local_or_none(value: Any, zone: tzinfo, fmt: str) -> datetime | None:
-    try:
-        return parse_local(value, "time", zone, fmt)
-    except Reject:
-        return None
+@dataclass(frozen=True)
+class CallClock:
+    """Reads the local times of what happened during one call (turns, tool calls, webhooks)."""
+
+    zone: tzinfo
+    started_at: datetime | None
+
+    def read(self, value: Any, fmt: str) -> datetime | None:
+        """A local time as UTC, or None if unreadable; on a DST fall-back day, in the pass of the
+        repeated hour that does not put it before the call began (``timeutil.during_call``)."""
+        try:
+            moment = parse_local(value, "time", self.zone, fmt)
+        except Reject:
+            return None
+        return moment and during_call(moment, self.started_at, self.zone)
 
 
-def structured_turns(interactions: list[Any], zone: tzinfo) -> list[tuple]:
+def structured_turns(interactions: list[Any], clock: CallClock) -> list[tuple]:
     """(speaker, text, at, latency) turns: the user's query, then the agent's answer, per interaction.
 
     The first interaction has an empty ``user_query`` (the agent greets first): empty turns are
@@ -341,7 +363,7 @@ def structured_turns(interactions: list[Any], zone: tzinfo) -> list[tuple]:
     """
     turns: list[tuple] = []
     for interaction in _in_order(interactions):
-        at = _local_or_none(interaction.get("time_of_call"), zone, TIME_OF_CALL)
+        at = clock.read(interaction.get("time_of_call"), TIME_OF_CALL)
         query = as_str(interaction.get("user_query"))
         if query:
             turns.append(("user", query.strip(), at, None))
@@ -352,13 +374,13 @@ def structured_turns(interactions: list[Any], zone: tzinfo) -> list[tuple]:
     return turns
 
 
-def function_call_rows(call_id: str, interactions: list[Any], zone: tzinfo) -> list[dict[str, Any]]:
+def function_call_rows(call_id: str, interactions: list[Any], clock: CallClock) -> list[dict[str, Any]]:
     rows = []
     for interaction in _in_order(interactions):
         calls = interaction.get("function_call_data")
         if not isinstance(calls, list):  # `false` when the turn called no tool
             continue
-        at = _local_or_none(interaction.get("time_of_call"), zone, TIME_OF_CALL)
+        at = clock.read(interaction.get("time_of_call"), TIME_OF_CALL)
         turn_id = as_str(interaction.get("id")) or f"{call_id}/{interaction.get('interaction_sequence')}"
         for position, call in enumerate(c for c in calls if isinstance(c, dict)):
             rows.append(function_call_row(call_id, f"{turn_id}:{position}", call, at))
@@ -384,7 +406,7 @@ def function_call_row(call_id: str, action_id: str, call: dict[str, Any], at: da
     }
 
 
-def post_call_rows(call_id: str, post_call: Any, zone: tzinfo) -> list[dict[str, Any]]:
+def post_call_rows(call_id: str, post_call: Any, clock: CallClock) -> list[dict[str, Any]]:
     if not isinstance(post_call, dict):
         return []
     rows = []
@@ -393,11 +415,11 @@ def post_call_rows(call_id: str, post_call: Any, zone: tzinfo) -> list[dict[str,
             continue
         for item in items:
             if isinstance(item, dict):
-                rows.append(post_call_row(call_id, kind, item, zone))
+                rows.append(post_call_row(call_id, kind, item, clock))
     return rows
 
 
-def post_call_row(call_id: str, kind: str, item: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+def post_call_row(call_id: str, kind: str, item: dict[str, Any], clock: CallClock) -> dict[str, Any]:
     """One delivery of a post-call integration. Its ``payload`` is not kept: it repeats the call's own
     fields (summary, transcript, numbers, e-mail) and embeds the ``call_sid`` credential
     (omnidimension-call-logs.txt)."""
@@ -413,7 +435,7 @@ def post_call_row(call_id: str, kind: str, item: dict[str, Any], zone: tzinfo) -
         "action_type": POST_CALL_KINDS.get(kind, "other"),
         "action_type_raw": kind,
         "name": as_str(item.get("name")),
-        "executed_at": _local_or_none(item.get("create_date"), zone, WEBHOOK_TIME),
+        "executed_at": clock.read(item.get("create_date"), WEBHOOK_TIME),
         "succeeded": delivery_succeeded(item),
         "latency_s": None,
         "parameters": dump_json(parameters) if parameters else None,

@@ -1,0 +1,195 @@
+"""Variants the providers' reference pages allow (shared/provider-api/*.txt) beyond their literal
+examples: each normalizes to the canonical value a user would expect, and no record is lost."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import duckdb
+import pytest
+from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
+
+from calllog_pipeline import schemas
+from calllog_pipeline.automation import job_name
+from calllog_pipeline.definitions import build_definitions
+from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
+from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
+from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
+from calllog_pipeline.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("fixed_ingestion_time")
+
+
+def omni_call(**changes) -> dict:
+    record = copy.deepcopy(fixture("omnidimension_call_logs.json")[0]) | changes
+    (row,) = run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})["calls"]
+    return row
+
+
+# dialnexa-call-logs.txt, "End Reasons": thirteen words; the pages spell statuses with "-", "_" and in
+# any case ("no-answer", "no_answer"), and end reasons may drift the same way.
+def test_dialnexa_every_end_reason_in_every_spelling():
+    log = fixture("dialnexa_call_logs.json")[0]
+    expected = {}
+    for word in schemas.END_REASONS:
+        for spelling in (word, word.upper(), word.replace("_", "-"), word.replace("_", " ").title()):
+            expected[f"call_{len(expected)}"] = (spelling, word)
+    logs = [log | {"call_id": call_id, "end_reason": spelling} for call_id, (spelling, _) in expected.items()]
+    rows = run(dialnexa, {"call_logs": logs})["calls"]
+    assert {row["call_id"]: row["end_reason"] for row in rows} == {k: v[1] for k, v in expected.items()}
+
+
+def lc_tables(**changes) -> dict:
+    record = copy.deepcopy(fixture("leadconnector_call_logs.json")[0]) | changes
+    return run(leadconnector, {"call_logs": [{k: v for k, v in record.items() if v is not ...}]})
+
+
+# leadconnector-voice-ai-call-logs.txt filters on `callType` LIVE | TRIAL while its record shows
+# `trialCall`: a record carrying only `callType` is still told apart.
+@pytest.mark.parametrize(
+    ("changes", "is_test"),
+    [
+        ({"trialCall": True}, True),
+        ({"trialCall": ..., "callType": "TRIAL"}, True),
+        ({"trialCall": ..., "callType": "LIVE"}, False),
+        ({"trialCall": None, "callType": "trial"}, True),
+        ({"trialCall": False, "callType": "TRIAL"}, False),  # trialCall, when sent, is the record's own word
+        ({"trialCall": ...}, None),
+    ],
+)
+def test_leadconnector_trial_calls_from_trial_call_or_call_type(changes, is_test):
+    (row,) = lc_tables(**changes)["calls"]
+    assert row["is_test"] is is_test
+
+
+def test_leadconnector_action_types_in_any_case():
+    record = copy.deepcopy(fixture("leadconnector_call_logs.json")[0])
+    spelled = [{**a, "actionType": a["actionType"].lower()} for a in record["executedCallActions"]]
+    lower = lc_tables(executedCallActions=spelled)["actions"]
+    upper = lc_tables()["actions"]
+    assert [a["action_type"] for a in lower] == [a["action_type"] for a in upper]
+    assert "other" not in {a["action_type"] for a in lower}
+
+
+# omnidimension-call-logs.txt shows `"channel_type": "Widget-Chat"`: the website widget also takes
+# voice calls, which run in the browser (web_call), not over the phone network.
+@pytest.mark.parametrize(
+    ("channel_type", "channel"),
+    [
+        ("Widget-Chat", "chat"),
+        ("Widget-Call", "web_call"),
+        ("Widget-Voice", "web_call"),
+        ("Web-Call", "web_call"),
+        ("Phone-Call", "phone"),
+    ],
+)
+def test_omnidimension_widget_voice_calls_are_web_calls(channel_type, channel):
+    assert omni_call(channel_type=channel_type)["channel"] == channel
+
+
+# The page's record carries answering-machine detection beside is_voicemail (`amd_detected`,
+# `amd_answered_by`, `voicemail_type`, all `false` in the example): a machine answering is voicemail.
+@pytest.mark.parametrize(
+    ("changes", "end_reason"),
+    [
+        ({"amd_detected": True, "amd_answered_by": "machine_end_beep"}, "voicemail_detected"),
+        (
+            {"amd_detected": True, "amd_answered_by": "machine_start", "is_voicemail": False},
+            "voicemail_detected",
+        ),
+        ({"voicemail_type": "machine_end_silence"}, "voicemail_detected"),
+        ({"amd_detected": True, "amd_answered_by": "human"}, None),
+        ({"amd_detected": False, "amd_answered_by": False, "voicemail_type": False}, None),
+    ],
+)
+def test_omnidimension_answering_machine_is_voicemail(changes, end_reason):
+    assert omni_call(**changes)["end_reason"] == end_reason
+
+
+# --- a listing entry that is not an object --------------------------------------------------------------
+
+
+class OnePageListing:
+    """A LeadConnector API on loopback answering every request with one fixed page."""
+
+    def __init__(self, records: list):
+        body = json.dumps({"total": len(records), "page": 1, "pageSize": 50, "callLogs": records}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+def test_a_listing_entry_that_is_not_an_object_is_quarantined_and_the_day_still_lands(monkeypatch, tmp_path):
+    call = fixture("leadconnector_call_logs.json")[0] | {"createdAt": "2026-03-02T10:30:00.000Z"}
+    server = OnePageListing([call, None, "not a call"])
+    try:
+        for name, value in {
+            "CALLLOG_PROVIDERS": "leadconnector",
+            "CALLLOG_STEP_RETRIES": "0",
+            "LEADCONNECTOR_BASE_URL": server.url,
+            "LEADCONNECTOR_API_KEY": "test-key",
+            "LEADCONNECTOR_LOCATION_ID": "loc-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        settings = Settings.from_env({"CALLLOG_START_DATE": "2026-03-01", "CALLLOG_DATA_DIR": str(tmp_path)})
+        with dg.instance_for_test() as instance:
+            result = (
+                build_definitions(settings)
+                .resolve_job_def(job_name("leadconnector"))
+                .execute_in_process(partition_key="2026-03-02", instance=instance, raise_on_error=False)
+            )
+    finally:
+        server.server.shutdown()
+    assert result.success
+    folder = tmp_path / "{}" / "date=2026-03-02" / "provider=leadconnector" / "data.parquet"
+    calls = duckdb.sql(f"select call_id from '{str(folder).format('calls')}'").fetchall()
+    quarantine = duckdb.sql(f"select reason, payload from '{str(folder).format('quarantine')}'").fetchall()
+    assert calls == [(call["id"],)]
+    assert sorted(quarantine) == [("wrong_shape", '"not a call"'), ("wrong_shape", "null")]
+
+
+# --- nested objects sent as JSON text ------------------------------------------------------------------
+
+# The OmniDimension page already sends one object as JSON text (the webhook `payload`); the
+# post-call extraction of every provider reads the same either way.
+EXTRACTED = {"customer_name": "Priya Sharma", "qualified": True}
+
+
+def test_dialnexa_analysis_as_json_text_is_the_extracted_object():
+    log = fixture("dialnexa_call_logs.json")[0] | {"analysis": json.dumps(EXTRACTED)}
+    (row,) = run(dialnexa, {"call_logs": [log]})["calls"]
+    assert (row["extracted"], row["extra"]) == (EXTRACTED, {"log_id": "log_abc123"})
+
+
+def test_leadconnector_extracted_data_as_json_text_is_the_extracted_object():
+    (row,) = lc_tables(extractedData=json.dumps(EXTRACTED))["calls"]
+    assert row["extracted"] == EXTRACTED
+    assert "_invalid" not in row["extra"]
+
+
+def test_omnidimension_extracted_variables_as_json_text_is_the_extracted_object():
+    row = omni_call(extracted_variables=json.dumps(EXTRACTED))
+    assert row["extracted"] == EXTRACTED
+    assert "_invalid" not in row["extra"]
+
+
+def test_text_that_is_not_a_json_object_stays_invalid_not_lost():
+    row = omni_call(extracted_variables="{not json")
+    assert row["extracted"] is None
+    assert row["extra"]["_invalid"] == {"extracted_variables": "{not json"}
