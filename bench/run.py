@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--sections ingest,normalize,e2e,backfill,scale,qa,nightly] [--profile]``
+"""``python -m bench [--quick] [--sections ingest,...,nightly,daemon] [--profile]``
 
 Runs the sections against the provider simulator (in its own process), prints the tables and
 writes them into docs/benchmarks.md between the generated-output markers (the rest of that file,
@@ -14,10 +14,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backfill, e2e, ingest, nightly, normalize, qa, scale
+from bench import backfill, daemon_backfill, e2e, ingest, nightly, normalize, qa, scale
 from bench.harness import ROOT, SimSpec, Simulator, machine, run_worker, yesterday
 
-SECTIONS = ("ingest", "normalize", "e2e", "backfill", "scale", "qa", "nightly")
+SECTIONS = ("ingest", "normalize", "e2e", "backfill", "scale", "qa", "nightly", "daemon")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 COMMAND = 'pip install -e ".[bench]" && python -m bench'
 # (ingest calls/day, normalize calls/day, backfill days, backfill calls/day, scale calls/day)
@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             f"### 4. Scale (one day, {scale_n:,} calls/provider)\n\n{_doc(scale)}\n\n"
             f"{scale.table(rows, scale_n)}{note}"
         )
+    if "daemon" in sections:  # the year through the daemon on PostgreSQL; skipped without a server
+        _say("daemon")
+        parts.append(daemon_backfill.section(mode))
     if args.profile:
         _say("profile")
         parts.append(_profiles(ingest_n))
