@@ -1,119 +1,171 @@
-"""``python -m bench [--quick] [--sections ingest,...,nightly,daemon] [--profile]``
+"""``python -m bench [--quick] [--sections ingest,normalize,...] [--profile]``
 
 Runs the sections against the provider simulator (in its own process), prints the tables and
-writes them into docs/benchmarks.md between the generated-output markers (the rest of that file,
-the analysis, is kept).
+writes each section into docs/benchmarks.md between its own markers
+(``<!-- bench:<section>:start -->`` ... ``:end -->``): running some sections replaces only
+their blocks and keeps the others' last results, and the analysis outside the markers.
+A new section is one entry in ``SECTIONS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import backfill, daemon_backfill, e2e, ingest, nightly, normalize, qa, scale
 from bench.harness import ROOT, SimSpec, Simulator, machine, run_worker, yesterday
 
-SECTIONS = ("ingest", "normalize", "e2e", "backfill", "scale", "qa", "nightly", "daemon")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 COMMAND = 'pip install -e ".[bench]" && python -m bench'
-# (ingest calls/day, normalize calls/day, backfill days, backfill calls/day, scale calls/day)
-SIZES = {"quick": (1_000, 2_000, 5, 200, 10_000), "full": (10_000, 10_000, 90, 1_000, 200_000)}
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: str  # "quick" or "full"
+    scale_calls: int | None = None
+    e2e_calls: tuple[int, ...] = ()  # unlimited sizes for e2e (the limited run stays at the first)
+
+    @property
+    def quick(self) -> bool:
+        return self.mode == "quick"
+
+
+def _ingest(o: Options) -> str:
+    n = 1_000 if o.quick else 10_000
+    return (
+        f"### 1. Ingest ({n:,} calls/provider/day, one closed day)\n\n{_doc(ingest)}\n\n"
+        f"{ingest.table(ingest.run(n))}\n\nRate limits on both sides: "
+        + ", ".join(f"{p} {r}/{s:g} s" for p, (r, s) in ingest.RATE_LIMITS.items())
+        + f"; client concurrency {ingest.CONCURRENCY}.\n\nOmniDimension days deeper in its listing "
+        f"({n:,} calls/day, 0 ms latency):\n\n{ingest.depths_table(ingest.depths(n))}"
+    )
+
+
+def _normalize(o: Options) -> str:
+    n = 2_000 if o.quick else 10_000
+    return f"### 2. Normalize ({n:,} calls/provider/day)\n\n{_doc(normalize)}\n\n" + normalize.table(
+        normalize.run(n)
+    )
+
+
+def _backfill(o: Options) -> str:
+    days, n = (5, 200) if o.quick else (30, 1_000)  # 90 days took 1,411 s on the loaded machine
+    r = backfill.run(days, n)
+    return (
+        f"### 3. Backfill ({days} days x 3 providers x {n:,} calls/provider-day)\n\n"
+        f"{_doc(backfill)}\n\n{backfill.table(r)}"
+    )
+
+
+def _scale(o: Options) -> str:
+    n = o.scale_calls or (10_000 if o.quick else 200_000)
+    note = (
+        ""
+        if n >= 1_000_000
+        else (
+            f"\n\n**Measured at {n:,} calls per provider-day, not 1,000,000**: the full million "
+            "takes longer than the default run's budget on this machine (run it with "
+            "`python -m bench --sections scale --scale-calls 1000000`). Nothing here is extrapolated."
+        )
+    )
+    table = scale.table(scale.run(n), n)
+    return f"### 4. Scale (one day, {n:,} calls/provider)\n\n{_doc(scale)}\n\n{table}{note}"
+
+
+def _e2e(o: Options) -> str:
+    sizes = o.e2e_calls or ((2_000,) if o.quick else (10_000,))
+    limited = sizes[0]
+    return (
+        f"### 5. End to end, whole processes ({', '.join(f'{n:,}' for n in sizes)} calls/provider/day)"
+        f"\n\n{_doc(e2e)}\n\n{e2e.table(e2e.run(sizes, limited))}"
+    )
+
+
+def _nightly(o: Options) -> str:
+    n = 2_000 if o.quick else 10_000
+    return (
+        f"### Nightly re-run of 3 unchanged days ({', '.join(nightly.PROVIDERS)}, "
+        f"{n:,} calls/provider-day)\n\n{_doc(nightly)}\n\n{nightly.table(nightly.run(n))}"
+    )
+
+
+def _profile(o: Options) -> str:
+    return _profiles(1_000 if o.quick else 10_000)
+
+
+@dataclass(frozen=True)
+class Section:
+    run: Callable[[Options], str]
+    default: bool = True  # part of a plain ``python -m bench`` (keep that under ~25 minutes)
+
+
+# Order = order in docs/benchmarks.md. Register a section here (one line); nothing else changes.
+SECTIONS: dict[str, Section] = {
+    "ingest": Section(_ingest),
+    "normalize": Section(_normalize),
+    "backfill": Section(_backfill),
+    "scale": Section(_scale),
+    "e2e": Section(_e2e),
+    "qa": Section(lambda o: qa.section(o.mode)),
+    "nightly": Section(_nightly),
+    "profile": Section(_profile, default=False),
+    # The year through the daemon on PostgreSQL (`source .ci/postgres.sh` first; ~20-30 min).
+    "daemon": Section(lambda o: daemon_backfill.section(o.mode), default=False),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
+    parser.add_argument(
+        "--sections",
+        default=",".join(name for name, s in SECTIONS.items() if s.default),
+        help=f"comma list of {', '.join(SECTIONS)} (default: all but "
+        f"{', '.join(n for n, s in SECTIONS.items() if not s.default) or 'none'})",
+    )
     parser.add_argument("--scale-calls", type=int, help="calls per provider-day for scale (e.g. 1000000)")
     parser.add_argument(
-        "--profile", action="store_true", help="also profile the slowest ingest and normalize"
+        "--e2e-calls", help="comma list of calls per provider-day for e2e (e.g. 10000,100000)"
     )
+    parser.add_argument("--profile", action="store_true", help="also run the profile section")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="'-' to write no file")
     args = parser.parse_args(argv)
-    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    if unknown := set(sections) - set(SECTIONS):
+    names = [s.strip() for s in args.sections.split(",") if s.strip()]
+    if args.profile and "profile" not in names:
+        names.append("profile")
+    if unknown := set(names) - set(SECTIONS):
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
-    mode = "quick" if args.quick else "full"
-    ingest_n, norm_n, bf_days, bf_n, scale_n = SIZES[mode]
-    scale_n = args.scale_calls or scale_n
-
-    parts = [_header(mode, sections)]
+    options = Options(
+        mode="quick" if args.quick else "full",
+        scale_calls=args.scale_calls,
+        e2e_calls=tuple(int(n) for n in args.e2e_calls.split(",")) if args.e2e_calls else (),
+    )
+    blocks: dict[str, str] = {}
     started = time.perf_counter()
-    if "ingest" in sections:
-        _say("ingest")
-        rows = ingest.run(ingest_n)
-        parts.append(
-            f"### 1. Ingest ({ingest_n:,} calls/provider/day, one closed day)\n\n{_doc(ingest)}\n\n"
-            f"{ingest.table(rows)}\n\nRate limits on both sides: "
-            + ", ".join(f"{p} {r}/{s:g} s" for p, (r, s) in ingest.RATE_LIMITS.items())
-            + f"; client concurrency {ingest.CONCURRENCY}.\n\nOmniDimension days deeper in its listing "
-            f"({ingest_n:,} calls/day, 0 ms latency):\n\n{ingest.depths_table(ingest.depths(ingest_n))}"
-        )
-    if "normalize" in sections:
-        _say("normalize")
-        rows = normalize.run(norm_n)
-        parts.append(
-            f"### 2. Normalize ({norm_n:,} calls/provider/day)\n\n{_doc(normalize)}\n\n"
-            + normalize.table(rows)
-        )
-    if "e2e" in sections:
-        _say("e2e")
-        parts.append(
-            f"### 5. End to end, whole processes ({norm_n:,} calls/provider/day)\n\n{_doc(e2e)}\n\n"
-            + e2e.table(e2e.run(norm_n))
-        )
-    if "backfill" in sections:
-        _say("backfill")
-        r = backfill.run(bf_days, bf_n)
-        parts.append(
-            f"### 3. Backfill ({bf_days} days x 3 providers x {bf_n:,} calls/provider-day)\n\n"
-            f"{_doc(backfill)}\n\n{backfill.table(r)}"
-        )
-    if "qa" in sections:
-        parts.append(qa.section(mode))
-    if "nightly" in sections:
-        _say("nightly")
-        nightly_n = 2_000 if mode == "quick" else 10_000
-        parts.append(
-            f"### Nightly re-run of 3 unchanged days ({', '.join(nightly.PROVIDERS)}, "
-            f"{nightly_n:,} calls/provider-day)\n\n{_doc(nightly)}\n\n{nightly.table(nightly.run(nightly_n))}"
-        )
-    if "scale" in sections:
-        _say("scale")
-        rows = scale.run(scale_n)
-        note = (
-            ""
-            if scale_n >= 1_000_000
-            else (
-                f"\n\n**Measured at {scale_n:,} calls per provider-day, not 1,000,000**: the full million "
-                "takes longer than the default run's budget on this machine (run it with "
-                "`python -m bench --sections scale --scale-calls 1000000`). Nothing here is extrapolated."
-            )
-        )
-        parts.append(
-            f"### 4. Scale (one day, {scale_n:,} calls/provider)\n\n{_doc(scale)}\n\n"
-            f"{scale.table(rows, scale_n)}{note}"
-        )
-    if "daemon" in sections:  # the year through the daemon on PostgreSQL; skipped without a server
-        _say("daemon")
-        parts.append(daemon_backfill.section(mode))
-    if args.profile:
-        _say("profile")
-        parts.append(_profiles(ingest_n))
-    parts.append(f"_Total benchmark time: {time.perf_counter() - started:.0f} s._")
-    text = "\n\n".join(parts)
-    print(text)
+    for name in (n for n in SECTIONS if n in names):  # registry order
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        text = SECTIONS[name].run(options)
+        took = time.perf_counter() - t
+        blocks[name] = f"{text}\n\n_Section {name}: {_stamp(options)}, {took:.0f} s._"
+        print(f"[bench] {name} took {took:.0f} s", file=sys.stderr, flush=True)
+        print(blocks[name] + "\n", flush=True)
+    print(f"[bench] total {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     if args.out != "-":
-        _write(Path(args.out), text)
+        write(Path(args.out), blocks)
     return 0
 
 
-def _say(section: str) -> None:
-    print(f"[bench] {section} ...", file=sys.stderr, flush=True)
+def _stamp(options: Options) -> str:
+    info = machine()
+    return f"{options.mode} mode, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {info['commit']}"
 
 
 def _doc(module) -> str:
@@ -121,12 +173,9 @@ def _doc(module) -> str:
     return module.__doc__.split("\n\n", 1)[-1].strip()
 
 
-def _header(mode: str, sections: list[str]) -> str:
-    info = machine()
-    lines = "\n".join(f"- **{k}**: {v}" for k, v in info.items())
-    return (
-        f"## Results ({mode} mode: {', '.join(sections)}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n{lines}"
-    )
+def _machine_block() -> str:
+    lines = "\n".join(f"- **{k}**: {v}" for k, v in machine().items() if k != "commit")
+    return f"## Results\n\nThe machine of the latest run:\n\n{lines}"
 
 
 def _profiles(calls: int) -> str:
@@ -146,18 +195,34 @@ def _profiles(calls: int) -> str:
     )
 
 
-def _write(path: Path, generated: str) -> None:
-    block = f"{START}\n{generated}\n{END}"
-    if path.exists() and START in (old := path.read_text()) and END in old:
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+
+
+def write(path: Path, blocks: dict[str, str]) -> None:
+    """Replace the blocks of the sections that ran; keep every other block and all text outside
+    the generated area. A section without a block yet gets one, in registry order."""
+    old = path.read_text() if path.exists() else ""
+    if START in old and END in old:
         head, rest = old.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
+        area, tail = rest.split(END, 1)
     else:
-        text = (
-            f"# Benchmarks\n\n```sh\n{COMMAND}\n```\n\n`--quick` (about 2 minutes), `--sections ingest,"
-            "normalize,backfill,scale`, `--scale-calls 1000000`, `--profile`.\n\n" + block + "\n"
+        head = (
+            f"# Benchmarks\n\n```sh\n{COMMAND}\n```\n\n`--quick` (a few minutes), `--sections "
+            f"{','.join(SECTIONS)}`, `--scale-calls 1000000`.\n\n"
         )
+        area, tail = "", "\n"
+    kept = {}
+    for name in SECTIONS:
+        start, end = _markers(name)
+        if match := re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), area, re.S):
+            kept[name] = match.group(1)
+    kept.update(blocks)
+    body = [_machine_block()] + [
+        f"{_markers(n)[0]}\n{kept[n]}\n{_markers(n)[1]}" for n in SECTIONS if n in kept
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_text(head + START + "\n" + "\n\n".join(body) + "\n" + END + tail)
 
 
 if __name__ == "__main__":

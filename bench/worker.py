@@ -208,19 +208,12 @@ def materialize_normalize(args: dict) -> dict:
     return out
 
 
-def backfill(args: dict) -> dict:
-    from bench.backfill import run_backfill
-
-    return run_backfill(args, measured, _wrap)
-
-
 TASKS = {
     "raw": raw,
     "normalize": normalize,
     "floor": floor,
     "dlt": dlt_run,
     "materialize_normalize": materialize_normalize,
-    "backfill": backfill,
 }
 
 

@@ -10,6 +10,7 @@ import dagster as dg
 
 from calllog_pipeline.automation import AlertChannels, AutomationSettings, build_automation, freshness_policy
 from calllog_pipeline.automation.retries import outage_retry_policy
+from calllog_pipeline.executor import in_process_by_default
 from calllog_pipeline.instance import executor_from_env
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized import build_normalized_assets, privacy_from_env
@@ -45,7 +46,8 @@ def build_definitions(
         assets=assets,
         asset_checks=auto.asset_checks,
         jobs=auto.jobs,
-        executor=executor_from_env(),  # per-step pods on Kubernetes (docs/deployment.md)
+        # Steps in the run's process (calllog_pipeline/executor.py); per-step pods on Kubernetes.
+        executor=executor_from_env() or in_process_by_default,
         schedules=auto.schedules,
         sensors=auto.sensors,
         resources={
