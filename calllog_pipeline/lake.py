@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from calllog_pipeline import schemas
+from calllog_pipeline.redact import REDACTION_KEY
 
 RAW_SCHEMA = schemas.without_descriptions(schemas.RAW)  # declared, with descriptions, in schemas.py
 DATA_FILE = "data.parquet"
@@ -210,6 +211,17 @@ class RawPartition:
             return
         for batch in self.lake.iter_batches(path, columns=["payload"]):
             yield batch.column(0)
+
+    def records(self, endpoint: str) -> int:
+        path = self.path(endpoint)
+        if not self.lake.exists(path):
+            return 0
+        with self.lake.fs.open(path, "rb") as f:
+            return pq.read_metadata(f).num_rows
+
+    def redaction(self, endpoint: str) -> str | None:
+        path = self.path(endpoint)
+        return self.lake.file_metadata(path).get(REDACTION_KEY) if self.lake.exists(path) else None
 
     def source_context(self, endpoint: str) -> Mapping[str, str]:
         path = self.path(endpoint)

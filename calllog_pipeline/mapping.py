@@ -9,9 +9,11 @@ DuckDB: a mapping can be loaded and tested on its own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
@@ -21,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calllog_pipeline import schemas, timeutil
-from calllog_pipeline.redact import redact_json, redact_strings
+from calllog_pipeline.redact import policy_fingerprint, redact_json, redact_strings, redact_value
 
 
 class RawDay(Protocol):
@@ -30,6 +32,13 @@ class RawDay(Protocol):
     def payloads(self, endpoint: str) -> Iterator[pa.Array]:
         """The endpoint's raw records as JSON text (a string array per bounded batch; nothing if the
         endpoint has no file)."""
+
+    def records(self, endpoint: str) -> int:
+        """How many raw records the endpoint holds (0 if it has no file), without reading them."""
+
+    def redaction(self, endpoint: str) -> str | None:
+        """The ``policy_fingerprint`` the endpoint's records were redacted under when fetched
+        (None if unknown: a file from before fingerprints, or no file)."""
 
     def source_context(self, endpoint: str) -> Mapping[str, str]:
         """The provider's ``source_context()`` recorded when the endpoint was fetched."""
@@ -91,10 +100,14 @@ def as_bool(value: Any) -> bool | None:
 
 
 def as_object(value: Any) -> dict | None:
-    """A JSON object, also when sent as JSON text (as OmniDimension's webhook ``payload`` is)."""
+    """A JSON object, also when sent as JSON text (as OmniDimension's webhook ``payload`` is).
+
+    An object decoded from text is redacted as it is decoded: its serialization is not a piece
+    of the raw record's text, so the ingest's redaction does not vouch for it (see
+    ``json_redacted_at_ingest``)."""
     if isinstance(value, str) and value.lstrip().startswith("{"):
         try:
-            value = orjson.loads(value)
+            value = redact_value(orjson.loads(value))
         except orjson.JSONDecodeError:
             return None
     return value if isinstance(value, dict) else None
@@ -288,7 +301,33 @@ def dump_json(value: Any) -> str | None:
     """Compact JSON text with credentials removed, by the one redaction policy (None stays None)."""
     if value is None:
         return None
+    if _JSON_REDACTED.get():
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     return redact_json(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_JSON_REDACTED: ContextVar[bool] = ContextVar("json_redacted", default=False)
+
+
+@contextlib.contextmanager
+def json_redacted_at_ingest(raw: RawDay, *endpoints: str) -> Iterator[bool]:
+    """Within the block ``dump_json`` does not redact again when every record of ``endpoints`` was
+    redacted at ingest under the current ``policy_fingerprint`` (same policy code, same secrets).
+
+    The raw payload went through ``redact_serialized``, the very pass ``dump_json`` makes, and a
+    value of a record serialized alone is a piece of the record's serialized text: a second pass
+    finds nothing more (objects decoded from JSON text are not such pieces: ``as_object``
+    redacts them itself). Raw files without a fingerprint, or with another one, are redacted as
+    before. Free text is not covered: ``redact_texts`` redacts it decoded, which finds more than
+    a pass over JSON text (a credential after an escaped quote or a line break)."""
+    fingerprint = policy_fingerprint()
+    trusted = all(raw.redaction(endpoint) == fingerprint for endpoint in endpoints)
+    previous = _JSON_REDACTED.get()
+    _JSON_REDACTED.set(trusted)
+    try:
+        yield trusted
+    finally:
+        _JSON_REDACTED.set(previous)
 
 
 def salted_hash(value: str, salt: str) -> str:
@@ -438,23 +477,45 @@ class SeenIds:
 
     The same record listed twice (pages drift while a newest-first listing is fetched) is dropped
     silently; the same id with different content is a real conflict and is quarantined. Ids are
-    kept as 64-bit hashes (about 100 bytes per call, not 200: a million-call day stays small); two
-    ids sharing one is as likely as a digest collision, which this already accepts.
+    kept as 64-bit hashes (two ids sharing one is as likely as a digest collision, which this
+    already accepts): the latest ``RECENT`` in a dict, older ones in two sorted numpy arrays, so
+    a million-call day holds 16 bytes per call instead of a million-entry dict (about 100).
     """
 
+    RECENT = 1 << 16
+
     def __init__(self) -> None:
-        self._digests: dict[int, int] = {}
+        self._recent: dict[int, int] = {}
+        self._keys = np.empty(0, np.int64)
+        self._digests = np.empty(0, np.int64)
 
     def check(self, call_id: str, digest: int) -> bool:
         """True if the record is new; False if an identical copy was seen; raises on a conflict."""
         key = hash(call_id)
-        previous = self._digests.get(key)
+        previous = self._recent.get(key)
+        if previous is None and len(self._keys):
+            previous = self._older(key)
         if previous is None:
-            self._digests[key] = digest
+            self._recent[key] = digest
+            if len(self._recent) >= self.RECENT:
+                self._compact()
             return True
         if previous == digest:
             return False
         raise Reject("duplicate_id", f"call id {call_id} appears again with different content")
+
+    def _older(self, key: int) -> int | None:
+        at = int(self._keys.searchsorted(key))
+        if at < len(self._keys) and self._keys[at] == key:
+            return int(self._digests[at])
+        return None
+
+    def _compact(self) -> None:
+        n = len(self._recent)
+        keys = np.concatenate([self._keys, np.fromiter(self._recent.keys(), np.int64, n)])
+        digests = np.concatenate([self._digests, np.fromiter(self._recent.values(), np.int64, n)])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._digests, self._recent = keys[order], digests[order], {}
 
 
 MAPPING_BATCH = 1_000  # records decoded at once: their Python objects dominate a mapping's memory

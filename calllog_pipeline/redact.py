@@ -27,11 +27,14 @@ The policy:
 from __future__ import annotations
 
 import bisect
+import hashlib
+import itertools
 import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -451,25 +454,23 @@ def redact_strings(
     texts: Sequence[str | None], known_secrets: Iterable[str] | None = None
 ) -> list[str | None]:
     """``[redact_value(t) for t in texts]`` for a column of strings (transcript turns), faster: one
-    automaton pass over all of them finds the few holding a marker; only those, and those with
-    "=" or a known secret, are redacted one by one (the others would come back unchanged)."""
+    pass over all of them, joined, finds the few holding a marker, "=" or a known secret; only
+    those are redacted one by one (the others would come back unchanged)."""
     secrets = _secrets(known_secrets)[0]
-    starts, at = [], 0
-    for text in texts:
-        starts.append(at)
-        at += len(text or "") + 1
-    lowered = _lower("\n".join(text or "" for text in texts))  # no marker holds "\n": none spans two
-    if lowered.isascii():
-        hits = _SCAN.find_matches_as_indexes(lowered.encode())
-    else:
-        hits = _SCAN_TEXT.find_matches_as_indexes(lowered)
-    flagged = {bisect.bisect_right(starts, start) - 1 for _, start, _ in hits}
-    return [
-        _redact_string(text, secrets)
-        if text is not None and (i in flagged or _has_equals(text) or any(s in text for s in secrets))
-        else text
-        for i, text in enumerate(texts)
-    ]
+    starts = list(itertools.accumulate((len(text or "") + 1 for text in texts), initial=0))
+    joined = "\n".join(text or "" for text in texts)  # no marker holds "\n": none spans two texts
+    lowered = _lower(joined)
+    at = [start for _, start, _ in _hits(lowered)]
+    for secret in secrets:
+        found = joined.find(secret)
+        while found != -1:
+            at.append(found)
+            found = joined.find(secret, found + 1)
+    out = list(texts)
+    for i in {bisect.bisect_right(starts, position) - 1 for position in at}:
+        if (text := texts[i]) is not None:
+            out[i] = _redact_string(text, secrets)
+    return out
 
 
 def redact_text(text: str, known_secrets: Iterable[str] | None = None) -> str:
@@ -506,6 +507,23 @@ def redact_serialized(
         return orjson.dumps(_walk(value, secrets), option=option)
     scrubbed = _scrub(text, json_secrets, (lowered, left))
     return data if scrubbed is text else scrubbed.encode()
+
+
+# --- what a text was redacted under ---------------------------------------------------------------
+
+REDACTION_KEY = "redaction"  # the raw file footer entry holding the ``policy_fingerprint``
+_POLICY_CODE = hashlib.sha256(Path(__file__).read_bytes()).digest()  # any edit here is a new policy
+
+
+def policy_fingerprint(known_secrets: Iterable[str] | None = None) -> str:
+    """Names one redaction: this module's code (the policy) and the exact set of secret values it
+    replaces (``known_secrets`` and ``known_secrets()``), as one digest. Texts redacted under the
+    same fingerprint were redacted alike; another policy or another set of secrets gives another
+    fingerprint. The secrets themselves appear only inside the digest."""
+    digest = hashlib.sha256(_POLICY_CODE)
+    for secret in sorted(_secrets(known_secrets)[0]):
+        digest.update(b"\x00" + secret.encode())
+    return digest.hexdigest()[:32]
 
 
 class RedactingFilter(logging.Filter):

@@ -362,3 +362,38 @@ def test_dump_json_redacts_credential_fields_but_not_token_counts():
         "total_tokens": 12,
         "note": "[REDACTED]",
     }
+
+
+def test_duplicates_are_found_after_the_seen_ids_are_compacted(monkeypatch):
+    # Older ids move from a dict to sorted arrays every SeenIds.RECENT ids: copies and conflicts of
+    # calls seen long before (a big day) are still recognised.
+    from calllog_pipeline.mapping import SeenIds
+
+    monkeypatch.setattr(SeenIds, "RECENT", 2)
+    calls = [dn_call(id=f"call_{i}") for i in range(7)]
+    tables = run(dialnexa, {"calls": [*calls, dn_call(id="call_0"), dn_call(id="call_3", status="busy")]})
+    assert sorted(r["call_id"] for r in tables["calls"]) == [f"call_{i}" for i in range(7)]
+    assert quarantined(tables) == [("calls", "call_3", "duplicate_id")]
+
+
+def test_dialnexa_joins_the_same_way_in_many_parts(monkeypatch):
+    # A big day is joined in parts of PART_ROWS records by call-id hash: the rows do not change.
+    from calllog_pipeline.providers.dialnexa import mapping as dialnexa_mapping
+
+    def day() -> dict:
+        calls = [dn_call(id=f"call_{i}", status="busy") for i in range(9)]
+        logs = [dn_log(call_id=f"call_{i}", id=f"log_{i}") for i in range(0, 9, 2)]
+        return {"calls": calls, "call_logs": logs}
+
+    def rows(tables) -> list:
+        return sorted((r["call_id"], r["status"], r["sentiment"], r["extra"]) for r in tables["calls"])
+
+    whole = run(dialnexa, day())
+    monkeypatch.setattr(dialnexa_mapping, "PART_ROWS", 2)
+    monkeypatch.setattr(dialnexa_mapping, "PART_GROUP_ROWS", 2)
+    parted = run(dialnexa, day())
+    assert len(whole["calls"]) == 9
+    assert rows(parted) == rows(whole)
+    assert sorted(r["call_id"] for r in parted["interactions"]) == sorted(
+        r["call_id"] for r in whole["interactions"]
+    )

@@ -29,7 +29,14 @@ from calllog_pipeline.providers.base import Endpoint, Paging, Provider, Provider
 from calllog_pipeline.raw.coverage import Page
 from calllog_pipeline.raw.fetch import FetchStats, PageNote, WindowFetch, first_error
 from calllog_pipeline.raw.versions import CONTENT_HASH, ContentHash
-from calllog_pipeline.redact import LOG_FILTER, redact_serialized, redact_text, remember_secrets
+from calllog_pipeline.redact import (
+    LOG_FILTER,
+    REDACTION_KEY,
+    policy_fingerprint,
+    redact_serialized,
+    redact_text,
+    remember_secrets,
+)
 from calllog_pipeline.timeutil import LATER_PASS_IDS
 from calllog_pipeline.versions import run_version
 
@@ -183,6 +190,7 @@ async def ingest_day(
         "endpoint": redact_text(api.base_url.rstrip("/") + endpoint.path, secrets),
         "window": [window.start.isoformat(), window.end.isoformat()],
         "fetched_at": datetime.now(UTC).isoformat(),
+        REDACTION_KEY: policy_fingerprint(secrets),  # normalize trusts JSON redacted under the same one
     }
     label = f"[{provider.name}/{endpoint.name} {day}]"
     try:

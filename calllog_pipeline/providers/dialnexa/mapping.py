@@ -3,10 +3,10 @@
 DialNexa lists the same call twice: ``GET /calls`` (the scheduling view: numbers, ``ended_at``,
 ``metadata``) and ``GET /call-logs`` (the analytics view: sentiment, ``analysis``, ``end_reason``).
 They merge into one ``calls`` row per call. Both sides are mapped batch by batch into temporary
-Parquet files, split into ``PARTS`` parts by a hash of the call id (a call's two views land in the
-same part); DuckDB joins one part at a time (its memory capped) and hands back aligned
+Parquet files, split into parts of about ``PART_ROWS`` records by a hash of the call id (a call's
+two views land in the same part); DuckDB joins one part at a time (its memory capped) and hands back aligned
 (log, /calls row) batches, which ``merge`` combines, then the part's ``/calls`` rows no log matched.
-Memory stays bounded by a part, a sixteenth of the day.
+Memory stays bounded by a part, however big the day.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from calllog_pipeline.mapping import (
     batches,
     dump_json,
     e164,
+    json_redacted_at_ingest,
     parse_iso_utc,
     parse_iso_utc_or_none,
     record_id_of,
@@ -99,43 +100,65 @@ LINE_BREAK = re.compile(r"\r?\n")
 
 BATCH_ROWS = 5_000
 JOIN_MEMORY = "64MB"  # DuckDB's cap for joining one part; beyond it, it spills to the temporary folder
-PARTS = 16  # a 1,000,000-call day in 64 MB did not fit in one part (DuckDB could not even spill)
+PART_ROWS = 50_000  # records per part: a 1,000,000-call day in one 64 MB join could not even spill
+PART_GROUP_ROWS = 1_000  # rows a part buffers before writing them as one row group
 
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
+    parts = max(1, -(-max(raw.records(e) for e in (CALLS_ENDPOINT, LOGS_ENDPOINT)) // PART_ROWS))
     with tempfile.TemporaryDirectory(prefix="dialnexa-normalize-") as folder:
         for endpoint in (CALLS_ENDPOINT, LOGS_ENDPOINT):
-            yield from _map_to_parts(raw, out, endpoint, folder)
-        for merged in _joined(folder):
+            yield from _map_to_parts(raw, out, endpoint, folder, parts)
+        for merged in _joined(folder, parts):
             yield "calls", merged
             yield from _transcript_turns(out, merged)
 
 
 def _part_path(folder: str, endpoint: str, part: int) -> str:
-    return f"{folder}/{endpoint}-{part:02d}.parquet"
+    return f"{folder}/{endpoint}-{part:03d}.parquet"
 
 
-def _map_to_parts(raw: RawDay, out: TableBuffers, endpoint: str, folder: str) -> Iterator[TableBatch]:
+def _map_to_parts(
+    raw: RawDay, out: TableBuffers, endpoint: str, folder: str, parts: int
+) -> Iterator[TableBatch]:
     """Every record of one endpoint mapped to a (partial) call row, into its part's file;
-    quarantined records are yielded at once."""
+    quarantined records are yielded at once. Parts write row groups of ``PART_GROUP_ROWS`` (a
+    row group per mapped batch would make each file's footer, held until it closes, grow with
+    the day) and no statistics (nothing filters these files)."""
     seen = SeenIds()
+    pending: list[list[pa.RecordBatch]] = [[] for _ in range(parts)]
     with contextlib.ExitStack() as stack:
+        stack.enter_context(json_redacted_at_ingest(raw, endpoint))
         writers = [
-            stack.enter_context(pq.ParquetWriter(_part_path(folder, endpoint, part), schemas.CALLS))
-            for part in range(PARTS)
+            stack.enter_context(
+                pq.ParquetWriter(_part_path(folder, endpoint, part), schemas.CALLS, write_statistics=False)
+            )
+            for part in range(parts)
         ]
+
+        def flush(part: int) -> None:
+            writers[part].write_table(pa.Table.from_batches(pending[part], schemas.CALLS))
+            pending[part] = []
+
         for payloads in batches(raw, endpoint):
             _collect(out, endpoint, payloads, seen)
             batch = out.calls.take_batch(out.ingested_at)
-            parts = np.array([hash(call_id) % PARTS for call_id in batch.column("call_id").to_pylist()])
-            for part, writer in enumerate(writers):
-                if (mask := parts == part).any():
-                    writer.write_batch(batch.filter(pa.array(mask)))
+            if parts == 1:
+                pending[0].append(batch)
+            else:
+                of_row = np.fromiter((hash(c) % parts for c in batch.column("call_id").to_pylist()), np.int64)
+                for part in np.unique(of_row):
+                    pending[part].append(batch.filter(pa.array(of_row == part)))
+            for part in range(parts):
+                if sum(len(b) for b in pending[part]) >= PART_GROUP_ROWS:
+                    flush(part)
             yield from out.drain()
+        for part in range(parts):
+            flush(part)
 
 
-def _joined(folder: str) -> Iterator[pa.RecordBatch]:
+def _joined(folder: str, parts: int) -> Iterator[pa.RecordBatch]:
     """Part by part: each log row merged with its ``/calls`` row, then the ``/calls`` rows no log
     matched. Rows come in no particular order: sorting would make DuckDB hold them."""
     import duckdb  # here, not at import: the mapping module loads without DuckDB
@@ -144,7 +167,7 @@ def _joined(folder: str) -> Iterator[pa.RecordBatch]:
     partner = ", ".join(f'c."{f.name}" AS "calls__{f.name}"' for f in schemas.CALLS)
     with duckdb.connect(config={**config, "preserve_insertion_order": False}) as con:
         con.execute("SET TimeZone = 'UTC'")
-        for part in range(PARTS):
+        for part in range(parts):
             logs, calls = (
                 "read_parquet('" + _part_path(folder, endpoint, part).replace("'", "''") + "')"
                 for endpoint in (LOGS_ENDPOINT, CALLS_ENDPOINT)

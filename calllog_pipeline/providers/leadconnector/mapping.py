@@ -25,6 +25,7 @@ from calllog_pipeline.mapping import (
     batches,
     dump_json,
     e164,
+    json_redacted_at_ingest,
     parse_iso_utc,
     parse_iso_utc_or_none,
     record_id_of,
@@ -72,13 +73,14 @@ LINE_BREAK = re.compile(r"\r?\n")
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
     seen = SeenIds()
-    for payloads in batches(raw, ENDPOINT):
-        for record, digest in records(payloads):
-            try:
-                normalize_call(out, record, digest, seen)
-            except Reject as rejected:
-                out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
-        yield from out.drain()
+    with json_redacted_at_ingest(raw, ENDPOINT):
+        for payloads in batches(raw, ENDPOINT):
+            for record, digest in records(payloads):
+                try:
+                    normalize_call(out, record, digest, seen)
+                except Reject as rejected:
+                    out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
+            yield from out.drain()
 
 
 def normalize_call(out: TableBuffers, record: Any, digest: int, seen: SeenIds) -> None:

@@ -32,6 +32,7 @@ from calllog_pipeline.mapping import (
     batches,
     dump_json,
     e164,
+    json_redacted_at_ingest,
     parse_local,
     record_id_of,
     records,
@@ -125,13 +126,14 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     later_pass = frozenset(map(str, context.get(LATER_PASS_IDS, ())))  # see raw.repeated_hour
     out = TableBuffers(PROVIDER, SPEAKERS, HTML_BREAK)
     seen = SeenIds()
-    for payloads in batches(raw, ENDPOINT):
-        for record, digest in records(payloads):
-            try:
-                normalize_call(out, record, digest, zone, seen, later_pass)
-            except Reject as rejected:
-                out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
-        yield from out.drain()
+    with json_redacted_at_ingest(raw, ENDPOINT):
+        for payloads in batches(raw, ENDPOINT):
+            for record, digest in records(payloads):
+                try:
+                    normalize_call(out, record, digest, zone, seen, later_pass)
+                except Reject as rejected:
+                    out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
+            yield from out.drain()
 
 
 def source_zone(context: Mapping[str, str]) -> tzinfo:
