@@ -4,7 +4,8 @@ Launches, as an operator would, one asset backfill per provider chain (raw -> no
 per chunk of the range, all at once; the daemon's queue runs at most 4 of them at a time
 (dagster.postgres.yaml) and the per-provider pools let one step call a provider at a time across
 all runs. The simulator enforces each provider's rate limit and counts every request; the client
-is configured with the same limits. Reported: requests and 429s per provider, whether every call
+is configured with the same limits and keeps to the provider's reported count
+(``http.ServerBudget``). Reported: requests and 429s per provider, whether every call
 landed exactly once, the most runs seen in progress together, and wall time against the
 rate-limit ideal (the slowest provider's requests / its rate).
 """
@@ -268,17 +269,36 @@ def table(r: BackfillResult) -> str:
     )
 
 
-def main() -> int:
-    """``python -m bench.daemon_backfill [days] [calls_per_day]``: the full year by default, in a
-    fresh database on the server of the ``DAGSTER_PG_*`` variables (dropped afterwards)."""
+def measure(days: int, calls_per_day: int) -> BackfillResult:
+    """The backfill in a fresh database on the server of the ``DAGSTER_PG_*`` variables (dropped
+    afterwards), 4 chunks per provider, the simulator and client at ``YEAR_LIMITS``."""
     from calllog_pipeline.instance import prepare_home
 
-    days, calls = (int(a) for a in (sys.argv[1:] + ["365", "300"])[:2])
     with tempfile.TemporaryDirectory() as tmp, _fresh_database() as db:
         env = {"CALLLOG_INSTANCE": "postgres", "DAGSTER_PG_DB": db, "DAGSTER_HOME": str(Path(tmp) / "home")}
         with mock.patch.dict(os.environ, env):
             prepare_home(Path(env["DAGSTER_HOME"]))
-            r = run(days, calls, chunks=4, rate_limits=YEAR_LIMITS, workdir=Path(tmp))
+            return run(days, calls_per_day, chunks=4, rate_limits=YEAR_LIMITS, workdir=Path(tmp))
+
+
+def section(mode: str) -> str:
+    """The ``daemon`` section of ``python -m bench``: the full year (a month in quick mode)."""
+    days, calls = (30 if mode == "quick" else 365), 300
+    title = f"### Backfill through the daemon ({days} days x 3 providers x {calls} calls/provider-day)"
+    if not os.environ.get("DAGSTER_PG_HOST"):
+        return (
+            f"{title}\n\nSkipped: needs a PostgreSQL server (`source .ci/postgres.sh` starts one and "
+            "exports the `DAGSTER_PG_*` variables). Last measured numbers: docs/deployment.md."
+        )
+    r = measure(days, calls)
+    failures = "".join(f"\n- failed: {f}" for f in r.failures[:5])
+    return f"{title}\n\n{__doc__.split(chr(10) * 2, 1)[-1].strip()}\n\n{table(r)}{failures}"
+
+
+def main() -> int:
+    """``python -m bench.daemon_backfill [days] [calls_per_day]``: the full year by default."""
+    days, calls = (int(a) for a in (sys.argv[1:] + ["365", "300"])[:2])
+    r = measure(days, calls)
     print(table(r))
     for failure in r.failures[:5]:
         print("failed:", failure)

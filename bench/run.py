@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backfill, e2e, ingest, nightly, normalize, qa, scale
+from bench import backfill, daemon_backfill, e2e, ingest, nightly, normalize, qa, scale
 from bench.harness import ROOT, SimSpec, Simulator, machine, run_worker, yesterday
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -116,6 +116,8 @@ SECTIONS: dict[str, Section] = {
     "qa": Section(lambda o: qa.section(o.mode)),
     "nightly": Section(_nightly),
     "profile": Section(_profile, default=False),
+    # The year through the daemon on PostgreSQL (`source .ci/postgres.sh` first; ~20-30 min).
+    "daemon": Section(lambda o: daemon_backfill.section(o.mode), default=False),
 }
 
 

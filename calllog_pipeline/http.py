@@ -3,8 +3,10 @@
 Bearer auth, connect/read timeouts, a client-side rate limit per provider, and retries with
 exponential backoff and jitter on 429, 5xx, timeouts and unreadable bodies. A server's own
 ``Retry-After`` / rate-limit headers win over our backoff, and pause every concurrent request,
-not only the one that was refused. Errors that retrying cannot fix (401, 403, 400, 422) fail at
-once with a message saying what to change. No message ever contains the API key.
+not only the one that was refused. Where the provider reports how many requests its window has
+left (``X-RateLimit-Remaining``), the client never has more requests on their way than that
+(``ServerBudget``). Errors that retrying cannot fix (401, 403, 400, 422) fail at once with a
+message saying what to change. No message ever contains the API key.
 """
 
 from __future__ import annotations
@@ -117,6 +119,75 @@ class ClientSettings:
     throttle_wait_s: float | None = None  # wait after a 429 that names no time of its own
 
 
+class ServerBudget:
+    """What the provider's own counter allows: no more requests on their way than the
+    ``X-RateLimit-Remaining`` of the newest answer, minus those sent after it.
+
+    Pacing alone cannot promise that. The provider counts arrivals in its own window, and arrivals
+    bunch up when requests queue anywhere on the way (a busy server, a slow network), and a run
+    that starts right after another shares a window it knows nothing of. The header is the
+    provider's count, so it holds across runs, processes and pods. Until the first answer says
+    whether the provider sends it, one request at a time; a provider that does not (OmniDimension)
+    gets pacing only.
+    """
+
+    def __init__(self, period_s: float):
+        self.period_s = period_s  # how long a full window takes to drain when no header says
+        self.sent = 0  # sequence number of the last request sent
+        self.answered = 0  # requests that got an answer (or never will); sent - answered on their way
+        self.reported: tuple[int, int] | None = None  # (request, remaining) of the newest report
+        self.counts: bool | None = None  # does the provider report remaining? None: not known yet
+        self.drained_at = 0.0  # monotonic time when a window reported full has emptied
+        self._changed = asyncio.Condition()
+
+    def _left(self) -> int | None:
+        """Requests that may still be sent; None when there is no limit to keep to."""
+        if self.counts is False:
+            return None
+        in_flight = self.sent - self.answered
+        if self.reported is None:
+            return 1 - in_flight  # the first request alone, to learn the provider's count
+        request, remaining = self.reported
+        return remaining - (self.sent - request)
+
+    async def send(self) -> int:
+        """Wait until the provider's window has room for one more request; returns its number."""
+        async with self._changed:
+            while True:
+                left = self._left()
+                if left is None or left > 0:
+                    break
+                if self.sent > self.answered:
+                    await self._changed.wait()  # an answer on its way will say more
+                    continue
+                # Nothing on its way and the window full: it drains by the time reported (or
+                # one whole window); then one request alone finds out where it stands.
+                await asyncio.sleep(max(self.drained_at - time.monotonic(), 0.0))
+                self.reported = None
+            self.sent += 1
+            return self.sent
+
+    async def answer(self, request: int, headers: httpx.Headers | None) -> None:
+        """Note an answer (``headers`` None: the request got no answer)."""
+        async with self._changed:
+            self.answered += 1
+            remaining = _number(headers.get("x-ratelimit-remaining", "")) if headers is not None else None
+            if headers is not None and self.counts is None:
+                self.counts = remaining is not None
+            if remaining is not None and (self.reported is None or request > self.reported[0]):
+                self.reported = (request, int(remaining))
+                if remaining < 1:
+                    wait = window_reset_seconds(headers)
+                    self.drained_at = time.monotonic() + (self.period_s if wait is None else wait)
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        """Leave a window reported full only once it has drained: the next run (another process,
+        perhaps another pod, holding the provider's pool after us) starts with room."""
+        if self.reported is not None and self.reported[1] - (self.sent - self.reported[0]) < 1:
+            await asyncio.sleep(max(self.drained_at - time.monotonic(), 0.0))
+
+
 class ApiClient:
     """An async client for one provider; use as ``async with ApiClient(settings) as client``."""
 
@@ -129,6 +200,7 @@ class ApiClient:
         # its pause cost far more than the headroom).
         spacing = settings.rate_limit_period_s / (settings.rate_limit_requests * RATE_LIMIT_HEADROOM)
         self._limiter = AsyncLimiter(1, spacing)
+        self._budget = ServerBudget(settings.rate_limit_period_s)
         self._paused_until = 0.0
         self._in_flight = asyncio.Semaphore(settings.max_concurrency)
         self._http = httpx.AsyncClient(
@@ -143,7 +215,10 @@ class ApiClient:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self._http.aclose()
+        try:
+            await self._budget.close()
+        finally:
+            await self._http.aclose()
 
     async def get(
         self,
@@ -192,13 +267,17 @@ class ApiClient:
             # Checked after the wait for a slot, which may have outlasted a 429 that arrived meanwhile.
             while (pause := self._paused_until - time.monotonic()) > 0:
                 await asyncio.sleep(pause)
+            request = await self._budget.send()
             self.stats.requests += 1
+            raw = None
             try:
                 raw = await self._http.get(path, params=params, headers=headers)
             except httpx.TimeoutException:
                 raise self._retry("timeout") from None
             except httpx.TransportError as exc:
                 raise self._retry(f"connection error: {type(exc).__name__}") from None
+            finally:
+                await self._budget.answer(request, raw.headers if raw is not None else None)
         self.stats.bytes += len(raw.content)
         response = self._interpret(path, raw)
         if not response.not_modified:
@@ -298,6 +377,17 @@ def retry_after_seconds(
         if (millis := _number(value)) is not None:
             return millis / 1000.0
         on_unreadable("X-RateLimit-Interval-Milliseconds", value)
+    return None
+
+
+def window_reset_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """When a spent window has room again, from ``X-RateLimit-Reset`` (epoch or relative seconds)
+    or, for a sliding window, its length (``X-RateLimit-Interval-Milliseconds``); None if unsaid."""
+    now = time.time() if now is None else now
+    if (reset := _number(headers.get("x-ratelimit-reset", ""))) is not None:
+        return max(reset - now, 0.0) if reset > 1e9 else reset
+    if (millis := _number(headers.get("x-ratelimit-interval-milliseconds", ""))) is not None:
+        return millis / 1000.0
     return None
 
 

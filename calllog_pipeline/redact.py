@@ -248,10 +248,11 @@ def _name_around(lowered: str, start: int, end: int) -> tuple[int, int]:
 # break the JSON: a replacement only ever changes characters inside one string value.
 _URL_PASSWORD = re.compile(r"[^\s/@:\"'\\]+:([^\s/@\"'\\]+)@")  # after "://": user:password@
 _SECRET_KEY_VALUE = re.compile(r"(?i)secret_key_[A-Za-z0-9_\-]+")  # OmniDimension's call_sid credential
-_SCHEME_VALUE = re.compile(r"\s+([A-Za-z0-9._~+/\-]+=*)")
+# Whitespace and quotes may come JSON-escaped (``\n``, ``\"``): the patterns also run over JSON text.
+_SCHEME_VALUE = re.compile(r"(?:\s|\\[nrt])+([A-Za-z0-9._~+/\-]+=*)")
 _QUERY_VALUE = re.compile(r"[^&#\s\"'\\]+")
 _ENCODED_QUERY_VALUE = re.compile(r"(?:[^&#%\s\"'\\]|%(?!26)[0-9A-Fa-f]{2})+")  # up to an encoded "&"
-_ASSIGNED_VALUE = re.compile(r"['\"]?[ \t]*[:=][ \t]*['\"]?([^\s\"'\\&,;)\]}]+)")
+_ASSIGNED_VALUE = re.compile(r"(?:\\?['\"])?[ \t]*[:=][ \t]*(?:\\?['\"])?([^\s\"'\\&,;)\]}]+)")
 
 
 def _scheme_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:

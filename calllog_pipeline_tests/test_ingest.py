@@ -82,8 +82,10 @@ def hostile_sim():
         calls_per_day=700,
         faults=Faults(server_error=0.05, stall=0.01, truncated=0.03, malformed=0.03),
         stall_s=3.0,
-        # Tighter than the clients' own defaults, so the server has to say 429.
-        rate_limits={p: RateLimit(requests=8, per_seconds=1.0) for p in PREFIX},
+        # Tighter than the clients' own defaults, so the server has to say 429; OmniDimension, which
+        # reports no count, to one a second, so that its few requests a day (some sent together) meet it.
+        rate_limits={p: RateLimit(requests=8, per_seconds=1.0) for p in PREFIX}
+        | {"omnidimension": RateLimit(requests=1, per_seconds=1.0)},
         now=datetime(2026, 11, 11, 0, 20, tzinfo=UTC),  # the day closed 20 minutes ago
     )
     with SimulatorServer(config) as sim:
@@ -93,7 +95,17 @@ def hostile_sim():
 def test_every_call_of_a_day_lands_exactly_once_despite_faults_and_rate_limits(
     hostile_sim, monkeypatch, tmp_path
 ):
-    apis = point_at(hostile_sim, monkeypatch, MAX_BACKOFF_S="2")  # long enough to honour Retry-After
+    # Clients set above the server's limit (20/s against 8/s), and backoff long enough to honour
+    # Retry-After: only the provider's own count can keep them out of 429s.
+    # (THROTTLE_WAIT_S: the wait after a bare 429, OmniDimension's, is the server's window.)
+    apis = point_at(
+        hostile_sim,
+        monkeypatch,
+        MAX_BACKOFF_S="2",
+        THROTTLE_WAIT_S="1",
+        RATE_LIMIT_REQUESTS="20",
+        RATE_LIMIT_PERIOD_S="1",
+    )
     assets = raw_assets(partitions())
     result = materialize(assets, apis, tmp_path)
 
@@ -107,6 +119,12 @@ def test_every_call_of_a_day_lands_exactly_once_despite_faults_and_rate_limits(
     assert stats["rate_limited"] > 0 and sum(stats["faults"].values()) > 0, (
         "the run should have met faults and 429s"
     )
+    # DialNexa and LeadConnector report what their window has left, and the client keeps to it;
+    # OmniDimension reports nothing, so its 429s are the ones above.
+    throttled = dict.fromkeys(REGISTRY, 0)
+    for (provider, _), asset in zip(ENDPOINTS, assets, strict=True):
+        throttled[provider] += metadata(result, asset)["rate_limited_429"]
+    assert throttled["dialnexa"] == throttled["leadconnector"] == 0 < throttled["omnidimension"], throttled
     assert sum(metadata(result, a)["retries"] for a in assets) > 0
 
 

@@ -168,6 +168,18 @@ CASES = [
         },
     ),
     (
+        "quoted assignment inside text",
+        {"id": "c34", "note": 'login with password="pw-quoted-0034" worked'},
+        "pw-quoted-0034",
+        {"id": "c34"},
+    ),
+    (
+        "bearer on the next line",
+        {"id": "c35", "note": "Authorization: Bearer\nbr-next-line-0035"},
+        "br-next-line-0035",
+        {"id": "c35"},
+    ),
+    (
         "url-encoded token in a redirect",
         {
             "id": "c32",

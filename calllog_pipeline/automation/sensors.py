@@ -34,12 +34,12 @@ from calllog_pipeline.automation.alerts import (
     run_failure_alert,
 )
 from calllog_pipeline.automation.channels import AlertChannels, DeliveryError
+from calllog_pipeline.automation.freshness import FRESHNESS_CHECK
 
 BATCH = 50  # events read per tick; the rest wait for the next tick
 FIRST_TICK_LOOKBACK_S = 24 * 3600  # a sensor's first tick reports the last day's events, not all history
 ANOMALY_MEMORY_DAYS = 400  # sent anomaly keys older than this (by their date) are forgotten
 CHECK_WINDOW_S = 3 * 24 * 3600  # check executions are read back this far (handled ones remembered)
-FRESHNESS_CHECK = "freshness_check"  # the name build_time_partition_freshness_checks gives its checks
 
 
 @dataclass
