@@ -55,6 +55,10 @@ class ProviderUnavailable(ProviderError):
     pass
 
 
+class ProviderQuotaExhausted(ProviderError):
+    """The provider's daily request quota is spent: no retry can succeed before it resets."""
+
+
 class ProviderResponseError(ProviderError):
     """A well-formed answer that lacks what the documented contract promises."""
 
@@ -303,6 +307,7 @@ class ApiClient:
             return Response(status, None, raw.headers, len(raw.content))
         if status == 429:
             self.stats.throttled += 1
+            self._check_daily_quota(path, raw.headers)
             wait = retry_after_seconds(raw.headers, on_unreadable=self._unreadable_header)
             if wait is None:
                 wait = self.settings.throttle_wait_s
@@ -332,6 +337,19 @@ class ApiClient:
         except orjson.JSONDecodeError:
             raise self._retry("unreadable JSON body") from None
         return Response(status, body, raw.headers, len(raw.content))
+
+    def _check_daily_quota(self, path: str, headers: httpx.Headers) -> None:
+        """A 429 that says the day's quota is spent (HighLevel: 200,000 requests a day per app and
+        location, ``X-RateLimit-Daily-Remaining``) fails at once: waiting seconds cannot help."""
+        if _number(headers.get("x-ratelimit-daily-remaining", "")) != 0:
+            return
+        limit = headers.get("x-ratelimit-limit-daily")
+        raise ProviderQuotaExhausted(
+            f"{self.settings.provider_title} {path} answered 429: the daily request quota"
+            f"{f' ({limit} requests)' if limit else ''} is used up. Nothing was written for this "
+            "partition and earlier files are untouched. Not retried: re-run the partition after the "
+            "provider's daily reset, and spread long backfills over several days (docs/deployment.md)."
+        )
 
     def _retry(self, reason: str, retry_after: float | None = None) -> _Retryable:
         self.stats.retry_reasons[reason] += 1

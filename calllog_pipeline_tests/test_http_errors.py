@@ -11,7 +11,13 @@ import httpx
 import orjson
 import pytest
 
-from calllog_pipeline.http import ApiClient, ClientSettings, ProviderResponseError, ProviderUnavailable
+from calllog_pipeline.http import (
+    ApiClient,
+    ClientSettings,
+    ProviderQuotaExhausted,
+    ProviderResponseError,
+    ProviderUnavailable,
+)
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.simulator.app import MALFORMED_BODY
 
@@ -173,3 +179,19 @@ def test_a_flaky_server_that_never_recovers_is_reported_as_down():
     with pytest.raises(ProviderUnavailable, match="kept failing"):
         asyncio.run(run())
     assert len(log) == 3
+
+
+def test_a_spent_daily_quota_fails_at_once_and_says_when_to_re_run():
+    spent = {"X-RateLimit-Daily-Remaining": "0", "X-RateLimit-Limit-Daily": "200000", "Retry-After": "1"}
+    handler, log = answers(httpx.Response(429, headers=spent))
+
+    async def run():
+        async with client(handler) as api:
+            await get(api)
+
+    with pytest.raises(
+        ProviderQuotaExhausted, match=r"daily request quota \(200000 requests\) is used up"
+    ) as e:
+        asyncio.run(run())
+    assert "re-run the partition after the provider's daily reset" in str(e.value)
+    assert len(log) == 1, "a spent day is not retried"

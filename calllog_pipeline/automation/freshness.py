@@ -88,28 +88,24 @@ def _day_landed(
     deadline: datetime,
     next_deadline: datetime,
 ) -> dg.AssetCheckResult:
-    due = partitions_def.get_partition_keys(current_time=deadline)
-    fresh_until = {FRESH_UNTIL: dg.MetadataValue.timestamp(next_deadline)}
-    if not due:
+    def fresh(description: str) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(
             asset_key=key,
             check_name=FRESHNESS_CHECK,
             passed=True,
-            description=f"No day is due yet: none had closed by the deadline {deadline:%Y-%m-%d %H:%M %Z}.",
-            metadata=fresh_until,
+            description=description,
+            metadata={FRESH_UNTIL: dg.MetadataValue.timestamp(next_deadline)},
         )
+
+    due = partitions_def.get_partition_keys(current_time=deadline)
+    if not due:
+        return fresh(f"No day is due yet: none had closed by the deadline {deadline:%Y-%m-%d %H:%M %Z}.")
     day = due[-1]
     landed = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
     ).records
     if landed:
-        return dg.AssetCheckResult(
-            asset_key=key,
-            check_name=FRESHNESS_CHECK,
-            passed=True,
-            description=f"{day} landed.",
-            metadata=fresh_until,
-        )
+        return fresh(f"{day} landed.")
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=FRESHNESS_CHECK,
