@@ -318,8 +318,8 @@ def json_redacted_at_ingest(raw: RawDay, *endpoints: str) -> Iterator[bool]:
     value of a record serialized alone is a piece of the record's serialized text: a second pass
     finds nothing more (objects decoded from JSON text are not such pieces: ``as_object``
     redacts them itself). Raw files without a fingerprint, or with another one, are redacted as
-    before. Free text is not covered: ``redact_texts`` redacts it decoded, which finds more than
-    a pass over JSON text (a credential after an escaped quote or a line break)."""
+    before. Free text is not covered: ``redact_texts`` redacts it decoded, its own pass, so a text
+    never depends on how its escapes looked inside the record's JSON."""
     fingerprint = policy_fingerprint()
     trusted = all(raw.redaction(endpoint) == fingerprint for endpoint in endpoints)
     previous = _JSON_REDACTED.get()
