@@ -3,8 +3,8 @@
 The simulator enforces the same limit the client is configured with (``<PREFIX>_RATE_LIMIT_*``).
 Timed: the asset's own work (``ingest_days``: paging, HTTP, JSON, redaction, Parquet write), in a
 child process of its own, so CPU is the pipeline's alone. Redaction share = CPU time in
-``redact_serialized`` (each record's payload, after serializing it) / that CPU, in the same run;
-target at most 10%.
+``redact_serialized_many`` (each page's record payloads, after serializing them) / that CPU, in the
+same run; target at most 10%.
 Ideal = max(requests_needed x latency / concurrency, requests_needed / rate),
 requests_needed = ceil(records / max page size).
 """
