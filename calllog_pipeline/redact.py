@@ -117,7 +117,7 @@ def _kept(name: str, value: Any) -> bool:
 _MIN_SECRET = 6  # shorter values would redact ordinary words
 _remembered: set[str] = set()
 _from_env: frozenset[str] | None = None
-_cache: dict[object, tuple[tuple[str, ...], tuple[str, ...], tuple[bytes, ...]]] = {}
+_cache: dict[object, tuple[tuple[str, ...], _InJson]] = {}
 
 
 def remember_secrets(values: Iterable[str]) -> None:
@@ -148,18 +148,34 @@ _SECRET_ENV_ENDINGS = frozenset(
 _MIN_ENV_SECRET = 8
 
 
-def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bytes, ...]]:
+class _InJson:
+    """The secrets as they appear inside JSON text, and which of them a payload holds."""
+
+    def __init__(self, plain: tuple[str, ...]):
+        self.texts = tuple(orjson.dumps(s).decode()[1:-1] for s in plain)
+        self._raw = tuple(text.encode() for text in self.texts)
+        # A search per secret reads the whole payload each time; an automaton reads it once (a
+        # secret present always gives a match, so none found means none present).
+        self._scan = (
+            BytesAhoCorasick(self._raw, matchkind=MatchKind.LeftmostFirst) if len(self._raw) > 1 else None
+        )
+
+    def present(self, data: bytes) -> list[str]:
+        if self._scan is not None and not self._scan.find_matches_as_indexes(data):
+            return []
+        return [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
+
+
+def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], _InJson]:
     """The values to replace: ``known`` and ``known_secrets()``, longest first (a key may contain
-    another), as they are and as they appear inside JSON text (also as bytes); cached, because
-    every record asks."""
+    another), as they are and as they appear inside JSON text; cached, because every record asks."""
     key = known if known is None or isinstance(known, (tuple, frozenset)) else tuple(known)
     if (found := _cache.get(key)) is None:
         values = known_secrets() | {s for s in key or () if s}
         plain = tuple(sorted(values, key=len, reverse=True))
         if len(_cache) > 64:
             _cache.clear()
-        in_json = tuple(orjson.dumps(s).decode()[1:-1] for s in plain)
-        found = _cache[key] = (plain, in_json, tuple(s.encode() for s in in_json))
+        found = _cache[key] = (plain, _InJson(plain))
     return found
 
 
@@ -338,7 +354,7 @@ def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tupl
     return span if span and text[span[0] : span[1]] != REDACTED else None
 
 
-def _scrub(text: str, secrets: tuple[str, ...], scanned: tuple[str, list] | None = None) -> str:
+def _scrub(text: str, secrets: Sequence[str], scanned: tuple[str, list] | None = None) -> str:
     """``text`` with its inline credentials replaced (also run over serialized JSON: see above).
     ``scanned``: the text's ``(_lower(text), _hits(...))`` if the caller has them already."""
     for secret in secrets:
@@ -574,12 +590,13 @@ def _redact_scanned(
     data: bytes,
     lowered_bytes: bytes,
     hits: list[tuple[int, int, int]],
-    secrets: tuple[tuple[str, ...], tuple[str, ...], tuple[bytes, ...]],
+    secrets: tuple[tuple[str, ...], _InJson],
     option: int,
 ) -> bytes:
     """``redact_serialized`` once ``data`` is lower-cased and its markers found (``hits``)."""
-    plain, json_secrets, json_secret_bytes = secrets
-    if not hits and b"=" not in data and not any(secret in data for secret in json_secret_bytes):
+    plain, in_json = secrets
+    present = in_json.present(data)
+    if not hits and not present and b"=" not in data:
         return data  # nothing to redact
     text = data.decode()
     if len(text) == len(data):  # ASCII: byte offsets are character offsets
@@ -589,7 +606,7 @@ def _redact_scanned(
         lowered, hits = _scan(text)
     if (left := _triage(lowered, hits)) is None:
         return orjson.dumps(_redact_document(value, plain), option=option)
-    scrubbed = _scrub(text, json_secrets, (lowered, left))
+    scrubbed = _scrub(text, present, (lowered, left))  # only the secrets it holds: each is a search
     return data if scrubbed is text else scrubbed.encode()
 
 
