@@ -59,7 +59,7 @@ def test_the_asset_graph_is_one_chain_per_provider():
         "alert_on_check_failure",
         "alert_on_run_failure",
         "changed_days_sensor",
-        "freshness_checks_sensor",
+        "freshness_automation_sensor",
     ]
     assert set(defs.resources) == {"lake", "privacy", "alerts", *REGISTRY}
 

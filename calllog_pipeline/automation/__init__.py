@@ -4,7 +4,8 @@
 - ``schedules``: nightly, yesterday plus the lookback days as one ranged run per provider.
 - ``changes``: a sensor that polls conditional endpoints with the stored ETags and refreshes the
   days that changed.
-- ``freshness``: freshness policies and per-partition freshness checks (stale days).
+- ``freshness``: freshness policies and per-partition freshness checks (stale days), run by an
+  automation condition sensor.
 - ``alerts``: what an alert says; ``channels``: Slack, webhook, e-mail; ``sensors``: which events
   become alerts, each exactly once.
 """
@@ -50,11 +51,12 @@ def build_automation(
     lookback_days: int,
     settings: AutomationSettings,
 ) -> Automation:
-    jobs = provider_jobs([p.name for p in providers])
-    schedules = [daily_schedule(job, partitions_def, lookback_days, settings.schedule_hour) for job in jobs]
     freshness_checks, freshness_sensor = partition_freshness(
         assets, partitions_def.timezone, settings.freshness_deadline_hour
     )
+    # The freshness checks run when their sensor says, not inside the daily runs.
+    jobs = provider_jobs([p.name for p in providers], excluded_checks=freshness_checks)
+    schedules = [daily_schedule(job, partitions_def, lookback_days, settings.schedule_hour) for job in jobs]
     change_sensor = build_change_sensor(
         list(providers),
         partitions_def,
