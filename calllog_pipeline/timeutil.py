@@ -19,7 +19,10 @@ def parse_iso_utc(value: object) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        return None
+        try:  # RFC 3339 allows a lower-case "t" and "z"; fromisoformat does not (rare: tried last)
+            moment = datetime.fromisoformat(value.upper())
+        except ValueError:
+            return None
     if moment.tzinfo is None:  # a bare ISO string from an API documented as UTC
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
@@ -16,6 +17,7 @@ from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 from calllog_pipeline import schemas
 from calllog_pipeline.automation import job_name
 from calllog_pipeline.definitions import build_definitions
+from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
 from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
 from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
@@ -193,3 +195,33 @@ def test_text_that_is_not_a_json_object_stays_invalid_not_lost():
     row = omni_call(extracted_variables="{not json")
     assert row["extracted"] is None
     assert row["extra"]["_invalid"] == {"extracted_variables": "{not json"}
+
+
+# --- times: every RFC 3339 spelling of an instant ----------------------------------------------------------
+
+
+# The pages write times as `2024-03-01T10:00:00.000Z`; RFC 3339 (the profile of ISO 8601 APIs
+# speak) also allows a lower-case `t`/`z`, an offset instead of `Z`, and any number of fraction
+# digits. Each is the same instant, never a quarantined record.
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "2024-03-01T10:00:00.000Z",
+        "2024-03-01T10:00:00Z",
+        "2024-03-01t10:00:00.000z",
+        "2024-03-01T10:00:00+00:00",
+        "2024-03-01T15:30:00.000+05:30",
+        "2024-03-01T05:00:00-05:00",
+        "2024-03-01T10:00:00.000000000Z",
+    ],
+)
+def test_iso_times_in_every_rfc3339_spelling(spelling):
+    expected = datetime(2024, 3, 1, 10, tzinfo=UTC)
+    log = fixture("dialnexa_call_logs.json")[0] | {"created_at": spelling}
+    (dn,) = run(dialnexa, {"call_logs": [log]})["calls"]
+    (lc,) = lc_tables(createdAt=spelling)["calls"]
+    assert dn["started_at"] == lc["started_at"] == expected
+    for provider in ("dialnexa", "leadconnector"):  # the raw fetch places the record in its day too
+        (endpoint,) = [e for e in REGISTRY[provider].endpoints if e.name == "call_logs"]
+        record = {"created_at": spelling, "createdAt": spelling}
+        assert endpoint.record_time(record, {}) == expected

@@ -4,7 +4,8 @@ From the reference pages (shared/provider-api/dialnexa-*.txt):
 * both take ``page``/``limit`` (max 100) and answer ``{"data": [...], "meta": {"total": ...}}``;
   ``meta.totalPages`` is only sometimes present, so the page count comes from ``total``.
 * ``/calls`` is sorted newest first with no sort option; ``from``/``to`` (ISO 8601) bound
-  ``created_at``, so a past day's listing is closed and stable.
+  ``created_at``, so a past day's listing is closed and stable. The page does not say which bound
+  is inclusive: we ask for a second more on each side and keep the records inside the window.
 * ``/call-logs`` takes ``start_date``/``end_date`` as whole ``YYYY-MM-DD`` days (read as UTC) and
   ``created_at=asc``: we ask for the UTC days that cover the window and keep the records inside it.
   It supports ``If-None-Match`` -> 304, which makes re-reading an unchanged day cheap.
@@ -52,8 +53,13 @@ def _created_at(record: dict, _context: Mapping[str, str]) -> datetime | None:
     return parse_iso_utc(record.get("created_at"))
 
 
+# Widening a bound the page leaves open (inclusive or not, to the millisecond or the second): a
+# call at the window's first instant is listed either way. The fetch drops what lies outside.
+BOUND_MARGIN = timedelta(seconds=1)
+
+
 def _calls_window(window: Window) -> dict[str, Any]:
-    return {"from": iso_z(window.start), "to": iso_z(window.end)}
+    return {"from": iso_z(window.start - BOUND_MARGIN), "to": iso_z(window.end + BOUND_MARGIN)}
 
 
 def _call_logs_window(window: Window) -> dict[str, Any]:

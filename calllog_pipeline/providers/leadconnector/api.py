@@ -2,8 +2,9 @@
 
 From the reference page (shared/provider-api/leadconnector-voice-ai-call-logs.txt):
 * every request needs a ``Version`` header and a ``locationId``;
-* ``startDate``/``endDate`` are Unix epoch milliseconds, both or neither, start < end, and the
-  end is inclusive (the page's example ends a day at ``...199000``), so we send ``end - 1 ms``;
+* ``startDate``/``endDate`` are Unix epoch milliseconds, both or neither, start < end; the page's
+  example ends a day at ``...199000``, its last second, but says neither bound's inclusiveness nor
+  resolution, so we ask for a second more on each side and keep the records inside the window;
 * ``sortBy=createdAt&sort=ascend`` gives a listing that new calls only append to;
 * ``pageSize`` is at most 50; the answer is ``{"total", "page", "pageSize", "callLogs"}``.
 HighLevel's published limit is 100 requests per 10 s per location (and 200,000 a day); a 429
@@ -59,8 +60,17 @@ def _created_at(record: dict, _context: Mapping[str, str]) -> datetime | None:
     return parse_iso_utc(record.get("createdAt"))
 
 
+# Widening bounds the page leaves open (inclusive or not, to the millisecond or the second): calls
+# at the window's first instant and in its last second are listed either way; the fetch drops
+# what lies outside.
+BOUND_MARGIN = timedelta(seconds=1)
+
+
 def _window(window: Window) -> dict[str, Any]:
-    return {"startDate": epoch_ms(window.start), "endDate": epoch_ms(window.end - timedelta(milliseconds=1))}
+    return {
+        "startDate": epoch_ms(window.start - BOUND_MARGIN),
+        "endDate": epoch_ms(window.end + BOUND_MARGIN),
+    }
 
 
 CALL_LOGS = Endpoint(

@@ -1,0 +1,150 @@
+"""Listings served on loopback by small servers written from the reference pages
+(shared/provider-api/*.txt), not from our simulator: where a page leaves a behaviour open, the
+server takes the reading our simulator does not, and every call of the day must still land once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import dagster as dg
+import duckdb
+
+from calllog_pipeline.lake import Lake
+from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.raw.assets import build_raw_asset
+
+DAY = "2026-03-02"
+START = datetime(2026, 3, 2, tzinfo=UTC)
+END = START + timedelta(days=1)
+FAST = {"max_backoff_s": 0.05, "read_timeout_s": 2.0, "max_attempts": 3, "rate_limit_requests": 100}
+
+
+class Listing:
+    """An API on loopback: ``answer(path, query)`` gives the JSON body of every GET."""
+
+    def __init__(self, answer: Callable[[str, dict[str, str]], dict]):
+        self.queries: list[dict[str, str]] = []
+        queries = self.queries
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                url = urlsplit(self.path)
+                query = dict(parse_qsl(url.query))
+                queries.append(query)
+                body = json.dumps(answer(url.path, query)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self) -> Listing:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def land(provider: str, endpoint: str, api, tmp_path: Path) -> list[str]:
+    """Materialize one raw endpoint for DAY (UTC days) and return the stored record ids."""
+    part = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
+    asset = build_raw_asset(REGISTRY[provider], REGISTRY[provider].endpoint(endpoint), part)
+    dg.materialize([asset], resources={"lake": Lake(root=str(tmp_path)), provider: api}, partition_key=DAY)
+    path = tmp_path / "raw" / provider / endpoint / f"date={DAY}" / "data.parquet"
+    return sorted(r[0] for r in duckdb.sql(f"select record_id from '{path}'").fetchall())
+
+
+def api(provider: str, server: Listing, **settings):
+    """The provider's connection resource aimed at ``server``, with quick retries."""
+    return type(REGISTRY[provider].api())(base_url=server.url, **FAST, **settings)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# Calls at the very edges of the day: the first instant of it, its last second, and the first
+# instant of the next day (which belongs there). Whole seconds, as every page's example is.
+EDGES = {
+    "at_start": START,
+    "midday": START + timedelta(hours=12),
+    "last_second": END - timedelta(seconds=1),
+    "next_day": END,
+}
+OF_THE_DAY = ["at_start", "last_second", "midday"]
+
+
+# --- DialNexa GET /calls: `from` / `to` "ISO 8601 timestamps to bound the result by created_at" -------
+# The page does not say whether either bound is inclusive; our simulator takes `from` inclusive and
+# `to` exclusive. This server takes the opposite reading.
+
+
+def dialnexa_calls(path: str, query: dict[str, str]) -> dict:
+    lo, hi = (datetime.fromisoformat(query[k]) for k in ("from", "to"))
+    listed = sorted(
+        (
+            {"id": name, "status": "completed", "created_at": iso(t)}
+            for name, t in EDGES.items()
+            if lo < t <= hi
+        ),
+        key=lambda r: r["created_at"],
+        reverse=True,  # "sorted by start time (newest first)"
+    )
+    page, limit = int(query.get("page", 1)), int(query.get("limit", 20))
+    return {
+        "data": listed[(page - 1) * limit : page * limit],
+        "meta": {"page": page, "limit": limit, "total": len(listed)},
+    }
+
+
+def test_dialnexa_calls_at_the_edges_of_the_day_land_whichever_bound_is_inclusive(tmp_path):
+    with Listing(dialnexa_calls) as server:
+        assert land("dialnexa", "calls", api("dialnexa", server, api_key="k"), tmp_path) == OF_THE_DAY
+
+
+# --- LeadConnector: startDate / endDate, Unix epoch milliseconds ----------------------------------------
+# "Start date filter ... Must be less than endDate": the page's example ends a day at ...199000, its
+# last second, and does not say whether either bound is inclusive. This server reads both as
+# exclusive, to the second.
+
+
+def leadconnector(path: str, query: dict[str, str]) -> dict:
+    lo, hi = (int(query[k]) // 1000 for k in ("startDate", "endDate"))
+    assert lo < hi, "startDate must be less than endDate"
+    listed = sorted(
+        (
+            {"id": name, "createdAt": iso(t), "duration": 60}
+            for name, t in EDGES.items()
+            if lo < t.timestamp() < hi
+        ),
+        key=lambda r: r["createdAt"],
+        reverse=query.get("sort") != "ascend",
+    )
+    page, size = int(query.get("page", 1)), int(query.get("pageSize", 10))
+    return {
+        "total": len(listed),
+        "page": page,
+        "pageSize": size,
+        "callLogs": listed[(page - 1) * size : page * size],
+    }
+
+
+def test_leadconnector_calls_at_the_edges_of_the_day_land_whichever_bound_is_inclusive(tmp_path):
+    with Listing(leadconnector) as server:
+        resource = api("leadconnector", server, api_key="k", location_id="loc")
+        assert land("leadconnector", "call_logs", resource, tmp_path) == OF_THE_DAY
