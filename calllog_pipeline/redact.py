@@ -354,24 +354,32 @@ def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tupl
     return span if span and text[span[0] : span[1]] != REDACTED else None
 
 
-def _scrub(text: str, secrets: Sequence[str], scanned: tuple[str, list] | None = None) -> str:
+def _scrub(
+    text: str,
+    secrets: Sequence[str],
+    scanned: tuple[str, list] | None = None,
+    values: Sequence[tuple[int, int]] = (),
+) -> str:
     """``text`` with its inline credentials replaced (also run over serialized JSON: see above).
-    ``scanned``: the text's ``(_lower(text), _hits(...))`` if the caller has them already."""
+    ``scanned``: the text's ``(_lower(text), _hits(...))`` if the caller has them already;
+    ``values``: spans of it replaced whole (string values ``_triage`` found under a credential
+    name; the caller passes none when a secret is to be replaced, which would move them)."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
             scanned = None
     lowered, hits = scanned or _scan(text)
-    if not hits:
+    if not hits and not values:
         return text
-    spans = []
+    spans = list(values)
     for marker, start, end in hits:
         if span := _span_at(text, lowered, marker, start, end):
             spans.append(span)
     if not spans:
         return text
     parts, done = [], 0
-    for start, end in sorted(spans):
+    for start, negative_end in sorted((start, -end) for start, end in spans):  # the longest first
+        end = -negative_end
         if start >= done:  # spans may overlap: ?token=... is also an assignment
             parts += (text[done:start], REDACTED)
             done = end
@@ -389,12 +397,16 @@ _AFTER_KEY = re.compile(r"[\s\\]*:[\s\\]*(.)")  # after a key's closing quote: t
 _KEPT_STARTS = frozenset("-0123456789tfn")  # a number, true, false or null
 
 
-def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]] | None:
-    """None if a (lower-cased) JSON text holds a credential only its structure shows (a
-    credential-named key, or a header entry naming a credential; keys of JSON documents embedded
-    in strings, their quotes escaped, count too), so the value must be walked. Otherwise the
-    hits still worth a look inside string values: kept keys (``"total_tokens":12``) are dropped."""
-    text, left = lowered_json, []
+def _triage(
+    lowered_json: str, hits: list[tuple[int, int, int]]
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]] | None:
+    """What a (lower-cased) JSON text needs: None if it holds a credential only its structure
+    shows and that must be walked (a credential-named key or a header entry naming a credential
+    whose value is not a plain string; keys of JSON documents embedded in strings, their quotes
+    escaped, count too). Otherwise the hits still worth a look inside string values (kept keys
+    such as ``"total_tokens":12`` dropped) and the spans of the string values that go whole
+    (``"authenticationValue":"sk_..."``, ``{"key":"Authorization","value":"Bearer ..."}``)."""
+    text, left, values = lowered_json, [], []
     for hit in hits:
         marker, at, end = hit
         if marker == _COUNTER_KEY:
@@ -421,15 +433,51 @@ def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[i
                 continue
             if first in "tfn" or (first in "-0123456789" and is_counter_name(name)):
                 continue  # true, false, null, or an allow-listed counter: kept
-            return None
+            if (span := _string_after(text, close_quote, ":")) is None:
+                return None
+            if span[1] > span[0]:  # an empty string stays empty
+                values.append(span)
+            continue
         # A value: a credential only as the name of a header entry (checked first: the string may
         # be a long text, and names are cached).
         if _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote) and is_credential_name(
             text[open_quote + 1 : close_quote].rstrip("\\")
         ):
-            return None
+            # Only {"key": <name>, "value": "<string>"} in that order is read here: "key" wins
+            # over "name" and a value may come first, which the walk sorts out.
+            if (
+                text[open_quote - 6 : open_quote] != '"key":'
+                or (span := _string_after(text, close_quote, ',"value":')) is None
+            ):
+                return None
+            if span[1] > span[0]:  # an empty string stays empty
+                values.append(span)
+            continue
         left.append(hit)
-    return left
+    return left, values
+
+
+def _string_after(text: str, close_quote: int, separator: str) -> tuple[int, int] | None:
+    """The span of the characters of the JSON string that follows ``separator`` right after the
+    unescaped quote at ``close_quote`` (as orjson writes them: no spaces), or None where the text
+    is not so (a number or container follows, or the quote is escaped: a JSON document inside a
+    string, which is walked)."""
+    if text[close_quote - 1] == "\\" or not text.startswith(separator + '"', close_quote + 1):
+        return None
+    start = end = close_quote + 1 + len(separator) + 1
+    while (end := text.find('"', end)) != -1:
+        before = end
+        while text[before - 1] == "\\":
+            before -= 1
+        if (end - before) % 2 == 0:  # not escaped
+            return start, end
+        end += 1
+    return None
+
+
+def _walked(triaged: tuple[list, list] | None) -> bool:
+    """Whether a JSON document inside a string is walked: whenever its structure holds a credential."""
+    return triaged is None or bool(triaged[1])
 
 
 def _is_secret_header(entry: dict) -> bool:
@@ -494,7 +542,7 @@ def _scan(text: str) -> tuple[str, list[tuple[int, int, int]]]:
 def _redact_string(text: str, secrets: tuple[str, ...]) -> str:
     scanned = _scan(text)
     stripped = text.strip()
-    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]") and _triage(*scanned) is None:
+    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]") and _walked(_triage(*scanned)):
         try:
             document = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -604,9 +652,11 @@ def _redact_scanned(
         hits = hits + _equals(lowered)
     else:
         lowered, hits = _scan(text)
-    if (left := _triage(lowered, hits)) is None:
+    if (triaged := _triage(lowered, hits)) is None or (present and triaged[1]):
         return orjson.dumps(_redact_document(value, plain), option=option)
-    scrubbed = _scrub(text, present, (lowered, left))  # only the secrets it holds: each is a search
+    scrubbed = _scrub(
+        text, present, (lowered, triaged[0]), triaged[1]
+    )  # only the secrets it holds: each is a search
     return data if scrubbed is text else scrubbed.encode()
 
 
