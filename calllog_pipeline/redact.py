@@ -149,21 +149,44 @@ _MIN_ENV_SECRET = 8
 
 
 class _InJson:
-    """The secrets as they appear inside JSON text, and which of them a payload holds."""
+    """The secrets as they appear inside JSON text, and how a payload is searched for them."""
 
     def __init__(self, plain: tuple[str, ...]):
         self.texts = tuple(orjson.dumps(s).decode()[1:-1] for s in plain)
         self._raw = tuple(text.encode() for text in self.texts)
-        # A search per secret reads the whole payload each time; an automaton reads it once (a
-        # secret present always gives a match, so none found means none present).
-        self._scan = (
-            BytesAhoCorasick(self._raw, matchkind=MatchKind.LeftmostFirst) if len(self._raw) > 1 else None
+        # The markers and the secrets (lower-cased) in one automaton: one pass over a payload
+        # instead of one more per secret. A match never overlaps another, so a secret is missed
+        # only where a marker's end is its beginning: ``_overlaps`` lists those to look at.
+        lowered = [raw.lower() for raw in self._raw]
+        self._scan = BytesAhoCorasick(
+            [m.encode() for m in _MARKERS] + lowered, matchkind=MatchKind.LeftmostFirst
         )
+        self._overlaps: dict[int, list[tuple[int, bytes]]] = {}
+        for index, marker in enumerate(m.encode() for m in _MARKERS):
+            for secret in lowered:
+                for size in range(1, len(marker) + 1):
+                    if marker[-size:] == secret[:size]:
+                        self._overlaps.setdefault(index, []).append((size, secret))
 
-    def present(self, data: bytes) -> list[str]:
-        if self._scan is not None and not self._scan.find_matches_as_indexes(data):
-            return []
-        return [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
+    def find(self, data: bytes, lowered: bytes) -> tuple[list[tuple[int, int, int]], list[str]]:
+        """The markers in ``lowered`` (``data.lower()``), as ``_SCAN`` finds them, and the secrets
+        ``data`` holds, as they appear in it."""
+        found = self._scan.find_matches_as_indexes(lowered)
+        if not found:
+            return found, []
+        if max(found)[0] < len(_MARKERS) and not self._hidden(lowered, found):
+            return found, []
+        # Something like a secret (in any case): the exact, slower way.
+        present = [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
+        return _SCAN.find_matches_as_indexes(lowered), present
+
+    def _hidden(self, lowered: bytes, found: list[tuple[int, int, int]]) -> bool:
+        """Whether a secret may begin inside a marker's match, where the automaton cannot see it."""
+        for marker, _, end in found:
+            for size, secret in self._overlaps.get(marker, ()):
+                if lowered.startswith(secret, end - size):
+                    return True
+        return False
 
 
 def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], _InJson]:
@@ -416,6 +439,11 @@ def _triage(
                 continue
             marker = _TOKEN
             hit = (marker, at, at + len("token"))
+        if marker == _URL:
+            # A URL's password sits before an "@" in the same string: most URLs have none.
+            if text.find("@", end, max(text.find('"', end), end)) != -1:
+                left.append(hit)
+            continue
         if marker >= _NAME_MARKERS:  # "bearer", "basic", "=": not parts of a credential name
             left.append(hit)
             continue
@@ -609,9 +637,9 @@ def redact_serialized(
     entry; otherwise the inline patterns run over the JSON text itself (they cannot break it,
     see ``_scrub``). Most records take that path, and one without any marker word or known
     secret (most DialNexa calls) costs a single scan of its bytes."""
+    plain, in_json = _secrets(known_secrets)
     lowered = data.lower()  # ASCII letters only: offsets stay byte offsets
-    hits = _SCAN.find_matches_as_indexes(lowered)
-    return _redact_scanned(value, data, lowered, hits, _secrets(known_secrets), option)
+    return _redact_scanned(value, data, lowered, *in_json.find(data, lowered), plain, option)
 
 
 def redact_serialized_many(
@@ -623,13 +651,11 @@ def redact_serialized_many(
     """``redact_serialized`` for each value and its payload (a page of records), the secrets
     looked up once. (Scanning the page's payloads joined was tried: no faster, as the lowered
     text is then sliced per record.)"""
-    secrets = _secrets(known_secrets)
+    plain, in_json = _secrets(known_secrets)
     out = []
     for value, data in zip(values, payloads, strict=True):
         lowered = data.lower()
-        out.append(
-            _redact_scanned(value, data, lowered, _SCAN.find_matches_as_indexes(lowered), secrets, option)
-        )
+        out.append(_redact_scanned(value, data, lowered, *in_json.find(data, lowered), plain, option))
     return out
 
 
@@ -638,25 +664,26 @@ def _redact_scanned(
     data: bytes,
     lowered_bytes: bytes,
     hits: list[tuple[int, int, int]],
-    secrets: tuple[tuple[str, ...], _InJson],
+    present: list[str],
+    plain: tuple[str, ...],
     option: int,
 ) -> bytes:
-    """``redact_serialized`` once ``data`` is lower-cased and its markers found (``hits``)."""
-    plain, in_json = secrets
-    present = in_json.present(data)
+    """``redact_serialized`` once ``data`` is lower-cased and its markers (``hits``) and the
+    secrets it holds (``present``, as they appear in JSON) are found."""
     if not hits and not present and b"=" not in data:
         return data  # nothing to redact
-    text = data.decode()
-    if len(text) == len(data):  # ASCII: byte offsets are character offsets
+    if data.isascii():  # byte offsets are character offsets
         lowered = lowered_bytes.decode()
         hits = hits + _equals(lowered)
     else:
-        lowered, hits = _scan(text)
+        lowered, hits = _scan(data.decode())
     if (triaged := _triage(lowered, hits)) is None or (present and triaged[1]):
         return orjson.dumps(_redact_document(value, plain), option=option)
-    scrubbed = _scrub(
-        text, present, (lowered, triaged[0]), triaged[1]
-    )  # only the secrets it holds: each is a search
+    left, values = triaged
+    if not left and not values and not present:
+        return data
+    text = data.decode()
+    scrubbed = _scrub(text, present, (lowered, left), values)  # only the secrets it holds: each is a search
     return data if scrubbed is text else scrubbed.encode()
 
 

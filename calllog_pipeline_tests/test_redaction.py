@@ -293,6 +293,22 @@ def test_string_values_under_credential_names_are_redacted_in_the_text_as_the_wa
     assert redact_json(record, [API_KEY]) == orjson.dumps(redact_value(record, [API_KEY]))
 
 
+@pytest.mark.parametrize(
+    ("secret", "text"),
+    [
+        ("sskey-123456", "see passkey-123456 here"),  # begins inside the marker "pass"
+        ("apikey-987654", "id apikey-987654"),  # begins where the marker "api" begins
+        ("AbCdEf-7654321", "plain AbCdEf-7654321 text"),  # no marker at all, mixed case
+        ("Zz-token-0099", "x Zz-token-0099 y"),  # holds a marker
+    ],
+)
+def test_a_known_secret_is_found_wherever_it_meets_a_marker(secret, text):
+    record = {"note": text, "total_tokens": 3, "url": "https://example.com/a"}
+    out = redact_json(record, [secret])
+    assert secret.encode() not in out
+    assert out == orjson.dumps(redact_value(record, [secret]))
+
+
 def test_there_are_at_least_25_shapes():
     assert len(CASES) >= 25
 
