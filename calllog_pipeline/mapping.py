@@ -113,6 +113,21 @@ def as_object(value: Any) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+def as_list(value: Any) -> list | None:
+    """A JSON array, also when sent as JSON text; redacted as it is decoded, like ``as_object``."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = redact_value(orjson.loads(value))
+        except orjson.JSONDecodeError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def absent(value: Any) -> bool:
+    """No value at all: missing, null, blank, or the ``false`` some providers send for null."""
+    return value is None or value is False or (isinstance(value, str) and not value.strip())
+
+
 def take(record: Mapping[str, Any], key: str, coerce, invalid: dict[str, Any], false_is_null: bool = False):
     """``coerce(record[key])``; a present value that does not coerce is kept in ``invalid``.
 
