@@ -20,15 +20,13 @@ from pathlib import Path
 
 import httpx
 
+from calllog_pipeline.providers import REGISTRY
+
 ROOT = Path(__file__).resolve().parent.parent
-ENV_PREFIX = {"dialnexa": "DIALNEXA", "leadconnector": "LEADCONNECTOR", "omnidimension": "OMNIDIM"}
+# Read from the registry, so a new provider is benchmarked without an edit here.
+ENV_PREFIX = {name: type(provider.api()).env_prefix for name, provider in REGISTRY.items()}
 # (provider, endpoint, largest page size the API allows)
-ENDPOINTS = (
-    ("dialnexa", "calls", 100),
-    ("dialnexa", "call_logs", 100),
-    ("leadconnector", "call_logs", 50),
-    ("omnidimension", "call_logs", 150),
-)
+ENDPOINTS = tuple((p.name, e.name, e.page_size) for p in REGISTRY.values() for e in p.endpoints)
 
 
 def today_utc() -> date:

@@ -3,8 +3,8 @@
 The simulator enforces the same limit the client is configured with (``<PREFIX>_RATE_LIMIT_*``).
 Timed: the asset's own work (``ingest_days``: paging, HTTP, JSON, redaction, Parquet write), in a
 child process of its own, so CPU is the pipeline's alone. Redaction share = CPU time in
-``redact_serialized`` (each record's payload, after serializing it) / that CPU, in the same run;
-target at most 10%.
+``redact_serialized_many`` (each page's record payloads, after serializing them) / that CPU, in the
+same run; target at most 10%.
 Ideal = max(requests_needed x latency / concurrency, requests_needed / rate),
 requests_needed = ceil(records / max page size).
 """
@@ -16,6 +16,8 @@ import tempfile
 from datetime import timedelta
 
 from bench.harness import ENDPOINTS, SimSpec, Simulator, run_worker, today_utc, yesterday
+from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.providers.base import Paging
 
 # Limits used on both sides. LeadConnector's is its published one; the others publish none that
 # keeps a benchmark short (OmniDimension's 60/min would make one day take minutes), so 20/s.
@@ -88,9 +90,15 @@ DEPTHS = (1, 7, 30)  # days back from today: OmniDimension's listing has no date
 
 
 def depths(calls_per_day: int) -> list[dict]:
-    """OmniDimension days at several depths of its newest-first listing: the deeper the day, the
-    more the window search probes before the day's first page."""
-    provider, endpoint, page_size = next(e for e in ENDPOINTS if e[0] == "omnidimension")
+    """OmniDimension days (the endpoint searched for its window) at several depths of its
+    newest-first listing: the deeper the day, the more the window search probes before the day's
+    first page."""
+    provider, endpoint, page_size = next(
+        (p.name, e.name, e.page_size)
+        for p in REGISTRY.values()
+        for e in p.endpoints
+        if e.paging is Paging.SEARCHED
+    )
     rows = []
     with Simulator(SimSpec(calls_per_day=calls_per_day, rate_limits=RATE_LIMITS)) as sim:
         env = sim.env(concurrency=CONCURRENCY)

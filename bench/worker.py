@@ -95,7 +95,7 @@ def raw(args: dict) -> dict:
         provider, provider.endpoint(args["endpoint"]), _partitions(args["day"])
     )
     _wrap(raw_assets, "ingest_days", out, "inner_")
-    _time_calls(raw_assets, "redact_serialized", out, "redact_s")  # redaction of each record's payload
+    _time_calls(raw_assets, "redact_serialized_many", out, "redact_s")  # redaction of each page's payloads
     if args.get("profile"):
         from pyinstrument import Profiler
 

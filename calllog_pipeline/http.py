@@ -1,17 +1,19 @@
 """The one HTTP layer every provider goes through.
 
-Bearer auth, connect/read timeouts, a client-side rate limit per provider, and retries with
+Bearer auth, connect/read timeouts, a client-side rate limit per provider (the full configured
+rate, kept to in the provider's own window of arrivals: ``ServerBudget``), and retries with
 exponential backoff and jitter on 429, 5xx, timeouts and unreadable bodies. A server's own
 ``Retry-After`` / rate-limit headers win over our backoff, and pause every concurrent request,
 not only the one that was refused. Where the provider reports how many requests its window has
-left (``X-RateLimit-Remaining``), the client never has more requests on their way than that
-(``ServerBudget``). Errors that retrying cannot fix (401, 403, 400, 422) fail at once with a
-message saying what to change. No message ever contains the API key.
+left (``X-RateLimit-Remaining``), the client never has more requests on their way than that.
+Errors that retrying cannot fix (401, 403, 400, 422) fail at once with a message saying what to
+change. No message ever contains the API key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import math
@@ -30,8 +32,6 @@ from calllog_pipeline.redact import redact_text
 
 log = logging.getLogger(__name__)
 
-# The share of a configured rate limit the client uses (see ``ApiClient``).
-RATE_LIMIT_HEADROOM = 0.9
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -123,73 +123,131 @@ class ClientSettings:
     throttle_wait_s: float | None = None  # wait after a 429 that names no time of its own
 
 
-class ServerBudget:
-    """What the provider's own counter allows: no more requests on their way than the
-    ``X-RateLimit-Remaining`` of the newest answer, minus those sent after it.
+@dataclass
+class _Sent:
+    at: float  # monotonic time the request left
+    answered: float | None = None  # when its answer (or its failure) came back
 
-    Pacing alone cannot promise that. The provider counts arrivals in its own window, and arrivals
-    bunch up when requests queue anywhere on the way (a busy server, a slow network), and a run
-    that starts right after another shares a window it knows nothing of. The header is the
-    provider's count, so it holds across runs, processes and pods. Until the first answer says
-    whether the provider sends it, one request at a time; a provider that does not (OmniDimension)
-    gets pacing only.
+
+class ServerBudget:
+    """The provider's window, kept from our side: when a request may go so that the provider's
+    count of arrivals never passes its limit.
+
+    Two rules, both needed at the full configured rate:
+
+    * Our own requests. The provider counts a request when it arrives, which is after we send it
+      and before we read its answer. So a request that was answered more than one period ago has
+      certainly left any window of that length, and one still in flight or answered within the
+      period may still be in it: with ``limit`` such requests on the books none goes. This holds
+      whatever the network or a busy server does to arrival times (paced sending alone does not:
+      two arrivals squeezed together put one too many into a sliding window).
+    * The provider's count (``X-RateLimit-Remaining``), which includes what we cannot know: a run
+      that started right after another, in another process or pod, shares its window. No more
+      requests go than the newest answer's remaining minus those sent after it, plus the requests
+      of ours that count in that remaining and have certainly left since (sent within the period
+      before that answer came, answered over a period ago). Until the first answer says whether
+      the provider reports it, one request at a time; a provider that does not (OmniDimension)
+      gets the first rule only.
     """
 
-    def __init__(self, period_s: float):
-        self.period_s = period_s  # how long a full window takes to drain when no header says
+    def __init__(self, limit: int, period_s: float):
+        self.limit, self.period_s = limit, period_s
         self.sent = 0  # sequence number of the last request sent
-        self.answered = 0  # requests that got an answer (or never will); sent - answered on their way
-        self.reported: tuple[int, int] | None = None  # (request, remaining) of the newest report
+        self.requests: dict[int, _Sent] = {}  # those that may still count somewhere, by number
+        self.reported: tuple[int, int, float] | None = None  # (request, remaining, answered at)
         self.counts: bool | None = None  # does the provider report remaining? None: not known yet
         self.drained_at = 0.0  # monotonic time when a window reported full has emptied
         self._changed = asyncio.Condition()
 
-    def _left(self) -> int | None:
-        """Requests that may still be sent; None when there is no limit to keep to."""
+    def _gone(self, request: _Sent, now: float) -> bool:
+        return request.answered is not None and request.answered + self.period_s <= now
+
+    def _own_room(self, now: float) -> tuple[int, float | None]:
+        """Requests the first rule allows now, and when one of ours next leaves the window."""
+        staying = [r for r in self.requests.values() if not self._gone(r, now)]
+        leaving = [r.answered + self.period_s for r in staying if r.answered is not None]
+        return self.limit - len(staying), min(leaving, default=None)
+
+    def _server_room(self, now: float) -> tuple[int, float | None] | None:
+        """Requests the provider's count allows now, and when that next grows; None when the
+        provider reports no count."""
         if self.counts is False:
             return None
-        in_flight = self.sent - self.answered
-        if self.reported is None:
-            return 1 - in_flight  # the first request alone, to learn the provider's count
-        request, remaining = self.reported
-        return remaining - (self.sent - request)
+        if self.reported is None:  # the first request alone, to learn the provider's count
+            return 1 - sum(r.answered is None for r in self.requests.values()), None
+        request, remaining, answered_at = self.reported
+        left, leaving = remaining, []
+        for number, sent in self.requests.items():
+            counted = number <= request and sent.at > answered_at - self.period_s  # in that count
+            if number > request or counted:
+                if self._gone(sent, now):
+                    left += counted  # in the count, and out of the window since
+                else:
+                    left -= number > request
+                    if sent.answered is not None:
+                        leaving.append(sent.answered + self.period_s)
+        return left, min(leaving, default=None)
+
+    def _forget(self, now: float) -> None:
+        """Drop requests that can no longer change either rule."""
+        since = self.reported[2] - self.period_s if self.reported else math.inf
+        for number in [n for n, r in self.requests.items() if self._gone(r, now) and r.at <= since]:
+            del self.requests[number]
+
+    async def _wait(self, until: float | None) -> None:
+        """Until an answer arrives or (when given) monotonic time ``until``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(None if until is None else max(until - time.monotonic(), 0.0)):
+                await self._changed.wait()
 
     async def send(self) -> int:
         """Wait until the provider's window has room for one more request; returns its number."""
         async with self._changed:
             while True:
-                left = self._left()
-                if left is None or left > 0:
+                now = time.monotonic()
+                self._forget(now)
+                own, own_next = self._own_room(now)
+                server = self._server_room(now)
+                if own > 0 and (server is None or server[0] > 0):
                     break
-                if self.sent > self.answered:
-                    await self._changed.wait()  # an answer on its way will say more
+                wake = own_next if own <= 0 else server[1]
+                if wake is not None or any(r.answered is None for r in self.requests.values()):
+                    await self._wait(wake)  # one of ours leaves, or an answer says more
                     continue
-                # Nothing on its way and the window full: it drains by the time reported (or
+                # Full of requests that are not ours: the window drains by the time reported (or
                 # one whole window); then one request alone finds out where it stands.
-                await asyncio.sleep(max(self.drained_at - time.monotonic(), 0.0))
+                await asyncio.sleep(max(self.drained_at - now, 0.0))
                 self.reported = None
             self.sent += 1
+            self.requests[self.sent] = _Sent(time.monotonic())
             return self.sent
 
     async def answer(self, request: int, headers: httpx.Headers | None) -> None:
         """Note an answer (``headers`` None: the request got no answer)."""
         async with self._changed:
-            self.answered += 1
+            now = time.monotonic()
+            if (sent := self.requests.get(request)) is not None:
+                sent.answered = now
             remaining = _number(headers.get("x-ratelimit-remaining", "")) if headers is not None else None
             if headers is not None and self.counts is None:
                 self.counts = remaining is not None
             if remaining is not None and (self.reported is None or request > self.reported[0]):
-                self.reported = (request, int(remaining))
+                self.reported = (request, int(remaining), now)
                 if remaining < 1:
                     wait = window_reset_seconds(headers)
-                    self.drained_at = time.monotonic() + (self.period_s if wait is None else wait)
+                    self.drained_at = now + (self.period_s if wait is None else wait)
             self._changed.notify_all()
 
     async def close(self) -> None:
-        """Leave a window reported full only once it has drained: the next run (another process,
-        perhaps another pod, holding the provider's pool after us) starts with room."""
-        if self.reported is not None and self.reported[1] - (self.sent - self.reported[0]) < 1:
-            await asyncio.sleep(max(self.drained_at - time.monotonic(), 0.0))
+        """Leave a window the provider reported full only once it has room: the next run
+        (another process, perhaps another pod, holding the provider's pool after us) starts with
+        its first request alone and must not find the window full."""
+        while self.reported is not None:
+            now = time.monotonic()
+            left, wake = self._server_room(now)
+            if left >= 1 or self.drained_at <= now:
+                return
+            await asyncio.sleep(min(self.drained_at, wake or math.inf) - now)
 
 
 class ApiClient:
@@ -198,13 +256,10 @@ class ApiClient:
     def __init__(self, settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
         self.stats = ClientStats()
-        # Evenly spaced, no burst, and a little under the limit: requests leave evenly spaced but
-        # arrive with network and scheduling jitter, and at exactly the limit two arrivals squeezed
-        # together put one request too many into a sliding window the server counts (a 429 and
-        # its pause cost far more than the headroom).
-        spacing = settings.rate_limit_period_s / (settings.rate_limit_requests * RATE_LIMIT_HEADROOM)
-        self._limiter = AsyncLimiter(1, spacing)
-        self._budget = ServerBudget(settings.rate_limit_period_s)
+        # Evenly spaced at the full limit, no burst (a new run shares the window its predecessor
+        # filled at the same pace); ``ServerBudget`` makes sure arrivals never exceed it.
+        self._limiter = AsyncLimiter(1, settings.rate_limit_period_s / settings.rate_limit_requests)
+        self._budget = ServerBudget(settings.rate_limit_requests, settings.rate_limit_period_s)
         self._paused_until = 0.0
         self._in_flight = asyncio.Semaphore(settings.max_concurrency)
         self._http = httpx.AsyncClient(

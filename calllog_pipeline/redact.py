@@ -117,7 +117,7 @@ def _kept(name: str, value: Any) -> bool:
 _MIN_SECRET = 6  # shorter values would redact ordinary words
 _remembered: set[str] = set()
 _from_env: frozenset[str] | None = None
-_cache: dict[object, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_cache: dict[object, tuple[tuple[str, ...], _InJson]] = {}
 
 
 def remember_secrets(values: Iterable[str]) -> None:
@@ -148,7 +148,25 @@ _SECRET_ENV_ENDINGS = frozenset(
 _MIN_ENV_SECRET = 8
 
 
-def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+class _InJson:
+    """The secrets as they appear inside JSON text, and which of them a payload holds."""
+
+    def __init__(self, plain: tuple[str, ...]):
+        self.texts = tuple(orjson.dumps(s).decode()[1:-1] for s in plain)
+        self._raw = tuple(text.encode() for text in self.texts)
+        # A search per secret reads the whole payload each time; an automaton reads it once (a
+        # secret present always gives a match, so none found means none present).
+        self._scan = (
+            BytesAhoCorasick(self._raw, matchkind=MatchKind.LeftmostFirst) if len(self._raw) > 1 else None
+        )
+
+    def present(self, data: bytes) -> list[str]:
+        if self._scan is not None and not self._scan.find_matches_as_indexes(data):
+            return []
+        return [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
+
+
+def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], _InJson]:
     """The values to replace: ``known`` and ``known_secrets()``, longest first (a key may contain
     another), as they are and as they appear inside JSON text; cached, because every record asks."""
     key = known if known is None or isinstance(known, (tuple, frozenset)) else tuple(known)
@@ -157,7 +175,7 @@ def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, .
         plain = tuple(sorted(values, key=len, reverse=True))
         if len(_cache) > 64:
             _cache.clear()
-        found = _cache[key] = (plain, tuple(orjson.dumps(s).decode()[1:-1] for s in plain))
+        found = _cache[key] = (plain, _InJson(plain))
     return found
 
 
@@ -168,6 +186,7 @@ def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, .
 # serializing the record) finds the few places worth a look; the checks below run only there.
 _MARKERS = (
     "secret",
+    'tokens":',  # the end of a key counting tokens ("total_tokens":12), found instead of "token"
     "token",
     "pass",
     "pwd",
@@ -181,16 +200,20 @@ _MARKERS = (
     "bearer",
     "basic",
     "://",  # a URL, which may carry a password before its host (https://user:password@host)
+    "%3d",  # an URL-encoded "=" (a URL carried inside a query parameter)
 )
 _NAME_MARKERS = _MARKERS.index("bearer")  # markers before this one are parts of credential names
 _EQUALS = len(_MARKERS)  # "=" (query parameters, assignments) is found with str.find: a one-byte
 # pattern would turn the automaton's fast scan off.
+_EQUALS_SIGNS = frozenset({_EQUALS, _MARKERS.index("%3d")})
 _SCAN = BytesAhoCorasick([m.encode() for m in _MARKERS], matchkind=MatchKind.LeftmostFirst)
 _SCAN_TEXT = AhoCorasick(_MARKERS, matchkind=MatchKind.LeftmostFirst)  # for non-ASCII text
 # Authorization schemes, whose value is the credential.
 _SCHEME_WORDS = ("bearer", "basic", "token")  # HTTP Authorization schemes
 _SCHEMES = frozenset(_MARKERS.index(word) for word in _SCHEME_WORDS)
 _SECRET = _MARKERS.index("secret")
+_TOKEN = _MARKERS.index("token")
+_COUNTER_KEY = _MARKERS.index('tokens":')
 _URL = _MARKERS.index("://")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -209,21 +232,13 @@ def _hits(lowered: str) -> list[tuple[int, int, int]]:
 
 
 def _equals(text: str) -> list[tuple[int, int, int]]:
-    """Every "=", and every URL-encoded one (``%3d``: a URL carried inside a query parameter)."""
+    """Every "=" (its URL-encoded form is one of the ``_MARKERS``)."""
     found = []
-    for sign in ("=", _ENCODED_EQUALS):
-        at = text.find(sign)
-        while at != -1:
-            found.append((_EQUALS, at, at + len(sign)))
-            at = text.find(sign, at + 1)
+    at = text.find("=")
+    while at != -1:
+        found.append((_EQUALS, at, at + 1))
+        at = text.find("=", at + 1)
     return found
-
-
-_ENCODED_EQUALS = "%3d"
-
-
-def _has_equals(text: str) -> bool:
-    return "=" in text or "%3D" in text or "%3d" in text
 
 
 _ENCODED_SEPARATORS = ("3f", "26")  # "?" and "&" URL-encoded, after their "%"
@@ -325,7 +340,9 @@ def _is_number(text: str) -> bool:
 
 def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tuple[int, int] | None:
     """The credential to replace at one marker found in the text, if there is one."""
-    if marker == _EQUALS:
+    if marker == _COUNTER_KEY:
+        marker, end = _TOKEN, start + len("token")
+    if marker in _EQUALS_SIGNS:
         span = _query_span(text, lowered, start, end)
     elif marker == _SECRET and (m := _SECRET_KEY_VALUE.match(text, start)):
         span = m.span()
@@ -337,7 +354,7 @@ def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tupl
     return span if span and text[span[0] : span[1]] != REDACTED else None
 
 
-def _scrub(text: str, secrets: tuple[str, ...], scanned: tuple[str, list] | None = None) -> str:
+def _scrub(text: str, secrets: Sequence[str], scanned: tuple[str, list] | None = None) -> str:
     """``text`` with its inline credentials replaced (also run over serialized JSON: see above).
     ``scanned``: the text's ``(_lower(text), _hits(...))`` if the caller has them already."""
     for secret in secrets:
@@ -369,6 +386,9 @@ _HEADER_NAME_KEY = re.compile(r'"(?:key|name)\\*"\s*:\s*\\*\Z')
 _AFTER_KEY = re.compile(r"[\s\\]*:[\s\\]*(.)")  # after a key's closing quote: the value's first character
 
 
+_KEPT_STARTS = frozenset("-0123456789tfn")  # a number, true, false or null
+
+
 def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]] | None:
     """None if a (lower-cased) JSON text holds a credential only its structure shows (a
     credential-named key, or a header entry naming a credential; keys of JSON documents embedded
@@ -376,7 +396,14 @@ def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[i
     hits still worth a look inside string values: kept keys (``"total_tokens":12``) are dropped."""
     text, left = lowered_json, []
     for hit in hits:
-        marker, at, _ = hit
+        marker, at, end = hit
+        if marker == _COUNTER_KEY:
+            # Most records count tokens, several times: "...tokens":<number, true, false or null>
+            # is a kept counter, known without looking further. Anything else is read as "token".
+            if text[end : end + 1] in _KEPT_STARTS:
+                continue
+            marker = _TOKEN
+            hit = (marker, at, at + len("token"))
         if marker >= _NAME_MARKERS:  # "bearer", "basic", "=": not parts of a credential name
             left.append(hit)
             continue
@@ -384,15 +411,22 @@ def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[i
         if open_quote == -1 or close_quote == -1:
             left.append(hit)
             continue
-        name = text[open_quote + 1 : close_quote].rstrip("\\")
-        if value := _AFTER_KEY.match(text, close_quote + 1):  # the string is a key
+        if text[close_quote + 1 : close_quote + 2] == ":":  # a key, as orjson writes them
+            first = text[close_quote + 2 : close_quote + 3]
+        else:
+            first = value.group(1) if (value := _AFTER_KEY.match(text, close_quote + 1)) else None
+        if first is not None:  # the string is a key
+            name = text[open_quote + 1 : close_quote].rstrip("\\")
             if not is_credential_name(name):
                 continue
-            first = value.group(1)
             if first in "tfn" or (first in "-0123456789" and is_counter_name(name)):
                 continue  # true, false, null, or an allow-listed counter: kept
             return None
-        if is_credential_name(name) and _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote):
+        # A value: a credential only as the name of a header entry (checked first: the string may
+        # be a long text, and names are cached).
+        if _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote) and is_credential_name(
+            text[open_quote + 1 : close_quote].rstrip("\\")
+        ):
             return None
         left.append(hit)
     return left
@@ -403,24 +437,53 @@ def _is_secret_header(entry: dict) -> bool:
     return isinstance(name, str) and "value" in entry and is_credential_name(name)
 
 
-def _walk(value: Any, secrets: tuple[str, ...], secret: bool = False) -> Any:
-    if isinstance(value, str):
-        return (REDACTED if value else value) if secret else _redact_string(value, secrets)
+def _redact_document(value: Any, secrets: tuple[str, ...]) -> Any:
+    """A copy of decoded JSON with every credential replaced: credential-named fields and header
+    entries by the copy (``_copy``), strings by ``_redact_string``. A record holds dozens of
+    strings and only the few with a marker, "=" or a known secret in them can change, so they are
+    looked at together (``_changing``) and the copy is patched where one changed."""
+    if not isinstance(value, (dict, list)):
+        return _redact_string(value, secrets) if isinstance(value, str) else value
+    strings: list[str] = []
+    places: list[tuple[dict | list, Any]] = []  # where each of ``strings`` sits in the copy
+    copy = _copy(value, strings, places, False)
+    for i in _changing(strings, secrets):
+        container, key = places[i]
+        container[key] = _redact_string(strings[i], secrets)
+    return copy
+
+
+def _copy(value: dict | list, strings: list[str], places: list, secret: bool) -> dict | list:
+    """``value`` copied, with what ``secret`` or a credential name marks replaced; every other
+    string is noted with its place in the copy (in ``strings`` and ``places``)."""
     if isinstance(value, dict):
-        if not secret and _is_secret_header(value):
-            return {k: _walk(v, secrets, k == "value") for k, v in value.items()}
-        return {k: _walk_field(k, v, secrets, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, secrets, secret) for v in value]
-    if secret and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return REDACTED
-    return value
-
-
-def _walk_field(key: Any, value: Any, secrets: tuple[str, ...], secret: bool) -> Any:
-    if secret or not isinstance(key, str) or not is_credential_name(key):
-        return _walk(value, secrets, secret)
-    return value if _kept(key, value) else _walk(value, secrets, True)
+        out: dict | list = {}
+        header = not secret and _is_secret_header(value)
+        items = value.items()
+    else:
+        out, header, items = [None] * len(value), False, enumerate(value)
+    for key, item in items:
+        hidden = secret
+        if header:
+            hidden = key == "value"
+        elif not secret and isinstance(key, str) and is_credential_name(key):
+            if _kept(key, item):
+                out[key] = item
+                continue
+            hidden = True
+        # Inline, not a call per value: most values are strings and numbers.
+        if isinstance(item, str):
+            if hidden:
+                item = REDACTED if item else item
+            else:
+                strings.append(item)
+                places.append((out, key))
+        elif isinstance(item, (dict, list)):
+            item = _copy(item, strings, places, hidden)
+        elif hidden and isinstance(item, (int, float)) and not isinstance(item, bool):
+            item = REDACTED
+        out[key] = item
+    return out
 
 
 def _scan(text: str) -> tuple[str, list[tuple[int, int, int]]]:
@@ -437,7 +500,7 @@ def _redact_string(text: str, secrets: tuple[str, ...]) -> str:
         except orjson.JSONDecodeError:
             document = None
         if isinstance(document, (dict, list)):
-            return orjson.dumps(_walk(document, secrets)).decode()
+            return orjson.dumps(_redact_document(document, secrets)).decode()
     return _scrub(text, secrets, scanned)
 
 
@@ -448,7 +511,7 @@ def redact_value(value: Any, known_secrets: Iterable[str] | None = None) -> Any:
     """A copy of ``value`` (decoded JSON: dict, list, str, number, ...) with every credential
     replaced by ``[REDACTED]``. ``known_secrets``: credential values to replace wherever they
     appear, in addition to ``known_secrets()``."""
-    return _walk(value, _secrets(known_secrets)[0])
+    return _redact_document(value, _secrets(known_secrets)[0])
 
 
 def redact_strings(
@@ -458,6 +521,15 @@ def redact_strings(
     pass over all of them, joined, finds the few holding a marker, "=" or a known secret; only
     those are redacted one by one (the others would come back unchanged)."""
     secrets = _secrets(known_secrets)[0]
+    out = list(texts)
+    for i in _changing(texts, secrets):
+        out[i] = _redact_string(texts[i], secrets)
+    return out
+
+
+def _changing(texts: Sequence[str | None], secrets: tuple[str, ...]) -> set[int]:
+    """Indexes of the texts that hold a marker, "=" or a known secret, found in one pass over all
+    of them joined: only those can be changed by ``_redact_string``."""
     starts = list(itertools.accumulate((len(text or "") + 1 for text in texts), initial=0))
     joined = "\n".join(text or "" for text in texts)  # no marker holds "\n": none spans two texts
     lowered = _lower(joined)
@@ -467,11 +539,7 @@ def redact_strings(
         while found != -1:
             at.append(found)
             found = joined.find(secret, found + 1)
-    out = list(texts)
-    for i in {bisect.bisect_right(starts, position) - 1 for position in at}:
-        if (text := texts[i]) is not None:
-            out[i] = _redact_string(text, secrets)
-    return out
+    return {i for position in at if texts[i := bisect.bisect_right(starts, position) - 1] is not None}
 
 
 def redact_text(text: str, known_secrets: Iterable[str] | None = None) -> str:
@@ -493,20 +561,52 @@ def redact_serialized(
     entry; otherwise the inline patterns run over the JSON text itself (they cannot break it,
     see ``_scrub``). Most records take that path, and one without any marker word or known
     secret (most DialNexa calls) costs a single scan of its bytes."""
-    secrets, json_secrets = _secrets(known_secrets)
-    lowered_bytes = data.lower()  # ASCII letters only: offsets stay byte offsets
-    hits = _SCAN.find_matches_as_indexes(lowered_bytes)
-    text = data.decode()
-    if not hits and not _has_equals(text) and not any(secret in text for secret in json_secrets):
+    lowered = data.lower()  # ASCII letters only: offsets stay byte offsets
+    hits = _SCAN.find_matches_as_indexes(lowered)
+    return _redact_scanned(value, data, lowered, hits, _secrets(known_secrets), option)
+
+
+def redact_serialized_many(
+    values: Sequence[Any],
+    payloads: Sequence[bytes],
+    known_secrets: Iterable[str] | None = None,
+    option: int = 0,
+) -> list[bytes]:
+    """``redact_serialized`` for each value and its payload (a page of records), the secrets
+    looked up once. (Scanning the page's payloads joined was tried: no faster, as the lowered
+    text is then sliced per record.)"""
+    secrets = _secrets(known_secrets)
+    out = []
+    for value, data in zip(values, payloads, strict=True):
+        lowered = data.lower()
+        out.append(
+            _redact_scanned(value, data, lowered, _SCAN.find_matches_as_indexes(lowered), secrets, option)
+        )
+    return out
+
+
+def _redact_scanned(
+    value: Any,
+    data: bytes,
+    lowered_bytes: bytes,
+    hits: list[tuple[int, int, int]],
+    secrets: tuple[tuple[str, ...], _InJson],
+    option: int,
+) -> bytes:
+    """``redact_serialized`` once ``data`` is lower-cased and its markers found (``hits``)."""
+    plain, in_json = secrets
+    present = in_json.present(data)
+    if not hits and not present and b"=" not in data:
         return data  # nothing to redact
+    text = data.decode()
     if len(text) == len(data):  # ASCII: byte offsets are character offsets
         lowered = lowered_bytes.decode()
-        hits += _equals(lowered)
+        hits = hits + _equals(lowered)
     else:
         lowered, hits = _scan(text)
     if (left := _triage(lowered, hits)) is None:
-        return orjson.dumps(_walk(value, secrets), option=option)
-    scrubbed = _scrub(text, json_secrets, (lowered, left))
+        return orjson.dumps(_redact_document(value, plain), option=option)
+    scrubbed = _scrub(text, present, (lowered, left))  # only the secrets it holds: each is a search
     return data if scrubbed is text else scrubbed.encode()
 
 

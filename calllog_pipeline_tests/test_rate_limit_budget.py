@@ -23,8 +23,16 @@ class SlidingWindowProvider:
     """``limit`` requests per ``period_s`` counted on arrival; ``used`` of them spent by someone
     else just before the test starts. ``reports``: whether answers carry the remaining count."""
 
-    def __init__(self, limit: int, period_s: float, used: int = 0, reports: bool = True):
+    def __init__(
+        self,
+        limit: int,
+        period_s: float,
+        used: int = 0,
+        reports: bool = True,
+        queueing: tuple[float, ...] = (),
+    ):
         self.limit, self.period_s, self.reports = limit, period_s, reports
+        self.queueing = queueing  # seconds each request waits on the way in, in turn: arrivals bunch
         self.window: deque[float] = deque([time.monotonic()] * used)
         self.refused = 0
         self.accepted = 0
@@ -35,6 +43,8 @@ class SlidingWindowProvider:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
+            if self.queueing:
+                await asyncio.sleep(self.queueing[(self.accepted + self.refused) % len(self.queueing)])
             now = time.monotonic()
             while self.window and self.window[0] <= now - self.period_s:
                 self.window.popleft()
@@ -134,3 +144,19 @@ def test_a_provider_that_reports_no_count_gets_pacing_only():
 
     asyncio.run(run())
     assert provider.accepted == 30 and provider.most_in_flight > 1
+
+
+def test_at_the_full_limit_bunched_arrivals_never_overfill_the_window():
+    # The client sends at exactly the provider's limit, the provider reports no count, and every
+    # other request is held up on the way in, so arrivals bunch: a request answered over a period
+    # ago is the only one certain to have left the provider's window, and none goes before.
+    provider = SlidingWindowProvider(limit=5, period_s=0.25, reports=False, queueing=(0.0, 0.04, 0.0, 0.08))
+
+    async def run():
+        async with client(provider, 5, 0.25) as api:
+            await pages(api, 30)
+            return api.stats
+
+    stats = asyncio.run(run())
+    assert provider.refused == 0 and stats.throttled == 0
+    assert provider.accepted == 30

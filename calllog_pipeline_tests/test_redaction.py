@@ -13,7 +13,15 @@ import orjson
 import pytest
 
 from calllog_pipeline import redact as redaction
-from calllog_pipeline.redact import REDACTED, RedactingFilter, redact_json, redact_text, redact_value
+from calllog_pipeline.redact import (
+    REDACTED,
+    RedactingFilter,
+    redact_json,
+    redact_serialized,
+    redact_serialized_many,
+    redact_text,
+    redact_value,
+)
 
 API_KEY = "live-key-9f8e7d6c5b4a"
 
@@ -231,6 +239,19 @@ def test_every_shape_is_redacted_and_the_rest_kept(record, secret, intact):
         assert fast[key] == value, f"{key} only looks like a secret; it must be kept"
 
 
+def test_a_page_is_redacted_exactly_as_each_record_alone():
+    records = [{**case[1], **KEPT} for case in CASES] + [
+        {"id": "c1", "note": "nothing to see"},
+        {"id": "c2", "note": f"x {API_KEY} y"},
+        {"id": "c3", "note": "Grüße, token=abc123456 ünd mehr"},  # not ASCII: offsets differ
+        {},
+    ]
+    payloads = [orjson.dumps(record) for record in records]
+    page = redact_serialized_many(records, payloads, [API_KEY])
+    assert page == [redact_serialized(r, p, [API_KEY]) for r, p in zip(records, payloads, strict=True)]
+    assert all(API_KEY.encode() not in payload for payload in page)
+
+
 def test_there_are_at_least_25_shapes():
     assert len(CASES) >= 25
 
@@ -290,6 +311,24 @@ def test_error_names_and_token_counts_are_not_taken_for_credentials():
         "token_count": 3,
         "auth_token": "[REDACTED]",
     }
+
+
+def test_a_token_counter_holding_text_or_an_object_is_still_redacted_on_the_fast_path():
+    # The fast path keeps `"..._tokens":<number>` without a closer look; any other value under
+    # such a name, or the same key pretty-printed inside a JSON string, gets the usual rules.
+    record = {
+        "total_tokens": 12,
+        "max_tokens": -1,
+        "output_tokens": None,
+        "session_tokens": "tok_live_abc123",
+        "api_tokens": {"main": "abc123xyz", "count": 2},
+        "payload": '{"refresh_tokens": "rt_abc123def", "total_tokens": 7}',
+    }
+    fast = orjson.loads(redact_json(record))
+    assert fast == redact_value(record), "the fast path and the walk must agree"
+    assert fast["total_tokens"] == 12 and fast["max_tokens"] == -1 and fast["output_tokens"] is None
+    assert fast["session_tokens"] == REDACTED and fast["api_tokens"] == {"main": REDACTED, "count": REDACTED}
+    assert orjson.loads(fast["payload"]) == {"refresh_tokens": REDACTED, "total_tokens": 7}
 
 
 def test_the_logging_filter_redacts_messages_and_arguments(caplog):

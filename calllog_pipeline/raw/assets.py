@@ -33,7 +33,7 @@ from calllog_pipeline.redact import (
     LOG_FILTER,
     REDACTION_KEY,
     policy_fingerprint,
-    redact_serialized,
+    redact_serialized_many,
     redact_text,
     remember_secrets,
 )
@@ -87,11 +87,11 @@ class RawSink:
         self._bytes = 0
 
     def __call__(self, page: Page, records: list[dict]) -> None:
-        record_id, secrets, content = self.endpoint.record_id, self.secrets, self.content
-        for record in records:
+        record_id, content = self.endpoint.record_id, self.content
+        payloads = redact_serialized_many(records, [dumps(record) for record in records], self.secrets)
+        for record, payload in zip(records, payloads, strict=True):
             rid = record_id(record)
             self._ids.append(None if rid is None else rid.encode())
-            payload = redact_serialized(record, dumps(record), secrets)
             content.add(payload)
             self._payloads.append(payload)
             self._bytes += len(payload)
