@@ -11,6 +11,7 @@ import pytest
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 
 from calllog_pipeline import schemas
+from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
 from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
 from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
@@ -20,6 +21,8 @@ pytestmark = pytest.mark.usefixtures("fixed_ingestion_time")
 ODD = [
     None, False, True, "", " ", 0, -1, 1.5, 1e308, "x", "NaN", "12:99",
     2**63,  # JSON has no integer limit; a decoder keeps up to 2**64 - 1 as an integer, beyond int64
+    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",  # valid ISO, but out of range in UTC
+    "12/31/9999 23:59:59", "01/01/0001 00:00:00",  # the last and first local times there are
     [], {}, [None], [1], {"a": 1}, "[", "{", "[1]", '{"a": 1}',
 ]  # fmt: skip
 
@@ -70,3 +73,21 @@ def test_odd_values_anywhere_never_fail_the_day(normalize, name, endpoint, id_ke
     assert len(tables["calls"]) + len(tables["quarantine"]) == len(records)
     assert {q["reason"] for q in tables["quarantine"]} <= set(schemas.QUARANTINE_REASONS)
     assert all(q["detail"] for q in tables["quarantine"])
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "12/31/9999 23:59:59"]
+)
+def test_a_time_out_of_range_in_utc_has_no_time_in_the_raw_fetch(value):
+    # The fetch keeps such a record in its neighbour's window; normalization quarantines it.
+    context = {"timezone": "America/New_York"}
+    for provider in REGISTRY.values():
+        for endpoint in provider.endpoints:
+            record = {"created_at": value, "createdAt": value, "time_of_call": value}
+            assert endpoint.record_time(record, context) is None, (provider.name, endpoint.name)
+
+
+def test_the_last_local_time_there_is_has_no_later_reading():
+    (endpoint,) = REGISTRY["omnidimension"].endpoints
+    moment = endpoint.record_time({"time_of_call": "12/31/9999 23:59:59"}, {"timezone": "UTC"})
+    assert endpoint.later_time(moment, {"timezone": "UTC"}) is None
