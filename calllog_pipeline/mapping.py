@@ -85,14 +85,16 @@ def as_float(value: Any) -> float | None:
     return None
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def as_int(value: Any) -> int | None:
+    """An integer that fits the tables' int64 columns (JSON has no limit: a bigger one is invalid)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+        value = int(value)
+    return value if isinstance(value, int) and value in _INT64 else None
 
 
 def as_bool(value: Any) -> bool | None:
@@ -111,6 +113,21 @@ def as_object(value: Any) -> dict | None:
         except orjson.JSONDecodeError:
             return None
     return value if isinstance(value, dict) else None
+
+
+def as_list(value: Any) -> list | None:
+    """A JSON array, also when sent as JSON text; redacted as it is decoded, like ``as_object``."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = redact_value(orjson.loads(value))
+        except orjson.JSONDecodeError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def absent(value: Any) -> bool:
+    """No value at all: missing, null, blank, or the ``false`` some providers send for null."""
+    return value is None or value is False or (isinstance(value, str) and not value.strip())
 
 
 def take(record: Mapping[str, Any], key: str, coerce, invalid: dict[str, Any], false_is_null: bool = False):

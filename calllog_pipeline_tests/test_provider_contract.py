@@ -225,3 +225,86 @@ def test_iso_times_in_every_rfc3339_spelling(spelling):
         (endpoint,) = [e for e in REGISTRY[provider].endpoints if e.name == "call_logs"]
         record = {"created_at": spelling, "createdAt": spelling}
         assert endpoint.record_time(record, {}) == expected
+
+
+# OmniDimension sends one nested value as JSON text (the webhook `payload`); its other nested
+# lists and objects read the same when they come that way, and one that cannot be read at all is
+# kept in `extra._invalid`, never silently replaced (a call's structured turns by its transcript,
+# its tool calls and webhooks by nothing).
+def omni_tables(record: dict) -> dict:
+    return run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})
+
+
+def summary(tables: dict) -> tuple:
+    turns = [(t["speaker"], t["text"], t["source"], t["at"]) for t in tables["interactions"]]
+    actions = [(a["action_type"], a["name"], a["succeeded"], a["executed_at"]) for a in tables["actions"]]
+    return turns, actions
+
+
+@pytest.mark.parametrize("key", ["interactions", "post_call_actions"])
+def test_omnidimension_nested_values_as_json_text_are_read(key):
+    record = copy.deepcopy(fixture("omnidimension_call_logs.json")[0])
+    as_text = record | {key: json.dumps(record[key])}
+    tables = omni_tables(as_text)
+    assert summary(tables) == summary(omni_tables(record))
+    assert "_invalid" not in (tables["calls"][0]["extra"] or {})
+    assert "secret_key_" not in json.dumps(tables, default=str)
+
+
+def test_omnidimension_one_tool_call_sent_as_an_object_is_a_tool_call():
+    record = copy.deepcopy(fixture("omnidimension_call_logs.json")[0])
+    listed = omni_tables(record)
+    turn = record["interactions"][3]
+    turn["function_call_data"] = turn["function_call_data"][0]
+    assert summary(omni_tables(record)) == summary(listed)
+
+
+def test_omnidimension_nested_values_that_cannot_be_read_are_kept_as_invalid():
+    record = copy.deepcopy(fixture("omnidimension_call_logs.json")[0])
+    record["interactions"][3]["function_call_data"] = "offer_calendly_meeting()"
+    tables = omni_tables(record | {"post_call_actions": "sent"})
+    assert tables["calls"][0]["extra"]["_invalid"] == {
+        "post_call_actions": "sent",
+        "interactions[88250].function_call_data": "offer_calendly_meeting()",
+    }
+    tables = omni_tables(record | {"interactions": "[{not json"})
+    assert tables["calls"][0]["extra"]["_invalid"] == {"interactions": "[{not json"}
+    assert {t["source"] for t in tables["interactions"]} == {"transcript"}  # the fallback still applies
+
+
+def test_leadconnector_actions_and_their_parameters_as_json_text_are_read():
+    record = copy.deepcopy(fixture("leadconnector_call_logs.json")[0])
+    actions = copy.deepcopy(record["executedCallActions"])
+    for action in actions:
+        action["actionParameters"] = json.dumps(action["actionParameters"])
+    as_text = lc_tables(executedCallActions=json.dumps(actions))
+    listed = lc_tables()
+    assert as_text["actions"] == listed["actions"]
+    assert "_invalid" not in (as_text["calls"][0]["extra"] or {})
+    assert "token123" not in json.dumps(as_text, default=str)  # CUSTOM_ACTION's authenticationValue
+
+
+# --- DialNexa: which id is the call's --------------------------------------------------------------------
+
+
+# dialnexa-call-logs.txt: a log carries `call_id` beside its own `log_...` id, or only `id`, which
+# is then the call id. A `log_...` id is never a call id: a log without its `call_id` is
+# quarantined, not made into a call of its own that no `/calls` record would ever merge with.
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        ({"id": "log_abc123", "call_id": "call_abc123"}, ("call", "call_abc123")),
+        ({"id": "call_abc123"}, ("call", "call_abc123")),
+        ({"id": "call_abc123", "call_id": None}, ("call", "call_abc123")),
+        ({"id": "call_abc123", "call_id": ""}, ("call", "call_abc123")),
+        ({"id": "log_abc123"}, ("missing_id", "log_abc123")),
+        ({"id": "log_abc123", "call_id": ""}, ("missing_id", "log_abc123")),
+        ({"id": "LOG_abc123", "call_id": None}, ("missing_id", "LOG_abc123")),
+    ],
+)
+def test_dialnexa_a_log_id_is_never_taken_for_a_call_id(ids, expected):
+    log = {k: v for k, v in fixture("dialnexa_call_logs.json")[0].items() if k not in ("id", "call_id")}
+    tables = run(dialnexa, {"call_logs": [log | ids]})
+    rows = [("call", r["call_id"]) for r in tables["calls"]]
+    rows += [(q["reason"], q["record_id"]) for q in tables["quarantine"]]
+    assert rows == [expected]

@@ -20,6 +20,7 @@ from calllog_pipeline.mapping import (
     TableBuffers,
     as_bool,
     as_float,
+    as_list,
     as_object,
     as_str,
     batches,
@@ -88,7 +89,7 @@ def normalize_call(out: TableBuffers, record: Any, digest: int, seen: SeenIds) -
     if not seen.check(row["call_id"], digest):
         return
     out.calls.append(row)
-    out.actions.extend(action_rows(row["call_id"], record.get("executedCallActions")))
+    out.actions.extend(action_rows(row["call_id"], as_list(record.get("executedCallActions"))))
     out.add_transcript(row["call_id"], row["transcript"])
 
 
@@ -152,8 +153,8 @@ def action_row(call_id: str, action: dict[str, Any]) -> dict[str, Any]:
     invalid: dict[str, Any] = {}
     type_raw = take(action, "actionType", as_str, invalid)
     parameters = action.get("actionParameters")
-    if parameters is not None and not isinstance(parameters, dict):
-        invalid["actionParameters"], parameters = parameters, None
+    if parameters is not None and (parameters := as_object(parameters)) is None:  # an object or its JSON text
+        invalid["actionParameters"] = action["actionParameters"]
     row = {
         "provider": PROVIDER,
         "call_id": call_id,
@@ -186,8 +187,9 @@ def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> s
 
 def _extra(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:
     rest = {k: v for k, v in record.items() if k not in MAPPED and v is not None}
-    if record.get("executedCallActions") is not None and not isinstance(record["executedCallActions"], list):
-        invalid["executedCallActions"] = record["executedCallActions"]
+    actions = record.get("executedCallActions")
+    if actions is not None and as_list(actions) is None:  # a list or its JSON text
+        invalid["executedCallActions"] = actions
     if invalid:
         rest["_invalid"] = invalid
     return dump_json(rest) if rest else None

@@ -24,9 +24,11 @@ from calllog_pipeline.mapping import (
     SeenIds,
     TableBatch,
     TableBuffers,
+    absent,
     as_bool,
     as_float,
     as_int,
+    as_list,
     as_object,
     as_str,
     batches,
@@ -159,14 +161,14 @@ def normalize_call(
     if not seen.check(call_id, digest):
         return
     out.calls.append(row)
-    interactions = record.get("interactions")
+    interactions = as_list(record.get("interactions"))  # a list, or (rarely) its JSON text
     clock = CallClock(zone, row["started_at"])
-    if isinstance(interactions, list) and interactions:
+    if interactions:
         out.add_turns(call_id, structured_turns(interactions, clock), source="turns")
         out.actions.extend(function_call_rows(call_id, interactions, clock))
     else:
         out.add_transcript(call_id, record.get("call_conversation"))
-    out.actions.extend(post_call_rows(call_id, record.get("post_call_actions"), clock))
+    out.actions.extend(post_call_rows(call_id, as_object(record.get("post_call_actions")), clock))
 
 
 def call_row(record: Any, zone: tzinfo) -> dict[str, Any]:
@@ -325,12 +327,59 @@ def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> s
 def _extra(record: dict[str, Any], not_phone: dict[str, Any], invalid: dict[str, Any]) -> str | None:
     rest = {k: v for k, v in record.items() if k not in MAPPED and v is not None}
     rest.update(not_phone)
+    invalid.update(_unreadable_nested(record))
     if invalid:
         rest["_invalid"] = invalid
     return dump_json(rest) if rest else None
 
 
+def _unreadable_nested(record: dict[str, Any]) -> dict[str, Any]:
+    """Nested values no row can be made of (kept in ``_invalid`` rather than lost): the page sends
+    lists and objects, or ``false`` for none; their JSON text is read too."""
+    found: dict[str, Any] = {}
+    post_call = record.get("post_call_actions")
+    if not absent(post_call):
+        if (kinds := as_object(post_call)) is None:
+            found["post_call_actions"] = post_call
+        else:
+            found.update(
+                (f"post_call_actions.{kind}", items)
+                for kind, items in kinds.items()
+                if type(items) is not list and listed(items) is None  # the usual list first: it runs per call
+            )
+    interactions = record.get("interactions")
+    if absent(interactions):
+        return found
+    turns = as_list(interactions)
+    if turns is None:
+        found["interactions"] = interactions
+        return found
+    for turn in turns:
+        if (
+            type(turn) is not dict
+            or (calls := turn.get("function_call_data")) is False
+            or type(calls) is list
+        ):
+            continue
+        if listed(calls) is None:
+            name = as_str(turn.get("id")) or as_str(turn.get("interaction_sequence"))
+            found[f"interactions[{name}].function_call_data"] = calls
+    return found
+
+
 # --- interactions and their tool calls ----------------------------------------------------------------
+
+
+def listed(value: Any) -> list[Any] | None:
+    """A list of items (a turn's ``function_call_data``, a ``post_call_actions`` kind): a list
+    (``false`` or empty when none), one item sent as an object, or either as JSON text; None when
+    it is none of those."""
+    if absent(value):
+        return []
+    found = as_list(value)
+    if found is None and (one := as_object(value)) is not None:
+        found = [one]
+    return found
 
 
 def _in_order(interactions: list[Any]) -> list[dict[str, Any]]:
@@ -379,8 +428,8 @@ def structured_turns(interactions: list[Any], clock: CallClock) -> list[tuple]:
 def function_call_rows(call_id: str, interactions: list[Any], clock: CallClock) -> list[dict[str, Any]]:
     rows = []
     for interaction in _in_order(interactions):
-        calls = interaction.get("function_call_data")
-        if not isinstance(calls, list):  # `false` when the turn called no tool
+        calls = listed(interaction.get("function_call_data"))
+        if not calls:  # `false` when the turn called no tool (an unreadable value is in _invalid)
             continue
         at = clock.read(interaction.get("time_of_call"), TIME_OF_CALL)
         turn_id = as_str(interaction.get("id")) or f"{call_id}/{interaction.get('interaction_sequence')}"
@@ -413,9 +462,7 @@ def post_call_rows(call_id: str, post_call: Any, clock: CallClock) -> list[dict[
         return []
     rows = []
     for kind, items in post_call.items():
-        if not isinstance(items, list):
-            continue
-        for item in items:
+        for item in listed(items) or ():  # an unreadable value is in _invalid
             if isinstance(item, dict):
                 rows.append(post_call_row(call_id, kind, item, clock))
     return rows
