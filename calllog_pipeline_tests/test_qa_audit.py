@@ -29,8 +29,10 @@ from sim_lake import simulated_lake, world
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.qa.anomalies import Thresholds
 from calllog_pipeline.qa.assets import QaConfig, build_qa_assets
 from calllog_pipeline.qa.catalog import HEADLINE, METRICS
+from calllog_pipeline.qa.judge import history
 from calllog_pipeline.qa.metrics import compute_day
 from calllog_pipeline.qa.metrics import write_day as qa_write_day
 from calllog_pipeline.qa.report import build_report, render_csv, render_html, render_json, render_table
@@ -313,3 +315,13 @@ def test_the_report_shows_the_numbers_of_the_tables(lake):
         for m in HEADLINE:
             if want[m.name] is not None:
                 assert f"omnidimension {day}: {fmt(m, want[m.name])}</title>" in page, (day, m.name)
+
+
+def test_days_scored_before_a_metric_was_added_are_still_read_as_history(lake):
+    edge_day(lake)
+    old_day = "2026-03-04"
+    path = lake.table_path("qa_provider_daily", old_day, "omnidimension")
+    qa_write_day(lake, "omnidimension", old_day, compute_day(lake, "omnidimension", old_day))
+    lake.write_table(path, pq.read_table(path).drop_columns(["tool_calls_with_outcome"]))
+    past, _ = history(lake, "omnidimension", DAY, Thresholds())
+    assert past[old_day]["calls"] == 1 and "tool_calls_with_outcome" not in past[old_day]
