@@ -85,14 +85,16 @@ def as_float(value: Any) -> float | None:
     return None
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def as_int(value: Any) -> int | None:
+    """An integer that fits the tables' int64 columns (JSON has no limit: a bigger one is invalid)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+        value = int(value)
+    return value if isinstance(value, int) and value in _INT64 else None
 
 
 def as_bool(value: Any) -> bool | None:

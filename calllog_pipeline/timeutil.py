@@ -25,7 +25,10 @@ def parse_iso_utc(value: object) -> datetime | None:
             return None
     if moment.tzinfo is None:  # a bare ISO string from an API documented as UTC
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # a valid time that is before year 1 or after 9999 in UTC
+        return None
 
 
 def parse_local(value: object, fmt: str, timezone: str | tzinfo) -> datetime | None:
@@ -36,13 +39,18 @@ def parse_local(value: object, fmt: str, timezone: str | tzinfo) -> datetime | N
         naive = _parse_naive(value.strip(), fmt)
     except ValueError:
         return None
-    return naive.replace(tzinfo=zone(timezone) if isinstance(timezone, str) else timezone).astimezone(UTC)
+    try:
+        return naive.replace(tzinfo=zone(timezone) if isinstance(timezone, str) else timezone).astimezone(UTC)
+    except OverflowError:  # a valid local time that is before year 1 or after 9999 in UTC
+        return None
 
 
 def later_reading(moment: datetime, timezone: str | tzinfo) -> datetime | None:
     """When ``moment`` (an aware instant read from a zone-less local time in the *earlier* pass)
     falls in an hour that a DST fall-back repeats, the instant of the same local time in the later
     pass; None otherwise. Costs a cache lookup and a comparison: it runs for every record."""
+    if not 1 < moment.year < 9999:  # the edges of the calendar: no transitions worth the overflow
+        return None
     tz = zone(timezone) if isinstance(timezone, str) else timezone
     for transition, step in _fall_backs(tz, moment.year):
         if transition - step <= moment < transition:

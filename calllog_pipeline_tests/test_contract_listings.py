@@ -15,7 +15,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import dagster as dg
 import duckdb
+import pytest
 
+from calllog_pipeline.http import ShapeChanged
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.raw.assets import build_raw_asset
@@ -148,3 +150,35 @@ def test_leadconnector_calls_at_the_edges_of_the_day_land_whichever_bound_is_inc
     with Listing(leadconnector) as server:
         resource = api("leadconnector", server, api_key="k", location_id="loc")
         assert land("leadconnector", "call_logs", resource, tmp_path) == OF_THE_DAY
+
+
+# --- an empty listing whose records are `null` ------------------------------------------------------------
+# Every page shows a list of records, but an API serializing an empty list as `null` (a common habit
+# of some server stacks) still means "no calls": the day lands empty rather than failing as a
+# changed response shape. A `null` beside a non-zero total is still a changed shape.
+
+
+@pytest.mark.parametrize(
+    ("provider", "endpoint", "body", "settings"),
+    [
+        ("dialnexa", "calls", {"data": None, "meta": {"page": 1, "limit": 100, "total": 0}}, {}),
+        (
+            "leadconnector",
+            "call_logs",
+            {"total": 0, "page": 1, "pageSize": 50, "callLogs": None},
+            {"location_id": "l"},
+        ),
+        ("omnidimension", "call_logs", {"call_log_data": None, "total_records": 0}, {}),
+    ],
+    ids=["dialnexa-calls", "leadconnector", "omnidimension"],
+)
+def test_an_empty_day_listed_as_null_lands_empty(provider, endpoint, body, settings, tmp_path):
+    with Listing(lambda path, query: body) as server:
+        assert land(provider, endpoint, api(provider, server, api_key="k", **settings), tmp_path) == []
+
+
+def test_null_records_beside_a_non_zero_total_are_still_a_changed_shape():
+    read_page = REGISTRY["dialnexa"].endpoint("calls").read_page
+    assert read_page({"data": None, "meta": {"total": 0}}) == ([], 0)
+    with pytest.raises(ShapeChanged, match="'data'"):
+        read_page({"data": None, "meta": {"total": 3}})

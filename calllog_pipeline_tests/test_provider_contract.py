@@ -282,3 +282,29 @@ def test_leadconnector_actions_and_their_parameters_as_json_text_are_read():
     assert as_text["actions"] == listed["actions"]
     assert "_invalid" not in (as_text["calls"][0]["extra"] or {})
     assert "token123" not in json.dumps(as_text, default=str)  # CUSTOM_ACTION's authenticationValue
+
+
+# --- DialNexa: which id is the call's --------------------------------------------------------------------
+
+
+# dialnexa-call-logs.txt: a log carries `call_id` beside its own `log_...` id, or only `id`, which
+# is then the call id. A `log_...` id is never a call id: a log without its `call_id` is
+# quarantined, not made into a call of its own that no `/calls` record would ever merge with.
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        ({"id": "log_abc123", "call_id": "call_abc123"}, ("call", "call_abc123")),
+        ({"id": "call_abc123"}, ("call", "call_abc123")),
+        ({"id": "call_abc123", "call_id": None}, ("call", "call_abc123")),
+        ({"id": "call_abc123", "call_id": ""}, ("call", "call_abc123")),
+        ({"id": "log_abc123"}, ("missing_id", "log_abc123")),
+        ({"id": "log_abc123", "call_id": ""}, ("missing_id", "log_abc123")),
+        ({"id": "LOG_abc123", "call_id": None}, ("missing_id", "LOG_abc123")),
+    ],
+)
+def test_dialnexa_a_log_id_is_never_taken_for_a_call_id(ids, expected):
+    log = {k: v for k, v in fixture("dialnexa_call_logs.json")[0].items() if k not in ("id", "call_id")}
+    tables = run(dialnexa, {"call_logs": [log | ids]})
+    rows = [("call", r["call_id"]) for r in tables["calls"]]
+    rows += [(q["reason"], q["record_id"]) for q in tables["quarantine"]]
+    assert rows == [expected]

@@ -190,8 +190,6 @@ def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[li
         records = body.get(records_key, _MISSING)
         if records is _MISSING:
             raise ShapeChanged(records_key, "missing")
-        if not isinstance(records, list):
-            raise ShapeChanged(records_key, f"a JSON {type(records).__name__}, not a list")
         total: Any = body
         for depth, key in enumerate(total_path):
             if not isinstance(total, dict) or key not in total:
@@ -200,9 +198,14 @@ def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[li
         if isinstance(total, bool) or not isinstance(total, int | float | str):
             raise ShapeChanged(".".join(total_path), f"not a count: {total!r}"[:80])
         try:
-            return records, int(total)
+            count = int(total)
         except ValueError:
             raise ShapeChanged(".".join(total_path), f"not a count: {total!r}"[:80]) from None
+        if records is None and count == 0:
+            return [], 0  # an empty list serialized as null: nothing to list, not a changed shape
+        if not isinstance(records, list):
+            raise ShapeChanged(records_key, f"a JSON {type(records).__name__}, not a list")
+        return records, count
 
     return read_page
 

@@ -235,15 +235,22 @@ def call_row(record: Any, endpoint: str) -> dict[str, Any]:
     }
 
 
+LOG_ID_PREFIX = "log_"  # a call log's own id (dialnexa-call-logs.txt: "log_abc123" beside "call_abc123")
+
+
 def _ids(record: dict[str, Any], endpoint: str) -> tuple[str, str | None]:
     """(call id, call-log id): a log carries ``call_id`` beside its own ``log_...`` id, or only ``id``
     which is then the call id (dialnexa-call-logs.txt, first vs second example)."""
     own_id = as_str(record.get("id"))
-    if endpoint == LOGS_ENDPOINT and record.get("call_id") is not None:
-        call_id = as_str(record.get("call_id"))
-        if call_id is None:
-            raise Reject("missing_id", f"call_id is not an id: {record.get('call_id')!r}"[:200])
-        return call_id, own_id
+    if endpoint == LOGS_ENDPOINT:
+        given = record.get("call_id")
+        if given is not None and not (isinstance(given, str) and not given.strip()):
+            if (call_id := as_str(given)) is None:
+                raise Reject("missing_id", f"call_id is not an id: {given!r}"[:200])
+            return call_id, own_id
+        if own_id is not None and own_id.lower().startswith(LOG_ID_PREFIX):
+            # Its own log id, never a call id: as a call it would match no /calls record.
+            raise Reject("missing_id", f"call log {own_id} has no call_id")
     if own_id is None:
         raise Reject("missing_id", "record has no id")
     return own_id, None
