@@ -29,13 +29,13 @@ def history(days: int = 28, calls: int = 200, seed: int = 1, **metrics) -> dict[
         row = {"date": d, "calls": calls + rnd.randint(-20, 20)}
         for name, value in metrics.items():
             row[name] = value * (1 + rnd.uniform(-0.04, 0.04))
-        row["tool_calls"] = row["connected_calls"] = row["calls"]
+        row["tool_calls_with_outcome"] = row["connected_calls"] = row["calls"]
         rows[d] = row
     return rows
 
 
 def today(**values) -> dict:
-    row = {"calls": 200, "connected_calls": 120, "tool_calls": 200}
+    row = {"calls": 200, "connected_calls": 120, "tool_calls_with_outcome": 200}
     row.update(values)
     return row
 
@@ -129,3 +129,13 @@ def test_attribution_one_agent_or_provider_wide():
 def test_an_agent_seen_for_the_first_time_is_not_judged():
     verdict = judge_row("p", "new-agent", DAY, today(connect_rate=0.1, latency_p90_s=9.0), {}, T)
     assert verdict.findings == [] and verdict.status == "not enough data: 0 days of history (need 14)"
+
+
+def test_tool_success_is_judged_over_the_tool_calls_that_report_an_outcome():
+    """400 tool calls but only 40 say whether they worked: the interval is that of 40 trials."""
+    past = history(tool_success_rate=0.95)
+    row = today(tool_success_rate=0.80, tool_calls=400, tool_calls_with_outcome=40)
+    (detail,) = [
+        d for d in judge_row("p", None, DAY, row, past, T).details if d["metric"] == "tool_success_rate"
+    ]
+    assert detail["n"] == 40 and detail["interval"] == pytest.approx(list(wilson(32, 40)))

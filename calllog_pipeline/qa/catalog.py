@@ -50,6 +50,7 @@ class Metric:
     denominator_column: str | None = None  # the count column a RATE is a share of
     numerator: str | None = None  # RATE only: aggregate of the numerator (for Wilson intervals)
     source: str = "calls"  # which view the aggregate reads: calls | turns | tools | fields
+    zero_when_empty: bool = False  # a sum that is 0, not null, for an agent or day without calls
     extra_note: str = field(default="", compare=False)
 
     def available(self, provider: str) -> bool:
@@ -75,6 +76,19 @@ NOT_LC = "LeadConnector logs only connected calls: no attempts to divide by"
 # Canonical end reasons caused by the platform, and those that mean the number could not be dialled.
 TECHNICAL = "('network_failure', 'system_failure', 'system_at_capacity')"
 NON_DIALABLE = "('invalid_phone_number', 'destination_forbidden', 'insufficient_balance')"
+# Extracted text that means "nothing was extracted" (compared lower-cased, trimmed).
+PLACEHOLDERS = (
+    "",
+    "not provided",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "unknown",
+    "-",
+    "not available",
+    "not mentioned",
+)
 
 
 def _rate(numerator: str, denominator: str) -> str:
@@ -108,10 +122,12 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "connected_minutes", "Connected minutes", "minutes", Kind.VALUE,
-        "sum(duration_s) FILTER (WHERE connected) / 60.0",
-        "sum of connected calls' durations / 60", "-", "connected calls", "Volume",
+        "coalesce(sum(duration_s) FILTER (WHERE connected), 0) / 60.0",
+        "sum of connected calls' durations / 60 (0 when no call connected)", "-", "connected calls",
+        "Volume",
         {"dialnexa": "`duration_seconds` / `duration_sec`", "leadconnector": "`duration`",
          "omnidimension": "`call_duration_in_seconds`"},
+        zero_when_empty=True,
     ),
     # --- outcomes over attempts ----------------------------------------------------------------------
     Metric(
@@ -250,7 +266,8 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "actions_by_type", "Actions per call by type", "actions", Kind.JSON, "$actions_by_type",
-        'JSON object {action_type: actions of that type / connected calls}', "connected calls",
+        'JSON object {action_type: actions of that type / connected calls}; types without actions '
+        "are left out ({} when connected calls had no actions)", "connected calls",
         "connected calls", "Transfers and tasks",
         {"dialnexa": None, "leadconnector": "`executedCallActions[].actionType`",
          "omnidimension": "`function_call_data[]`, `post_call_actions` list names"},
@@ -263,12 +280,19 @@ METRICS: tuple[Metric, ...] = (
         source="tools",
     ),
     Metric(
+        "tool_calls_with_outcome", "Tool calls with an outcome", "calls", Kind.COUNT, "count(succeeded)",
+        "tool calls whose success or failure is reported", "-", "tool calls of non-test calls",
+        "Transfers and tasks",
+        {"dialnexa": None, "leadconnector": None, "omnidimension": "`function_call_data[].success`"},
+        source="tools",
+    ),
+    Metric(
         "tool_success_rate", "Tool-call success rate", "share", Kind.RATE,
         _rate("count(*) FILTER (WHERE succeeded)", "count(succeeded)"),
-        "tool calls that succeeded / tool calls whose outcome is reported", "tool calls",
+        "tool calls that succeeded / tool_calls_with_outcome", "tool calls whose outcome is reported",
         "tool calls of non-test calls", "Transfers and tasks",
         {"dialnexa": None, "leadconnector": None, "omnidimension": "`function_call_data[].success`"},
-        Direction.DOWN_IS_BAD, judged=True, denominator_column="tool_calls",
+        Direction.DOWN_IS_BAD, judged=True, denominator_column="tool_calls_with_outcome",
         numerator="count(*) FILTER (WHERE succeeded)", source="tools",
     ),
     Metric(
@@ -281,8 +305,9 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "extraction_fill_rate", "Extraction fill rate", "share", Kind.RATE,
         _rate("count(*) FILTER (WHERE filled)", "count(*)"),
-        "extracted fields with a real value / extracted fields (empty, null, false and placeholders "
-        "such as \"Not provided\", \"N/A\", \"unknown\" count as empty)",
+        "top-level fields of the extraction with a real value / all its top-level fields (null, [], {} "
+        "and text that is one of " + ", ".join(f'"{p}"' for p in PLACEHOLDERS) + " in any case count "
+        "as empty; false and 0 are values: an answer such as `qualified: false` was extracted)",
         "fields of the post-call extraction of connected calls", "connected calls", "Extraction",
         {"dialnexa": "`analysis`", "leadconnector": "`extractedData`",
          "omnidimension": "`extracted_variables`"},
@@ -367,7 +392,8 @@ METRICS: tuple[Metric, ...] = (
     ),
     # --- cost ----------------------------------------------------------------------------------------
     Metric(
-        "cost_usd", "Cost", "USD", Kind.VALUE, "sum(cost_usd)", "sum of call costs", "-",
+        "cost_usd", "Cost", "USD", Kind.VALUE, "sum(cost_usd)",
+        "sum of the costs calls report (null when no call reports one, a day without calls too)", "-",
         "non-test calls", "Cost",
         {"dialnexa": None, "leadconnector": None, "omnidimension": "`aggregated_estimated_cost`"},
         headline=True,
@@ -477,11 +503,21 @@ reason is not `voicemail_detected`.
 **Null, never 0.** Where a provider's API lacks the source field the value is null, for every
 day and agent: the availability table below says which. A value is also null when its
 denominator is 0 (a day with no calls still has a row, with `calls` = 0 and null rates).
+Counts and `connected_minutes` are 0, not null, over no calls.
+
+**Which day, which agent.** A call belongs to the day it started on in `CALLLOG_TIMEZONE` (the
+`date=` folder of the normalized files), even when it ends after midnight. `qa_agent_daily` has a
+row per agent (`agent_id`: the provider's agent id, else its name, else `(none)`) with a call that
+day or in the 7 days before, so an agent that went quiet shows `calls` = 0 rather than vanishing;
+an agent with only test calls has `calls` = 0 and its `test_calls`. Percentiles interpolate
+linearly between the closest ranks (DuckDB `quantile_cont`, numpy's default). Values are stored
+unrounded; the report rounds for display only.
 
 **Anomaly checks** watch the metrics marked *judged* (see `docs/operations.md` and
-`calllog_pipeline/qa/anomalies.py`): rates by a Wilson 95% interval and a minimum change in
-percentage points, continuous values by a robust z-score over the trailing 28 days. *Direction*
-says which way is bad.
+`calllog_pipeline/qa/anomalies.py`) against the trailing 28 days (only the same weekday when 4 of
+them exist): rates by a Wilson 95% interval around the day's count over the rate's denominator
+column (`calls`, `connected_calls`, `tool_calls_with_outcome`) and a minimum change in percentage
+points, continuous values by a robust z-score (median and MAD). *Direction* says which way is bad.
 """
 
 

@@ -39,12 +39,15 @@ class DayJudgement:
 def read_rows(
     lake: Lake, table: str, provider: str, day: str, columns: list[str] | None = None
 ) -> list[dict] | None:
-    """The rows of one stored QA day, or None when the day has no file."""
+    """The rows of one stored QA day, or None when the day has no file. Of ``columns``, those the
+    file has: a day written before a metric was added lacks it (its rows have no such key)."""
     path = lake.table_path(table, day, provider)
     if not lake.exists(path):
         return None
     with lake.fs.open(path, "rb") as f:
-        return pq.read_table(f, columns=columns).to_pylist()
+        file = pq.ParquetFile(f)
+        names = file.schema_arrow.names
+        return file.read(columns=[c for c in columns if c in names] if columns else None).to_pylist()
 
 
 def history(

@@ -18,23 +18,10 @@ import duckdb
 import pyarrow as pa
 
 from calllog_pipeline.lake import Lake
-from calllog_pipeline.qa.catalog import METRICS, SCHEMAS, Kind, Metric
+from calllog_pipeline.qa.catalog import METRICS, PLACEHOLDERS, SCHEMAS, Kind, Metric
 from calllog_pipeline.versions import DATA_VERSION
 
 REPEAT_WINDOW_DAYS = 7
-# Extracted values that mean "nothing was extracted" (compared lower-cased, trimmed).
-PLACEHOLDERS = (
-    "",
-    "not provided",
-    "n/a",
-    "na",
-    "none",
-    "null",
-    "unknown",
-    "-",
-    "not available",
-    "not mentioned",
-)
 PROVIDER_KEY = "*"  # the group key of the provider-level rows
 
 
@@ -73,7 +60,10 @@ def inputs_for(lake: Lake, provider: str, day: str) -> Inputs:
 
 
 def connect(lake: Lake, memory_limit: str = "256MB", threads: int = 2) -> duckdb.DuckDBPyConnection:
+    # UTC: "7 days before" is 7 x 24 h whatever the machine's zone (DuckDB's TimeZone defaults to
+    # it, and interval arithmetic on timestamptz follows that zone's DST changes).
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads})
+    con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/calllog-qa-duckdb'")
     protocol = lake.fs.protocol
     if (protocol[0] if isinstance(protocol, tuple) else protocol) not in ("file", "local"):
@@ -124,7 +114,10 @@ def create_views(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> None:
             SELECT call_id, count(*) AS turns,
                    sum(length(text)) FILTER (WHERE speaker = 'agent') AS agent_chars,
                    sum(length(text)) AS all_chars,
-                   arg_min(response_latency_s, turn_index) FILTER (WHERE speaker = 'agent') AS first_latency_s
+                   -- the first agent turn's latency, null when that turn has none (arg_min would
+                   -- skip to a later turn's)
+                   arg_min_null(response_latency_s, turn_index) FILTER (WHERE speaker = 'agent')
+                       AS first_latency_s
             FROM day_turns GROUP BY call_id
         ), calls AS (
             SELECT *, coalesce(agent_id, agent_name, '(none)') AS agent, {test} AS is_test_call,
@@ -146,11 +139,10 @@ def create_views(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> None:
                try_cast(json_extract_string(calls.extracted, '$.customer_satisfaction') AS DOUBLE) AS csat,
                nullif(try_cast(json_extract_string(calls.extra, '$.cqs_score') AS DOUBLE), 0) AS quality,
                coalesce(talk.turns, 0) AS turns, talk.agent_chars, talk.all_chars, talk.first_latency_s,
-               -- a repeat: the same contact had another non-test call in the 7 days before this one
+               -- a repeat: the same contact had another non-test call in the 7 days before this
+               -- one (strictly before: a call at the same instant is not "before")
                calls.contact IS NOT NULL AND NOT calls.is_test_call AND (
-                   coalesce(
-                       lag(calls.started_at) OVER same_contact >= calls.started_at - INTERVAL 7 DAY, false
-                   )
+                   count(*) OVER same_contact > 0
                    OR coalesce(p.last_at >= calls.started_at - INTERVAL 7 DAY, false)
                ) AS repeat_contact
         FROM calls
@@ -158,7 +150,8 @@ def create_views(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> None:
         LEFT JOIN talk USING (call_id)
         LEFT JOIN previous_contacts p ON p.contact = calls.contact
         WINDOW same_contact AS (
-            PARTITION BY calls.contact, calls.is_test_call ORDER BY calls.started_at, calls.call_id
+            PARTITION BY calls.contact, calls.is_test_call ORDER BY calls.started_at
+            RANGE BETWEEN INTERVAL 7 DAY PRECEDING AND CURRENT ROW EXCLUDE GROUP
         )
         """
     )
@@ -226,7 +219,7 @@ def metric_rows(con: duckdb.DuckDBPyConnection, provider: str, level: str, short
         # Keys in a fixed order (json_group_object's follows the hash table), so an unchanged day
         # rewrites the same text.
         "SELECT t.agent, to_json(map(list(t.action_type ORDER BY t.action_type), "
-        "list(round(t.n::DOUBLE / k.connected, 4) ORDER BY t.action_type)))::VARCHAR "
+        "list(t.n::DOUBLE / k.connected ORDER BY t.action_type)))::VARCHAR "
         "AS actions_by_type FROM ("
         f"SELECT {group} AS agent, a.action_type, count(*) AS n FROM day_actions a JOIN c USING (call_id) "
         "WHERE c.connected GROUP BY ALL) AS t "
@@ -260,7 +253,7 @@ def _column(m: Metric, provider: str, ctes: dict[str, str]) -> str:
     value = f"m_{m.source}.{m.name}"
     if f"m_{m.source}" not in ctes:
         return null
-    return f"coalesce({value}, 0)" if m.kind == Kind.COUNT else value
+    return f"coalesce({value}, 0)" if m.kind == Kind.COUNT or m.zero_when_empty else value
 
 
 def end_reason_rows(con: duckdb.DuckDBPyConnection) -> pa.Table:

@@ -186,8 +186,8 @@ window.addEventListener('load', function () {
 def _series(report: Report, metric: str) -> dict[str, list[tuple[str, float]]]:
     series: dict[str, list[tuple[str, float]]] = {}
     for row in report.rows:
-        if row.get(metric) is not None:
-            series.setdefault(report.series_key(row), []).append((row["date"], float(row[metric])))
+        if row.get(metric) is not None:  # as stored: a count stays an int and reads "2", not "2.00"
+            series.setdefault(report.series_key(row), []).append((row["date"], row[metric]))
     return series
 
 
