@@ -30,6 +30,7 @@ import bisect
 import hashlib
 import itertools
 import logging
+import operator
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -167,6 +168,8 @@ class _InJson:
                 for size in range(1, len(marker) + 1):
                     if marker[-size:] == secret[:size]:
                         self._overlaps.setdefault(index, []).append((size, secret))
+        self._secret_markers = frozenset(range(len(_MARKERS), len(_MARKERS) + len(lowered)))
+        self._special = self._secret_markers | frozenset(self._overlaps)  # hits that need a look
 
     def find(self, data: bytes, lowered: bytes) -> tuple[list[tuple[int, int, int]], list[str]]:
         """The markers in ``lowered`` (``data.lower()``), as ``_SCAN`` finds them, and the secrets
@@ -174,7 +177,8 @@ class _InJson:
         found = self._scan.find_matches_as_indexes(lowered)
         if not found:
             return found, []
-        if max(found)[0] < len(_MARKERS) and not self._hidden(lowered, found):
+        special = self._special.intersection(map(_FIRST, found))  # C-level: most records have none
+        if not special or (special.isdisjoint(self._secret_markers) and not self._hidden(lowered, found)):
             return found, []
         # Something like a secret (in any case): the exact, slower way.
         present = [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
@@ -187,6 +191,9 @@ class _InJson:
                 if lowered.startswith(secret, end - size):
                     return True
         return False
+
+
+_FIRST = operator.itemgetter(0)
 
 
 def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], _InJson]:
