@@ -86,12 +86,16 @@ def as_float(value: Any) -> float | None:
 
 
 _INT64 = range(-(2**63), 2**63)
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
 def as_int(value: Any) -> int | None:
-    """An integer that fits the tables' int64 columns (JSON has no limit: a bigger one is invalid)."""
+    """An integer that fits the tables' int64 columns (JSON has no limit: a bigger one is invalid),
+    also when sent as text, as ``as_float`` reads amounts."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+        value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return value if isinstance(value, int) and value in _INT64 else None

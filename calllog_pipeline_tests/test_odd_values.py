@@ -19,7 +19,7 @@ from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidi
 pytestmark = pytest.mark.usefixtures("fixed_ingestion_time")
 
 ODD = [
-    None, False, True, "", " ", 0, -1, 1.5, 1e308, "x", "NaN", "12:99",
+    None, False, True, "", " ", 0, -1, 1.5, 1e308, "x", "NaN", "12:99", "7", "+-5",
     2**63,  # JSON has no integer limit; a decoder keeps up to 2**64 - 1 as an integer, beyond int64
     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",  # valid ISO, but out of range in UTC
     "12/31/9999 23:59:59", "01/01/0001 00:00:00",  # the last and first local times there are

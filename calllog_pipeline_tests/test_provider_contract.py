@@ -308,3 +308,23 @@ def test_dialnexa_a_log_id_is_never_taken_for_a_call_id(ids, expected):
     rows = [("call", r["call_id"]) for r in tables["calls"]]
     rows += [(q["reason"], q["record_id"]) for q in tables["quarantine"]]
     assert rows == [expected]
+
+
+# --- integers sent as text ---------------------------------------------------------------------------------
+
+
+# Amounts already read from text ("0.123"); counts and codes read the same way, and turns numbered
+# by text are ordered by number, not as text ("10" after "9").
+def test_omnidimension_integers_sent_as_text():
+    record = copy.deepcopy(fixture("omnidimension_call_logs.json")[0])
+    record["post_call_actions"]["call_recording_webhook_ids"][0]["response_code"] = "502"
+    turns = record["interactions"]
+    for turn, sequence in zip(turns, ["9", 10, "11", "12"], strict=True):
+        turn["interaction_sequence"] = sequence
+    record["interactions"] = list(reversed(turns))
+    tables = run(omnidimension, {"call_logs": [record | {"total_tokens": "31822"}]}, {"timezone": "UTC"})
+    (call,) = tables["calls"]
+    assert call["tokens"] == 31822 and "_invalid" not in call["extra"]
+    assert [a["succeeded"] for a in tables["actions"] if a["action_type"] == "webhook"] == [False]
+    texts = [t["text"] for t in tables["interactions"]]
+    assert texts[0].startswith("Hello, I am Kevin") and texts[-1].startswith("Great, you can book")

@@ -385,7 +385,7 @@ def listed(value: Any) -> list[Any] | None:
 def _in_order(interactions: list[Any]) -> list[dict[str, Any]]:
     turns = [i for i in interactions if isinstance(i, dict)]
     if all(as_int(i.get("interaction_sequence")) is not None for i in turns):
-        turns.sort(key=lambda i: i["interaction_sequence"])
+        turns.sort(key=lambda i: as_int(i["interaction_sequence"]))  # by number, also when sent as text
     return turns
 
 
