@@ -149,21 +149,44 @@ _MIN_ENV_SECRET = 8
 
 
 class _InJson:
-    """The secrets as they appear inside JSON text, and which of them a payload holds."""
+    """The secrets as they appear inside JSON text, and how a payload is searched for them."""
 
     def __init__(self, plain: tuple[str, ...]):
         self.texts = tuple(orjson.dumps(s).decode()[1:-1] for s in plain)
         self._raw = tuple(text.encode() for text in self.texts)
-        # A search per secret reads the whole payload each time; an automaton reads it once (a
-        # secret present always gives a match, so none found means none present).
-        self._scan = (
-            BytesAhoCorasick(self._raw, matchkind=MatchKind.LeftmostFirst) if len(self._raw) > 1 else None
+        # The markers and the secrets (lower-cased) in one automaton: one pass over a payload
+        # instead of one more per secret. A match never overlaps another, so a secret is missed
+        # only where a marker's end is its beginning: ``_overlaps`` lists those to look at.
+        lowered = [raw.lower() for raw in self._raw]
+        self._scan = BytesAhoCorasick(
+            [m.encode() for m in _MARKERS] + lowered, matchkind=MatchKind.LeftmostFirst
         )
+        self._overlaps: dict[int, list[tuple[int, bytes]]] = {}
+        for index, marker in enumerate(m.encode() for m in _MARKERS):
+            for secret in lowered:
+                for size in range(1, len(marker) + 1):
+                    if marker[-size:] == secret[:size]:
+                        self._overlaps.setdefault(index, []).append((size, secret))
 
-    def present(self, data: bytes) -> list[str]:
-        if self._scan is not None and not self._scan.find_matches_as_indexes(data):
-            return []
-        return [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
+    def find(self, data: bytes, lowered: bytes) -> tuple[list[tuple[int, int, int]], list[str]]:
+        """The markers in ``lowered`` (``data.lower()``), as ``_SCAN`` finds them, and the secrets
+        ``data`` holds, as they appear in it."""
+        found = self._scan.find_matches_as_indexes(lowered)
+        if not found:
+            return found, []
+        if max(found)[0] < len(_MARKERS) and not self._hidden(lowered, found):
+            return found, []
+        # Something like a secret (in any case): the exact, slower way.
+        present = [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
+        return _SCAN.find_matches_as_indexes(lowered), present
+
+    def _hidden(self, lowered: bytes, found: list[tuple[int, int, int]]) -> bool:
+        """Whether a secret may begin inside a marker's match, where the automaton cannot see it."""
+        for marker, _, end in found:
+            for size, secret in self._overlaps.get(marker, ()):
+                if lowered.startswith(secret, end - size):
+                    return True
+        return False
 
 
 def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], _InJson]:
@@ -354,24 +377,32 @@ def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tupl
     return span if span and text[span[0] : span[1]] != REDACTED else None
 
 
-def _scrub(text: str, secrets: Sequence[str], scanned: tuple[str, list] | None = None) -> str:
+def _scrub(
+    text: str,
+    secrets: Sequence[str],
+    scanned: tuple[str, list] | None = None,
+    values: Sequence[tuple[int, int]] = (),
+) -> str:
     """``text`` with its inline credentials replaced (also run over serialized JSON: see above).
-    ``scanned``: the text's ``(_lower(text), _hits(...))`` if the caller has them already."""
+    ``scanned``: the text's ``(_lower(text), _hits(...))`` if the caller has them already;
+    ``values``: spans of it replaced whole (string values ``_triage`` found under a credential
+    name; the caller passes none when a secret is to be replaced, which would move them)."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
             scanned = None
     lowered, hits = scanned or _scan(text)
-    if not hits:
+    if not hits and not values:
         return text
-    spans = []
+    spans = list(values)
     for marker, start, end in hits:
         if span := _span_at(text, lowered, marker, start, end):
             spans.append(span)
     if not spans:
         return text
     parts, done = [], 0
-    for start, end in sorted(spans):
+    for start, negative_end in sorted((start, -end) for start, end in spans):  # the longest first
+        end = -negative_end
         if start >= done:  # spans may overlap: ?token=... is also an assignment
             parts += (text[done:start], REDACTED)
             done = end
@@ -389,12 +420,16 @@ _AFTER_KEY = re.compile(r"[\s\\]*:[\s\\]*(.)")  # after a key's closing quote: t
 _KEPT_STARTS = frozenset("-0123456789tfn")  # a number, true, false or null
 
 
-def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]] | None:
-    """None if a (lower-cased) JSON text holds a credential only its structure shows (a
-    credential-named key, or a header entry naming a credential; keys of JSON documents embedded
-    in strings, their quotes escaped, count too), so the value must be walked. Otherwise the
-    hits still worth a look inside string values: kept keys (``"total_tokens":12``) are dropped."""
-    text, left = lowered_json, []
+def _triage(
+    lowered_json: str, hits: list[tuple[int, int, int]]
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]] | None:
+    """What a (lower-cased) JSON text needs: None if it holds a credential only its structure
+    shows and that must be walked (a credential-named key or a header entry naming a credential
+    whose value is not a plain string; keys of JSON documents embedded in strings, their quotes
+    escaped, count too). Otherwise the hits still worth a look inside string values (kept keys
+    such as ``"total_tokens":12`` dropped) and the spans of the string values that go whole
+    (``"authenticationValue":"sk_..."``, ``{"key":"Authorization","value":"Bearer ..."}``)."""
+    text, left, values = lowered_json, [], []
     for hit in hits:
         marker, at, end = hit
         if marker == _COUNTER_KEY:
@@ -404,6 +439,11 @@ def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[i
                 continue
             marker = _TOKEN
             hit = (marker, at, at + len("token"))
+        if marker == _URL:
+            # A URL's password sits before an "@" in the same string: most URLs have none.
+            if text.find("@", end, max(text.find('"', end), end)) != -1:
+                left.append(hit)
+            continue
         if marker >= _NAME_MARKERS:  # "bearer", "basic", "=": not parts of a credential name
             left.append(hit)
             continue
@@ -421,15 +461,51 @@ def _triage(lowered_json: str, hits: list[tuple[int, int, int]]) -> list[tuple[i
                 continue
             if first in "tfn" or (first in "-0123456789" and is_counter_name(name)):
                 continue  # true, false, null, or an allow-listed counter: kept
-            return None
+            if (span := _string_after(text, close_quote, ":")) is None:
+                return None
+            if span[1] > span[0]:  # an empty string stays empty
+                values.append(span)
+            continue
         # A value: a credential only as the name of a header entry (checked first: the string may
         # be a long text, and names are cached).
         if _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote) and is_credential_name(
             text[open_quote + 1 : close_quote].rstrip("\\")
         ):
-            return None
+            # Only {"key": <name>, "value": "<string>"} in that order is read here: "key" wins
+            # over "name" and a value may come first, which the walk sorts out.
+            if (
+                text[open_quote - 6 : open_quote] != '"key":'
+                or (span := _string_after(text, close_quote, ',"value":')) is None
+            ):
+                return None
+            if span[1] > span[0]:  # an empty string stays empty
+                values.append(span)
+            continue
         left.append(hit)
-    return left
+    return left, values
+
+
+def _string_after(text: str, close_quote: int, separator: str) -> tuple[int, int] | None:
+    """The span of the characters of the JSON string that follows ``separator`` right after the
+    unescaped quote at ``close_quote`` (as orjson writes them: no spaces), or None where the text
+    is not so (a number or container follows, or the quote is escaped: a JSON document inside a
+    string, which is walked)."""
+    if text[close_quote - 1] == "\\" or not text.startswith(separator + '"', close_quote + 1):
+        return None
+    start = end = close_quote + 1 + len(separator) + 1
+    while (end := text.find('"', end)) != -1:
+        before = end
+        while text[before - 1] == "\\":
+            before -= 1
+        if (end - before) % 2 == 0:  # not escaped
+            return start, end
+        end += 1
+    return None
+
+
+def _walked(triaged: tuple[list, list] | None) -> bool:
+    """Whether a JSON document inside a string is walked: whenever its structure holds a credential."""
+    return triaged is None or bool(triaged[1])
 
 
 def _is_secret_header(entry: dict) -> bool:
@@ -494,7 +570,7 @@ def _scan(text: str) -> tuple[str, list[tuple[int, int, int]]]:
 def _redact_string(text: str, secrets: tuple[str, ...]) -> str:
     scanned = _scan(text)
     stripped = text.strip()
-    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]") and _triage(*scanned) is None:
+    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]") and _walked(_triage(*scanned)):
         try:
             document = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -561,9 +637,9 @@ def redact_serialized(
     entry; otherwise the inline patterns run over the JSON text itself (they cannot break it,
     see ``_scrub``). Most records take that path, and one without any marker word or known
     secret (most DialNexa calls) costs a single scan of its bytes."""
+    plain, in_json = _secrets(known_secrets)
     lowered = data.lower()  # ASCII letters only: offsets stay byte offsets
-    hits = _SCAN.find_matches_as_indexes(lowered)
-    return _redact_scanned(value, data, lowered, hits, _secrets(known_secrets), option)
+    return _redact_scanned(value, data, lowered, *in_json.find(data, lowered), plain, option)
 
 
 def redact_serialized_many(
@@ -575,13 +651,11 @@ def redact_serialized_many(
     """``redact_serialized`` for each value and its payload (a page of records), the secrets
     looked up once. (Scanning the page's payloads joined was tried: no faster, as the lowered
     text is then sliced per record.)"""
-    secrets = _secrets(known_secrets)
+    plain, in_json = _secrets(known_secrets)
     out = []
     for value, data in zip(values, payloads, strict=True):
         lowered = data.lower()
-        out.append(
-            _redact_scanned(value, data, lowered, _SCAN.find_matches_as_indexes(lowered), secrets, option)
-        )
+        out.append(_redact_scanned(value, data, lowered, *in_json.find(data, lowered), plain, option))
     return out
 
 
@@ -590,23 +664,26 @@ def _redact_scanned(
     data: bytes,
     lowered_bytes: bytes,
     hits: list[tuple[int, int, int]],
-    secrets: tuple[tuple[str, ...], _InJson],
+    present: list[str],
+    plain: tuple[str, ...],
     option: int,
 ) -> bytes:
-    """``redact_serialized`` once ``data`` is lower-cased and its markers found (``hits``)."""
-    plain, in_json = secrets
-    present = in_json.present(data)
+    """``redact_serialized`` once ``data`` is lower-cased and its markers (``hits``) and the
+    secrets it holds (``present``, as they appear in JSON) are found."""
     if not hits and not present and b"=" not in data:
         return data  # nothing to redact
-    text = data.decode()
-    if len(text) == len(data):  # ASCII: byte offsets are character offsets
+    if data.isascii():  # byte offsets are character offsets
         lowered = lowered_bytes.decode()
         hits = hits + _equals(lowered)
     else:
-        lowered, hits = _scan(text)
-    if (left := _triage(lowered, hits)) is None:
+        lowered, hits = _scan(data.decode())
+    if (triaged := _triage(lowered, hits)) is None or (present and triaged[1]):
         return orjson.dumps(_redact_document(value, plain), option=option)
-    scrubbed = _scrub(text, present, (lowered, left))  # only the secrets it holds: each is a search
+    left, values = triaged
+    if not left and not values and not present:
+        return data
+    text = data.decode()
+    scrubbed = _scrub(text, present, (lowered, left), values)  # only the secrets it holds: each is a search
     return data if scrubbed is text else scrubbed.encode()
 
 

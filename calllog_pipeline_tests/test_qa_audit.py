@@ -66,6 +66,9 @@ def differences(lake: Lake, provider: str, day: str) -> list[str]:
     if set(got_agents) != set(want_agents):
         out.append(f"{provider} {day} agents: docs {sorted(want_agents)}, table {sorted(got_agents)}")
     for agent in set(got_agents) & set(want_agents):
+        if got_agents[agent]["agent_name"] != want_agents[agent]["agent_name"]:
+            out.append(f"{provider} {day} agent {agent} name: docs {want_agents[agent]['agent_name']!r}, "
+                       f"table {got_agents[agent]['agent_name']!r}")  # fmt: skip
         out += [
             f"{provider} {day} agent {agent} {m.name}: docs {want_agents[agent][m.name]!r}, "
             f"table {got_agents[agent][m.name]!r}"
@@ -155,6 +158,9 @@ def edge_day(lake: Lake, provider: str = "omnidimension") -> None:
     # +...01 had a call 7 days and 1 second before e1 (not a repeat), +...02 exactly 7 days before e2
     e1_at = datetime(2026, 3, 10, 10, tzinfo=UTC)
     write_day(lake, provider, "2026-03-04", [call("g", "2026-03-04", 0, agent_id="g1", agent_name="Gamma")])
+    # Alpha was called "Alpha v1" last week; Gamma had no name on its later call
+    write_day(lake, provider, "2026-03-05", [call("r", "2026-03-05", 0, agent_id="a1", agent_name="Alpha v1"),
+                                             call("s", "2026-03-05", 1, agent_id="g1")])  # fmt: skip
     write_day(lake, provider, "2026-03-02", [call("d", "2026-03-02", 0, agent_id="d1", agent_name="Delta")])
     write_day(lake, provider, "2026-03-03", [
         started(call("h1", "2026-03-03", **ALPHA, to_number=N1), e1_at - timedelta(days=7, seconds=1)),
@@ -190,7 +196,9 @@ def test_edge_cases_match_the_catalog(lake):
     assert (tester["calls"], tester["test_calls"], tester["connect_rate"]) == (0, 2, None)
     gamma = row_of(tables, "g1")
     assert (gamma["calls"], gamma["connected_minutes"], gamma["agent_name"]) == (0, 0.0, "Gamma")
-    assert {r["agent_id"] for r in tables.agent.to_pylist()} == {"a1", "b1", "t1", "g1", "(none)"}
+    assert {r["agent_id"]: r["agent_name"] for r in tables.agent.to_pylist()} == {
+        "a1": "Alpha", "b1": "Beta", "t1": "Tester", "g1": "Gamma", "(none)": None,
+    }  # fmt: skip
 
 
 def test_a_day_without_calls(lake):
@@ -325,3 +333,15 @@ def test_days_scored_before_a_metric_was_added_are_still_read_as_history(lake):
     lake.write_table(path, pq.read_table(path).drop_columns(["tool_calls_with_outcome"]))
     past, _ = history(lake, "omnidimension", DAY, Thresholds())
     assert past[old_day]["calls"] == 1 and "tool_calls_with_outcome" not in past[old_day]
+
+
+def test_repeat_contacts_in_the_week_new_york_clocks_go_forward(lake):
+    """CALLLOG_TIMEZONE America/New_York: the 7 local days before 2026-03-15 are 167 hours (DST began
+    on 03-08), so 7 x 24 h before a call at 00:30 reaches 23:30 on 03-07, the 8th day before."""
+    at = datetime(2026, 3, 15, 4, 30, tzinfo=UTC)  # 00:30 EDT
+    write_day(lake, "dialnexa", "2026-03-07", [
+        started(call("w", "2026-03-07", **ALPHA, to_number=N1), at - timedelta(hours=167, minutes=30)),
+    ])  # fmt: skip
+    write_day(lake, "dialnexa", "2026-03-15", [started(call("x", "2026-03-15", **ALPHA, to_number=N1), at)])
+    assert row_of(compute_day(lake, "dialnexa", "2026-03-15"))["repeat_contact_rate"] == 1.0
+    assert differences(lake, "dialnexa", "2026-03-15") == []

@@ -252,6 +252,63 @@ def test_a_page_is_redacted_exactly_as_each_record_alone():
     assert all(API_KEY.encode() not in payload for payload in page)
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"authenticationValue": "sk_live_abc123", "url": "https://x.test/?token=t0k3n12345"},
+        {"password": 'with \\"quotes\\" and \\\\ backslashes \\\\', "note": "Bearer abcdef123456"},
+        {"password": "", "secret": "s3cr3t-value", "tokens": 4},
+        {
+            "headers": [
+                {"key": "Authorization", "value": "Bearer abcdef123456"},
+                {"key": "Accept", "value": "x"},
+            ]
+        },
+        {"headers": [{"value": "Basic dXNlcjpwYXNz", "key": "Authorization"}]},  # value first
+        {
+            "headers": [
+                {"name": "X-Api-Key", "value": "k-123456789"},
+                {"key": "id", "name": "Cookie", "value": "c"},
+            ]
+        },
+        {"headers": [{"key": "X-Auth-Token", "value": {"nested": "abc123456"}}]},
+        {"api_key": 123456789, "session": ["a1b2c3d4", 7], "auth": {"user": "u", "pass": "p4ssw0rd!"}},
+        {"payload": '{"client_secret": "cs-1234567", "note": "fine"}'},
+    ],
+    ids=[
+        "string",
+        "escapes",
+        "empty",
+        "header",
+        "value first",
+        "name",
+        "object",
+        "numbers and containers",
+        "embedded",
+    ],
+)
+def test_string_values_under_credential_names_are_redacted_in_the_text_as_the_walk_would(record):
+    # Plain string values under a credential name or a credential header entry are replaced in
+    # the JSON text; anything else is walked. Either way the result is the walk's, byte for byte.
+    assert redact_json(record, [API_KEY]) == orjson.dumps(redact_value(record, [API_KEY]))
+
+
+@pytest.mark.parametrize(
+    ("secret", "text"),
+    [
+        ("sskey-123456", "see passkey-123456 here"),  # begins inside the marker "pass"
+        ("apikey-987654", "id apikey-987654"),  # begins where the marker "api" begins
+        ("AbCdEf-7654321", "plain AbCdEf-7654321 text"),  # no marker at all, mixed case
+        ("Zz-token-0099", "x Zz-token-0099 y"),  # holds a marker
+    ],
+)
+def test_a_known_secret_is_found_wherever_it_meets_a_marker(secret, text):
+    record = {"note": text, "total_tokens": 3, "url": "https://example.com/a"}
+    out = redact_json(record, [secret])
+    assert secret.encode() not in out
+    assert out == orjson.dumps(redact_value(record, [secret]))
+
+
 def test_there_are_at_least_25_shapes():
     assert len(CASES) >= 25
 
