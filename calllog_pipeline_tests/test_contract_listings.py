@@ -250,3 +250,32 @@ def test_a_server_capping_pages_below_the_documented_size_loses_no_call(
         asked = {int(q.get("limit") or q.get("pageSize") or q.get("pagesize")) for q in server.queries}
     assert landed == sorted(DAY_CALLS)
     assert CAP in asked  # after the first page, pages are asked for by the server's own size
+
+
+# --- DialNexa GET /call-logs: start_date "on or after this date"; end_date undescribed ----------------------
+# One server reads end_date as inclusive (our simulator's reading), the other as exclusive
+# (`created_at < end_date`): every call log of the day lands from both.
+
+
+def call_logs(end_inclusive: bool):
+    logs = {**DAY_CALLS, **AROUND}
+
+    def answer(path: str, query: dict[str, str]) -> dict:
+        start = datetime.fromisoformat(query["start_date"]).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(query["end_date"]).replace(tzinfo=UTC) + timedelta(days=end_inclusive)
+        listed = [
+            {"id": f"log_{name}", "call_id": name, "status": "completed", "created_at": iso(t)}
+            for name, t in sorted(logs.items(), key=lambda item: item[1])
+            if start <= t < end
+        ]
+        page, limit = int(query.get("page", 1)), int(query.get("limit", 20))
+        return {"data": listed[(page - 1) * limit : page * limit], "meta": {"total": len(listed)}}
+
+    return answer
+
+
+@pytest.mark.parametrize("end_inclusive", [True, False], ids=["end-inclusive", "end-exclusive"])
+def test_dialnexa_call_logs_of_the_day_land_whichever_way_end_date_is_read(end_inclusive, tmp_path):
+    with Listing(call_logs(end_inclusive)) as server:
+        landed = land("dialnexa", "call_logs", api("dialnexa", server, api_key="k"), tmp_path)
+    assert landed == sorted(f"log_{name}" for name in DAY_CALLS)
