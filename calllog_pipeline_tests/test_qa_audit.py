@@ -29,13 +29,20 @@ from sim_lake import simulated_lake, world
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
-from calllog_pipeline.qa.anomalies import Thresholds
+from calllog_pipeline.qa.anomalies import Finding, Thresholds
 from calllog_pipeline.qa.assets import QaConfig, build_qa_assets
 from calllog_pipeline.qa.catalog import HEADLINE, METRICS
 from calllog_pipeline.qa.judge import history
 from calllog_pipeline.qa.metrics import compute_day
 from calllog_pipeline.qa.metrics import write_day as qa_write_day
-from calllog_pipeline.qa.report import build_report, render_csv, render_html, render_json, render_table
+from calllog_pipeline.qa.report import (
+    Report,
+    build_report,
+    render_csv,
+    render_html,
+    render_json,
+    render_table,
+)
 from calllog_pipeline.qa.scorecard import fmt
 
 LAST = date(2026, 4, 29)
@@ -345,3 +352,10 @@ def test_repeat_contacts_in_the_week_new_york_clocks_go_forward(lake):
     write_day(lake, "dialnexa", "2026-03-15", [started(call("x", "2026-03-15", **ALPHA, to_number=N1), at)])
     assert row_of(compute_day(lake, "dialnexa", "2026-03-15"))["repeat_contact_rate"] == 1.0
     assert differences(lake, "dialnexa", "2026-03-15") == []
+
+
+def test_an_agents_anomaly_on_the_providers_chart_names_the_agent():
+    row = {"date": DAY, "provider": "omnidimension", "calls": 100, "latency_p90_s": 2.5}
+    finding = Finding("latency_p90_s", "omnidimension", "Alpha", DAY, 6.0, 2.0, "ERROR", "rise")
+    page = render_html(Report(date.fromisoformat(DAY), date.fromisoformat(DAY), [row], [finding]))
+    assert f"omnidimension {DAY}: 2.50 - ANOMALY (agent Alpha)</title>" in page
