@@ -30,7 +30,7 @@ from sim_lake import simulated_lake, world
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.qa.anomalies import Finding, Thresholds
-from calllog_pipeline.qa.assets import QaConfig, build_qa_assets
+from calllog_pipeline.qa.assets import QaConfig, build_qa_assets, qa_asset_key
 from calllog_pipeline.qa.catalog import HEADLINE, METRICS
 from calllog_pipeline.qa.judge import history
 from calllog_pipeline.qa.metrics import compute_day
@@ -254,6 +254,18 @@ def test_a_call_over_midnight_in_new_york_belongs_to_the_day_it_started(lake):
     assert differences(lake, "dialnexa", ny_day) + differences(lake, "dialnexa", "2026-03-09") == []
     (row,) = pq.read_table(lake.table_path("qa_provider_daily", ny_day, "dialnexa")).to_pylist()
     assert row["calls"] == 2 and row["connected_minutes"] == 1230 / 60 and row["repeat_contact_rate"] == 1 / 2
+    # the numbers on the materialization (the UI's Plots tab and its scorecard) are the stored ones
+    (materialization,) = [
+        m
+        for m in result.asset_materializations_for_node("dialnexa_qa")
+        if m.asset_key == qa_asset_key("dialnexa", "qa_provider_daily")
+    ]
+    shown = materialization.metadata
+    assert {m.name: shown[m.name].value for m in HEADLINE if m.name in shown} == {
+        m.name: row[m.name] for m in HEADLINE if row[m.name] is not None
+    }
+    for m in HEADLINE:
+        assert f"| {m.title} | {fmt(m, row[m.name])} |" in shown["scorecard"].value
 
 
 def test_repeat_contacts_are_seven_times_24_hours_whatever_the_machines_zone(lake, tmp_path):
@@ -330,6 +342,16 @@ def test_the_report_shows_the_numbers_of_the_tables(lake):
         for m in HEADLINE:
             if want[m.name] is not None:
                 assert f"omnidimension {day}: {fmt(m, want[m.name])}</title>" in page, (day, m.name)
+
+    # one agent, by name: its rows of qa_agent_daily
+    alpha = {}
+    for day in stored:
+        rows = pq.read_table(lake.table_path("qa_agent_daily", day, "omnidimension")).to_pylist()
+        alpha[day] = next(r for r in rows if r["agent_id"] == "a1")
+    agent_rows = json.loads(render_json(build_report(lake, first, last, "omnidimension", "Alpha")))["rows"]
+    assert {r["date"]: {m.name: r[m.name] for m in METRICS} for r in agent_rows} == {
+        day: {m.name: r[m.name] for m in METRICS} for day, r in alpha.items()
+    }
 
 
 def test_days_scored_before_a_metric_was_added_are_still_read_as_history(lake):
