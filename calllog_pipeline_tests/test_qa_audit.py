@@ -199,6 +199,9 @@ def test_edge_cases_match_the_catalog(lake):
     assert p["agent_talk_share"] == (7 + 3 + 3) / (7 + 3 + 3 + 2 + 6)  # characters, not bytes
     beta = row_of(tables, "b1")
     assert beta["connected_minutes"] == 0.0 and beta["handle_time_mean_s"] is None
+    # sources the provider has, but none of Beta's calls filled: null (no denominator), never 0
+    assert beta["positive_share"] is None and beta["latency_p90_s"] is None and beta["cost_usd"] is None
+    assert beta["tool_calls"] == 1 and beta["tool_success_rate"] == 1.0  # tools of unconnected calls count
     tester = row_of(tables, "t1")
     assert (tester["calls"], tester["test_calls"], tester["connect_rate"]) == (0, 2, None)
     gamma = row_of(tables, "g1")
