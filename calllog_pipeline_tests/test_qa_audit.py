@@ -29,13 +29,20 @@ from sim_lake import simulated_lake, world
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
-from calllog_pipeline.qa.anomalies import Thresholds
-from calllog_pipeline.qa.assets import QaConfig, build_qa_assets
+from calllog_pipeline.qa.anomalies import Finding, Thresholds
+from calllog_pipeline.qa.assets import QaConfig, build_qa_assets, qa_asset_key
 from calllog_pipeline.qa.catalog import HEADLINE, METRICS
 from calllog_pipeline.qa.judge import history
 from calllog_pipeline.qa.metrics import compute_day
 from calllog_pipeline.qa.metrics import write_day as qa_write_day
-from calllog_pipeline.qa.report import build_report, render_csv, render_html, render_json, render_table
+from calllog_pipeline.qa.report import (
+    Report,
+    build_report,
+    render_csv,
+    render_html,
+    render_json,
+    render_table,
+)
 from calllog_pipeline.qa.scorecard import fmt
 
 LAST = date(2026, 4, 29)
@@ -192,6 +199,9 @@ def test_edge_cases_match_the_catalog(lake):
     assert p["agent_talk_share"] == (7 + 3 + 3) / (7 + 3 + 3 + 2 + 6)  # characters, not bytes
     beta = row_of(tables, "b1")
     assert beta["connected_minutes"] == 0.0 and beta["handle_time_mean_s"] is None
+    # sources the provider has, but none of Beta's calls filled: null (no denominator), never 0
+    assert beta["positive_share"] is None and beta["latency_p90_s"] is None and beta["cost_usd"] is None
+    assert beta["tool_calls"] == 1 and beta["tool_success_rate"] == 1.0  # tools of unconnected calls count
     tester = row_of(tables, "t1")
     assert (tester["calls"], tester["test_calls"], tester["connect_rate"]) == (0, 2, None)
     gamma = row_of(tables, "g1")
@@ -247,6 +257,18 @@ def test_a_call_over_midnight_in_new_york_belongs_to_the_day_it_started(lake):
     assert differences(lake, "dialnexa", ny_day) + differences(lake, "dialnexa", "2026-03-09") == []
     (row,) = pq.read_table(lake.table_path("qa_provider_daily", ny_day, "dialnexa")).to_pylist()
     assert row["calls"] == 2 and row["connected_minutes"] == 1230 / 60 and row["repeat_contact_rate"] == 1 / 2
+    # the numbers on the materialization (the UI's Plots tab and its scorecard) are the stored ones
+    (materialization,) = [
+        m
+        for m in result.asset_materializations_for_node("dialnexa_qa")
+        if m.asset_key == qa_asset_key("dialnexa", "qa_provider_daily")
+    ]
+    shown = materialization.metadata
+    assert {m.name: shown[m.name].value for m in HEADLINE if m.name in shown} == {
+        m.name: row[m.name] for m in HEADLINE if row[m.name] is not None
+    }
+    for m in HEADLINE:
+        assert f"| {m.title} | {fmt(m, row[m.name])} |" in shown["scorecard"].value
 
 
 def test_repeat_contacts_are_seven_times_24_hours_whatever_the_machines_zone(lake, tmp_path):
@@ -324,6 +346,16 @@ def test_the_report_shows_the_numbers_of_the_tables(lake):
             if want[m.name] is not None:
                 assert f"omnidimension {day}: {fmt(m, want[m.name])}</title>" in page, (day, m.name)
 
+    # one agent, by name: its rows of qa_agent_daily
+    alpha = {}
+    for day in stored:
+        rows = pq.read_table(lake.table_path("qa_agent_daily", day, "omnidimension")).to_pylist()
+        alpha[day] = next(r for r in rows if r["agent_id"] == "a1")
+    agent_rows = json.loads(render_json(build_report(lake, first, last, "omnidimension", "Alpha")))["rows"]
+    assert {r["date"]: {m.name: r[m.name] for m in METRICS} for r in agent_rows} == {
+        day: {m.name: r[m.name] for m in METRICS} for day, r in alpha.items()
+    }
+
 
 def test_days_scored_before_a_metric_was_added_are_still_read_as_history(lake):
     edge_day(lake)
@@ -345,3 +377,10 @@ def test_repeat_contacts_in_the_week_new_york_clocks_go_forward(lake):
     write_day(lake, "dialnexa", "2026-03-15", [started(call("x", "2026-03-15", **ALPHA, to_number=N1), at)])
     assert row_of(compute_day(lake, "dialnexa", "2026-03-15"))["repeat_contact_rate"] == 1.0
     assert differences(lake, "dialnexa", "2026-03-15") == []
+
+
+def test_an_agents_anomaly_on_the_providers_chart_names_the_agent():
+    row = {"date": DAY, "provider": "omnidimension", "calls": 100, "latency_p90_s": 2.5}
+    finding = Finding("latency_p90_s", "omnidimension", "Alpha", DAY, 6.0, 2.0, "ERROR", "rise")
+    page = render_html(Report(date.fromisoformat(DAY), date.fromisoformat(DAY), [row], [finding]))
+    assert f"omnidimension {DAY}: 2.50 - ANOMALY (agent Alpha)</title>" in page

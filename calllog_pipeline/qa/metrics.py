@@ -40,7 +40,7 @@ class Inputs:
     actions: str
     interactions: str
     previous_calls: tuple[str, ...]  # calls of the LOOKBACK_DAYS days before that exist (contacts)
-    recent_calls: tuple[str, ...] = ()  # those of the REPEAT_WINDOW_DAYS days before (agents)
+    recent_calls: tuple[str, ...]  # those of the REPEAT_WINDOW_DAYS days before (agents)
 
 
 def inputs_for(lake: Lake, provider: str, day: str) -> Inputs:
