@@ -274,6 +274,7 @@ def reference_day(root: str, provider: str, day: str, short_call_s: float = SHOR
     history = read_all_calls(root, provider)
     provider_row = metrics(calls, actions, turns, history, provider, short_call_s)
     groups = defaultdict(list)
+    seen = list(calls)
     for c in calls:
         groups[agent_key(c)].append(c)
     for d in range(1, 8):  # agents of the 7 days before get a row with calls = 0
@@ -281,7 +282,13 @@ def reference_day(root: str, provider: str, day: str, short_call_s: float = SHOR
         path = os.path.join(root, "calls", f"date={earlier}", f"provider={provider}", "data.parquet")
         for c in pq.read_table(path).to_pylist() if os.path.exists(path) else []:
             groups.setdefault(agent_key(c), [])
+            seen.append(c)
     agents = {
         key: metrics(group, actions, turns, history, provider, short_call_s) for key, group in groups.items()
     }
+    for key, row in agents.items():  # the name on the agent's latest call that has one
+        named = sorted(
+            (c["started_at"], c["agent_name"]) for c in seen if agent_key(c) == key and c.get("agent_name")
+        )
+        row["agent_name"] = named[-1][1] if named else None
     return provider_row, agents, end_reasons(calls)

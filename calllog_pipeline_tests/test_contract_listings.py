@@ -182,3 +182,100 @@ def test_null_records_beside_a_non_zero_total_are_still_a_changed_shape():
     assert read_page({"data": None, "meta": {"total": 0}}) == ([], 0)
     with pytest.raises(ShapeChanged, match="'data'"):
         read_page({"data": None, "meta": {"total": 3}})
+
+
+# --- a server that sends fewer records a page than asked for ----------------------------------------------
+# Each page documents a maximum page size, and the client asks for it; a server whose own cap is lower
+# (a smaller plan, a changed limit) numbers its pages by that cap. Every call must still land once.
+
+CAP = 7
+DAY_CALLS = {f"call_{i:02d}": START + timedelta(minutes=31 * i) for i in range(45)}
+AROUND = {
+    **{f"before_{i:02d}": START - timedelta(minutes=97 * (i + 1)) for i in range(12)},
+    **{f"after_{i:02d}": END + timedelta(minutes=89 * i) for i in range(5)},
+}
+
+
+def capped(records: list[dict], number: int) -> list[dict]:
+    return records[(number - 1) * CAP : number * CAP]
+
+
+def capped_dialnexa(path: str, query: dict[str, str]) -> dict:
+    lo, hi = (datetime.fromisoformat(query[k]) for k in ("from", "to"))
+    calls = {**DAY_CALLS, **AROUND}
+    listed = [
+        {"id": name, "status": "completed", "created_at": iso(t)}
+        for name, t in sorted(calls.items(), key=lambda item: item[1], reverse=True)
+        if lo <= t <= hi
+    ]
+    page = int(query.get("page", 1))
+    return {"data": capped(listed, page), "meta": {"page": page, "limit": CAP, "total": len(listed)}}
+
+
+def capped_leadconnector(path: str, query: dict[str, str]) -> dict:
+    lo, hi = (int(query[k]) / 1000 for k in ("startDate", "endDate"))
+    calls = {**DAY_CALLS, **AROUND}
+    listed = [
+        {"id": name, "createdAt": iso(t), "duration": 60}
+        for name, t in sorted(calls.items(), key=lambda item: item[1], reverse=query.get("sort") != "ascend")
+        if lo <= t.timestamp() <= hi
+    ]
+    page = int(query.get("page", 1))
+    return {"total": len(listed), "page": page, "pageSize": CAP, "callLogs": capped(listed, page)}
+
+
+def capped_omnidimension(path: str, query: dict[str, str]) -> dict:
+    calls = {**DAY_CALLS, **AROUND}  # every call ever made, newest first, no date filter
+    listed = [
+        {"id": name, "time_of_call": t.strftime("%m/%d/%Y %H:%M:%S"), "call_status": "completed"}
+        for name, t in sorted(calls.items(), key=lambda item: item[1], reverse=True)
+    ]
+    return {"call_log_data": capped(listed, int(query.get("pageno", 1))), "total_records": len(listed)}
+
+
+@pytest.mark.parametrize(
+    ("provider", "endpoint", "answer", "settings"),
+    [
+        ("dialnexa", "calls", capped_dialnexa, {}),
+        ("leadconnector", "call_logs", capped_leadconnector, {"location_id": "l"}),
+        ("omnidimension", "call_logs", capped_omnidimension, {}),
+    ],
+    ids=["dialnexa-calls", "leadconnector", "omnidimension"],
+)
+def test_a_server_capping_pages_below_the_documented_size_loses_no_call(
+    provider, endpoint, answer, settings, tmp_path
+):
+    with Listing(answer) as server:
+        landed = land(provider, endpoint, api(provider, server, api_key="k", **settings), tmp_path)
+        asked = {int(q.get("limit") or q.get("pageSize") or q.get("pagesize")) for q in server.queries}
+    assert landed == sorted(DAY_CALLS)
+    assert CAP in asked  # after the first page, pages are asked for by the server's own size
+
+
+# --- DialNexa GET /call-logs: start_date "on or after this date"; end_date undescribed ----------------------
+# One server reads end_date as inclusive (our simulator's reading), the other as exclusive
+# (`created_at < end_date`): every call log of the day lands from both.
+
+
+def call_logs(end_inclusive: bool):
+    logs = {**DAY_CALLS, **AROUND}
+
+    def answer(path: str, query: dict[str, str]) -> dict:
+        start = datetime.fromisoformat(query["start_date"]).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(query["end_date"]).replace(tzinfo=UTC) + timedelta(days=end_inclusive)
+        listed = [
+            {"id": f"log_{name}", "call_id": name, "status": "completed", "created_at": iso(t)}
+            for name, t in sorted(logs.items(), key=lambda item: item[1])
+            if start <= t < end
+        ]
+        page, limit = int(query.get("page", 1)), int(query.get("limit", 20))
+        return {"data": listed[(page - 1) * limit : page * limit], "meta": {"total": len(listed)}}
+
+    return answer
+
+
+@pytest.mark.parametrize("end_inclusive", [True, False], ids=["end-inclusive", "end-exclusive"])
+def test_dialnexa_call_logs_of_the_day_land_whichever_way_end_date_is_read(end_inclusive, tmp_path):
+    with Listing(call_logs(end_inclusive)) as server:
+        landed = land("dialnexa", "call_logs", api("dialnexa", server, api_key="k"), tmp_path)
+    assert landed == sorted(f"log_{name}" for name in DAY_CALLS)

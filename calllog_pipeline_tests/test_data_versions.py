@@ -91,7 +91,8 @@ def test_unchanged_days_are_not_recomputed_and_a_changed_day_is(sim, monkeypatch
         logs_meta = next(
             m.metadata for m in again[0].asset_materializations_for_node("raw__dialnexa_call_logs")
         )
-        assert logs_meta["not_modified_304"].value == logs_meta["pages"].value == len(DAYS)
+        # Every page answered 304 (a day's listing reaches into the next day: see dialnexa/api.py).
+        assert logs_meta["not_modified_304"].value == logs_meta["pages"].value >= len(DAYS)
         # What Dagster records: the same data versions, and every day listed as unchanged.
         second, _ = latest(instance, calls, DAYS[1])
         assert second.tags["dagster/data_version"] == first.tags["dagster/data_version"]

@@ -139,3 +139,13 @@ def test_tool_success_is_judged_over_the_tool_calls_that_report_an_outcome():
         d for d in judge_row("p", None, DAY, row, past, T).details if d["metric"] == "tool_success_rate"
     ]
     assert detail["n"] == 40 and detail["interval"] == pytest.approx(list(wilson(32, 40)))
+
+
+def test_baseline_days_with_few_tool_calls_do_not_set_the_norm():
+    """200 calls a day but 3 tool calls with an outcome: those days' 100% says nothing about today's
+    80% of 200 tool calls (the baseline would otherwise read a 20-point drop)."""
+    past = history(tool_success_rate=1.0)
+    for row in past.values():
+        row["tool_calls_with_outcome"] = 3
+    verdict = judge_row("p", None, DAY, today(tool_success_rate=0.80, tool_calls_with_outcome=200), past, T)
+    assert verdict.findings == [] and "tool_success_rate" not in {d["metric"] for d in verdict.details}

@@ -29,13 +29,20 @@ from sim_lake import simulated_lake, world
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.providers import REGISTRY
-from calllog_pipeline.qa.anomalies import Thresholds
-from calllog_pipeline.qa.assets import QaConfig, build_qa_assets
+from calllog_pipeline.qa.anomalies import Finding, Thresholds
+from calllog_pipeline.qa.assets import QaConfig, build_qa_assets, qa_asset_key
 from calllog_pipeline.qa.catalog import HEADLINE, METRICS
 from calllog_pipeline.qa.judge import history
 from calllog_pipeline.qa.metrics import compute_day
 from calllog_pipeline.qa.metrics import write_day as qa_write_day
-from calllog_pipeline.qa.report import build_report, render_csv, render_html, render_json, render_table
+from calllog_pipeline.qa.report import (
+    Report,
+    build_report,
+    render_csv,
+    render_html,
+    render_json,
+    render_table,
+)
 from calllog_pipeline.qa.scorecard import fmt
 
 LAST = date(2026, 4, 29)
@@ -66,6 +73,9 @@ def differences(lake: Lake, provider: str, day: str) -> list[str]:
     if set(got_agents) != set(want_agents):
         out.append(f"{provider} {day} agents: docs {sorted(want_agents)}, table {sorted(got_agents)}")
     for agent in set(got_agents) & set(want_agents):
+        if got_agents[agent]["agent_name"] != want_agents[agent]["agent_name"]:
+            out.append(f"{provider} {day} agent {agent} name: docs {want_agents[agent]['agent_name']!r}, "
+                       f"table {got_agents[agent]['agent_name']!r}")  # fmt: skip
         out += [
             f"{provider} {day} agent {agent} {m.name}: docs {want_agents[agent][m.name]!r}, "
             f"table {got_agents[agent][m.name]!r}"
@@ -155,6 +165,9 @@ def edge_day(lake: Lake, provider: str = "omnidimension") -> None:
     # +...01 had a call 7 days and 1 second before e1 (not a repeat), +...02 exactly 7 days before e2
     e1_at = datetime(2026, 3, 10, 10, tzinfo=UTC)
     write_day(lake, provider, "2026-03-04", [call("g", "2026-03-04", 0, agent_id="g1", agent_name="Gamma")])
+    # Alpha was called "Alpha v1" last week; Gamma had no name on its later call
+    write_day(lake, provider, "2026-03-05", [call("r", "2026-03-05", 0, agent_id="a1", agent_name="Alpha v1"),
+                                             call("s", "2026-03-05", 1, agent_id="g1")])  # fmt: skip
     write_day(lake, provider, "2026-03-02", [call("d", "2026-03-02", 0, agent_id="d1", agent_name="Delta")])
     write_day(lake, provider, "2026-03-03", [
         started(call("h1", "2026-03-03", **ALPHA, to_number=N1), e1_at - timedelta(days=7, seconds=1)),
@@ -186,11 +199,16 @@ def test_edge_cases_match_the_catalog(lake):
     assert p["agent_talk_share"] == (7 + 3 + 3) / (7 + 3 + 3 + 2 + 6)  # characters, not bytes
     beta = row_of(tables, "b1")
     assert beta["connected_minutes"] == 0.0 and beta["handle_time_mean_s"] is None
+    # sources the provider has, but none of Beta's calls filled: null (no denominator), never 0
+    assert beta["positive_share"] is None and beta["latency_p90_s"] is None and beta["cost_usd"] is None
+    assert beta["tool_calls"] == 1 and beta["tool_success_rate"] == 1.0  # tools of unconnected calls count
     tester = row_of(tables, "t1")
     assert (tester["calls"], tester["test_calls"], tester["connect_rate"]) == (0, 2, None)
     gamma = row_of(tables, "g1")
     assert (gamma["calls"], gamma["connected_minutes"], gamma["agent_name"]) == (0, 0.0, "Gamma")
-    assert {r["agent_id"] for r in tables.agent.to_pylist()} == {"a1", "b1", "t1", "g1", "(none)"}
+    assert {r["agent_id"]: r["agent_name"] for r in tables.agent.to_pylist()} == {
+        "a1": "Alpha", "b1": "Beta", "t1": "Tester", "g1": "Gamma", "(none)": None,
+    }  # fmt: skip
 
 
 def test_a_day_without_calls(lake):
@@ -239,6 +257,18 @@ def test_a_call_over_midnight_in_new_york_belongs_to_the_day_it_started(lake):
     assert differences(lake, "dialnexa", ny_day) + differences(lake, "dialnexa", "2026-03-09") == []
     (row,) = pq.read_table(lake.table_path("qa_provider_daily", ny_day, "dialnexa")).to_pylist()
     assert row["calls"] == 2 and row["connected_minutes"] == 1230 / 60 and row["repeat_contact_rate"] == 1 / 2
+    # the numbers on the materialization (the UI's Plots tab and its scorecard) are the stored ones
+    (materialization,) = [
+        m
+        for m in result.asset_materializations_for_node("dialnexa_qa")
+        if m.asset_key == qa_asset_key("dialnexa", "qa_provider_daily")
+    ]
+    shown = materialization.metadata
+    assert {m.name: shown[m.name].value for m in HEADLINE if m.name in shown} == {
+        m.name: row[m.name] for m in HEADLINE if row[m.name] is not None
+    }
+    for m in HEADLINE:
+        assert f"| {m.title} | {fmt(m, row[m.name])} |" in shown["scorecard"].value
 
 
 def test_repeat_contacts_are_seven_times_24_hours_whatever_the_machines_zone(lake, tmp_path):
@@ -316,6 +346,16 @@ def test_the_report_shows_the_numbers_of_the_tables(lake):
             if want[m.name] is not None:
                 assert f"omnidimension {day}: {fmt(m, want[m.name])}</title>" in page, (day, m.name)
 
+    # one agent, by name: its rows of qa_agent_daily
+    alpha = {}
+    for day in stored:
+        rows = pq.read_table(lake.table_path("qa_agent_daily", day, "omnidimension")).to_pylist()
+        alpha[day] = next(r for r in rows if r["agent_id"] == "a1")
+    agent_rows = json.loads(render_json(build_report(lake, first, last, "omnidimension", "Alpha")))["rows"]
+    assert {r["date"]: {m.name: r[m.name] for m in METRICS} for r in agent_rows} == {
+        day: {m.name: r[m.name] for m in METRICS} for day, r in alpha.items()
+    }
+
 
 def test_days_scored_before_a_metric_was_added_are_still_read_as_history(lake):
     edge_day(lake)
@@ -325,3 +365,22 @@ def test_days_scored_before_a_metric_was_added_are_still_read_as_history(lake):
     lake.write_table(path, pq.read_table(path).drop_columns(["tool_calls_with_outcome"]))
     past, _ = history(lake, "omnidimension", DAY, Thresholds())
     assert past[old_day]["calls"] == 1 and "tool_calls_with_outcome" not in past[old_day]
+
+
+def test_repeat_contacts_in_the_week_new_york_clocks_go_forward(lake):
+    """CALLLOG_TIMEZONE America/New_York: the 7 local days before 2026-03-15 are 167 hours (DST began
+    on 03-08), so 7 x 24 h before a call at 00:30 reaches 23:30 on 03-07, the 8th day before."""
+    at = datetime(2026, 3, 15, 4, 30, tzinfo=UTC)  # 00:30 EDT
+    write_day(lake, "dialnexa", "2026-03-07", [
+        started(call("w", "2026-03-07", **ALPHA, to_number=N1), at - timedelta(hours=167, minutes=30)),
+    ])  # fmt: skip
+    write_day(lake, "dialnexa", "2026-03-15", [started(call("x", "2026-03-15", **ALPHA, to_number=N1), at)])
+    assert row_of(compute_day(lake, "dialnexa", "2026-03-15"))["repeat_contact_rate"] == 1.0
+    assert differences(lake, "dialnexa", "2026-03-15") == []
+
+
+def test_an_agents_anomaly_on_the_providers_chart_names_the_agent():
+    row = {"date": DAY, "provider": "omnidimension", "calls": 100, "latency_p90_s": 2.5}
+    finding = Finding("latency_p90_s", "omnidimension", "Alpha", DAY, 6.0, 2.0, "ERROR", "rise")
+    page = render_html(Report(date.fromisoformat(DAY), date.fromisoformat(DAY), [row], [finding]))
+    assert f"omnidimension {DAY}: 2.50 - ANOMALY (agent Alpha)</title>" in page

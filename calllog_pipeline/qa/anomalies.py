@@ -147,10 +147,11 @@ def judge_metric(
 ) -> tuple[dict | None, str | None]:
     """(detail, severity or None) for one metric; detail None when there is nothing to compare."""
     value = row.get(metric.name)
+    # A baseline day counts when it had as many trials as the day must have: a rate of 3 tool calls
+    # on a 200-call day is as noisy as the rate of a 3-call day.
+    size = metric.denominator_column if metric.kind == Kind.RATE else "calls"
     past = [
-        r[metric.name]
-        for r in base
-        if r.get(metric.name) is not None and (r.get("calls") or 0) >= t.min_calls
+        r[metric.name] for r in base if r.get(metric.name) is not None and (r.get(size) or 0) >= t.min_calls
     ]
     if value is None or len(past) < t.min_same_weekday:
         return None, None

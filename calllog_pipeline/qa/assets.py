@@ -16,7 +16,7 @@ from calllog_pipeline.normalized import normalized_asset_key
 from calllog_pipeline.qa.anomalies import Thresholds, catalog_entry, max_severity
 from calllog_pipeline.qa.catalog import HEADLINE, SCHEMAS
 from calllog_pipeline.qa.judge import DayJudgement, judge_day
-from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, compute_day, write_day
+from calllog_pipeline.qa.metrics import LOOKBACK_DAYS, compute_day, write_day
 from calllog_pipeline.qa.scorecard import markdown
 from calllog_pipeline.qa.versions import has_normalized_day, input_version, kept_day, stored_inputs
 
@@ -58,13 +58,14 @@ def qa_asset_key(provider: str, table: str) -> dg.AssetKey:
 
 
 def _deps(provider: str) -> list[dg.AssetDep]:
-    # Repeat contacts look back a week of calls: the mapping makes that lineage explicit. The first
-    # week after the start date has no earlier partitions, which the (beta, used on purpose)
-    # allow_nonexistent_upstream_partitions accepts; its warning would print on every load.
+    # Repeat contacts look back 7 x 24 h of calls (up to 8 partition days, see LOOKBACK_DAYS): the
+    # mapping makes that lineage explicit. The first days after the start date have no earlier
+    # partitions, which the (beta, used on purpose) allow_nonexistent_upstream_partitions accepts;
+    # its warning would print on every load.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         week = dg.TimeWindowPartitionMapping(
-            start_offset=-REPEAT_WINDOW_DAYS, allow_nonexistent_upstream_partitions=True
+            start_offset=-LOOKBACK_DAYS, allow_nonexistent_upstream_partitions=True
         )
     return [
         dg.AssetDep(normalized_asset_key(provider, "calls"), partition_mapping=week),

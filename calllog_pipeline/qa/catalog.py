@@ -421,8 +421,9 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "repeat_contact_rate", "Repeat-contact rate", "share", Kind.RATE,
         _rate("count(*) FILTER (WHERE repeat_contact)", "count(contact)"),
-        "calls whose contact (the other party's number) had another non-test call of this provider "
-        "in the 7 days before it / calls with a contact number",
+        "calls whose contact (the other party's number: the called number of an outbound call, the "
+        "caller's otherwise) had another non-test call of this provider in the 7 x 24 hours before "
+        "it / calls with a contact number",
         "calls with a contact number", "non-test calls", "Repeat contact and data health",
         {"dialnexa": "`to_phone_number` (outbound), `from_phone_number` (inbound)",
          "leadconnector": "`fromNumber`", "omnidimension": "`to_number` / `from_number` by `call_direction`"},
@@ -454,7 +455,7 @@ JUDGED = tuple(m for m in METRICS if m.judged)
 KEY_COLUMNS = {
     "qa_agent_daily": (
         ("agent_id", pa.string(), "the agent: the provider's agent id, else its name, else `(none)`"),
-        ("agent_name", pa.string(), "the agent's name when the provider sends one"),
+        ("agent_name", pa.string(), "the agent's name: the one on its latest call that has one"),
     ),
     "qa_provider_daily": (),
 }
@@ -507,8 +508,9 @@ Counts and `connected_minutes` are 0, not null, over no calls.
 
 **Which day, which agent.** A call belongs to the day it started on in `CALLLOG_TIMEZONE` (the
 `date=` folder of the normalized files), even when it ends after midnight. `qa_agent_daily` has a
-row per agent (`agent_id`: the provider's agent id, else its name, else `(none)`) with a call that
-day or in the 7 days before, so an agent that went quiet shows `calls` = 0 rather than vanishing;
+row per agent (`agent_id`: the provider's agent id, else its name, else `(none)`; `agent_name`: the
+name on its latest call that has one) with a call that day or in the 7 days before, so an agent
+that went quiet shows `calls` = 0 rather than vanishing;
 an agent with only test calls has `calls` = 0 and its `test_calls`. Percentiles interpolate
 linearly between the closest ranks (DuckDB `quantile_cont`, numpy's default). Values are stored
 unrounded; the report rounds for display only.

@@ -21,7 +21,10 @@ from calllog_pipeline.lake import Lake
 from calllog_pipeline.qa.catalog import METRICS, PLACEHOLDERS, SCHEMAS, Kind, Metric
 from calllog_pipeline.versions import DATA_VERSION
 
-REPEAT_WINDOW_DAYS = 7
+REPEAT_WINDOW_DAYS = 7  # a repeat contact: another call in the 7 x 24 h before; agents of 7 days get rows
+# Partition days that window can reach: in a zone with DST, the 7 local days before a day are 167 h
+# in the week clocks go forward, so 7 x 24 h back from early in the day lands in the 8th day before.
+LOOKBACK_DAYS = REPEAT_WINDOW_DAYS + 1
 PROVIDER_KEY = "*"  # the group key of the provider-level rows
 
 
@@ -36,7 +39,8 @@ class Inputs:
     calls: str
     actions: str
     interactions: str
-    previous_calls: tuple[str, ...]  # calls of up to REPEAT_WINDOW_DAYS earlier days that exist
+    previous_calls: tuple[str, ...]  # calls of the LOOKBACK_DAYS days before that exist (contacts)
+    recent_calls: tuple[str, ...]  # those of the REPEAT_WINDOW_DAYS days before (agents)
 
 
 def inputs_for(lake: Lake, provider: str, day: str) -> Inputs:
@@ -49,13 +53,14 @@ def inputs_for(lake: Lake, provider: str, day: str) -> Inputs:
             f"materialize the normalized assets of {provider} for {day} first."
         )
     first = date.fromisoformat(day)
-    previous = [
-        lake.table_path("calls", first - timedelta(days=k), provider)
-        for k in range(1, REPEAT_WINDOW_DAYS + 1)
-    ]
+    previous = {
+        k: lake.table_path("calls", first - timedelta(days=k), provider) for k in range(1, LOOKBACK_DAYS + 1)
+    }
+    existing = {k: lake.url(p) for k, p in previous.items() if lake.exists(p)}
     return Inputs(
         *(lake.url(paths[t]) for t in ("calls", "actions", "interactions")),
-        tuple(lake.url(p) for p in previous if lake.exists(p)),
+        tuple(existing.values()),
+        tuple(url for k, url in existing.items() if k <= REPEAT_WINDOW_DAYS),
     )
 
 
@@ -93,13 +98,18 @@ def create_views(con: duckdb.DuckDBPyConnection, inputs: Inputs) -> None:
             f"SELECT {contact} AS contact, max(started_at) AS last_at "
             f"FROM {_files(inputs.previous_calls)} WHERE NOT {test} AND {contact} IS NOT NULL GROUP BY 1"
         )
-        agents = (
-            f"SELECT DISTINCT coalesce(agent_id, agent_name, '(none)') AS agent, agent_name "
-            f"FROM {_files(inputs.previous_calls)}"
-        )
     else:
         previous = "SELECT NULL::VARCHAR AS contact, NULL::TIMESTAMPTZ AS last_at LIMIT 0"
-        agents = "SELECT NULL::VARCHAR AS agent, NULL::VARCHAR AS agent_name LIMIT 0"
+    if inputs.recent_calls:
+        agents = (
+            f"SELECT coalesce(agent_id, agent_name, '(none)') AS agent, agent_name, started_at "
+            f"FROM {_files(inputs.recent_calls)}"
+        )
+    else:
+        agents = (
+            "SELECT NULL::VARCHAR AS agent, NULL::VARCHAR AS agent_name, NULL::TIMESTAMPTZ AS started_at "
+            "LIMIT 0"
+        )
     con.execute(f"CREATE OR REPLACE TEMP VIEW previous_contacts AS {previous}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW previous_agents AS {agents}")
     con.execute(
@@ -201,9 +211,10 @@ def metric_rows(con: duckdb.DuckDBPyConnection, provider: str, level: str, short
     """``level`` "agent": one row per agent seen today or in the last 7 days; "provider": one row."""
     group = "agent" if level == "agent" else f"'{PROVIDER_KEY}'"
     if level == "agent":
-        keys = (
-            "SELECT agent, any_value(agent_name) AS agent_name FROM ("
-            "SELECT agent, agent_name FROM c_all UNION ALL SELECT agent, agent_name FROM previous_agents"
+        keys = (  # the name of the agent's latest call that has one (today's, if it was renamed)
+            "SELECT agent, max_by(agent_name, started_at) AS agent_name FROM ("
+            "SELECT agent, agent_name, started_at FROM c_all "
+            "UNION ALL SELECT agent, agent_name, started_at FROM previous_agents"
             ") GROUP BY agent"
         )
     else:

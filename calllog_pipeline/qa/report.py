@@ -220,7 +220,12 @@ def _chart(report: Report, metric: str) -> str:
         f'<text x="{PAD}" y="{HEIGHT - PAD + 16}">{all_days[0]}</text>',
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" text-anchor="end">{all_days[-1]}</text>',
     ]
-    flagged = {(f.date, f.provider) for f in report.anomalies if f.metric == metric}
+    flagged: dict[tuple[str, str], list[str]] = {}  # (day, provider) -> who moved
+    for f in report.anomalies:
+        if f.metric == metric:
+            flagged.setdefault((f.date, f.provider), []).append(
+                f"agent {f.agent}" if f.agent else "all agents"
+            )
     # the same colour for a provider (or agent) in every chart
     names = sorted({report.series_key(r) for r in report.rows})
     for n, (name, points) in enumerate(sorted(series.items())):
@@ -230,7 +235,9 @@ def _chart(report: Report, metric: str) -> str:
         for d, v in points:
             provider = name.split(" / ")[0]
             anomaly = (d, provider) in flagged
-            label = f"{name} {d}: {fmt(m, v)}" + (" - ANOMALY" if anomaly else "")
+            # an agent's anomaly marks its provider's point too: say whose it is
+            who = f" ({', '.join(flagged[(d, provider)])})" if anomaly else ""
+            label = f"{name} {d}: {fmt(m, v)}" + (f" - ANOMALY{who}" if anomaly else "")
             css = "point anomaly" if anomaly else "point"
             radius = 6 if anomaly else 2.5
             parts.append(

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pyarrow.parquet as pq
 
 from calllog_pipeline.lake import Lake
-from calllog_pipeline.qa.metrics import REPEAT_WINDOW_DAYS, DayTables
+from calllog_pipeline.qa.metrics import LOOKBACK_DAYS, DayTables
 from calllog_pipeline.versions import ABSENT, code_version, current_rows, fingerprint, stored_version
 
 _CODE = ("calllog_pipeline.qa.metrics", "calllog_pipeline.qa.catalog")
@@ -28,7 +28,7 @@ def stored_inputs(lake: Lake, provider: str, day: str) -> dict[str, dict[str, st
     }
     earlier = {
         str(d): stored_version(lake, lake.table_path("calls", d, provider))
-        for d in (first - timedelta(days=k) for k in range(1, REPEAT_WINDOW_DAYS + 1))
+        for d in (first - timedelta(days=k) for k in range(1, LOOKBACK_DAYS + 1))
     }
     return {"today": today, "earlier_calls": earlier}
 

@@ -125,12 +125,14 @@ class WindowFetch:
 
     async def run(self) -> FetchStats:
         started = time.monotonic()
+        first = await self._fetch(1)
+        self._fit_page_size(first)
         if self.endpoint.paging is Paging.WINDOWED:
-            first = await self._fetch(1)
             self._accept(first)
             await self._fetch_all(range(2, self._page_count(first.total) + 1))
             await self._repair()
         else:
+            self.search.seed(first)
             lo, hi = await self.search.locate()
             self.stats.probes = self.search.probes
             await self._fetch_all(range(lo, hi + 1))
@@ -148,6 +150,19 @@ class WindowFetch:
         return f"{number}/{self.size}"
 
     # -- paging -----------------------------------------------------------------------------
+
+    def _fit_page_size(self, first: Page) -> None:
+        """Page by what the provider sends: a server that caps pages below the size asked for (a
+        lower limit than its page documents) numbers its pages by its own size, and reading them
+        as ours would leave holes no re-read fills."""
+        if 0 < first.listed < self.size and first.total > first.listed:
+            self.progress(
+                f"the provider sent {first.listed} records on a page of {self.size} asked for; "
+                f"paging by {first.listed}"
+            )
+            self.size = first.listed
+            self.coverage = Coverage(self.endpoint.order, self.size)
+            self.search = WindowSearch(self._fetch, self._times, self.size, self.window)
 
     def _params(self, number: int) -> dict[str, Any]:
         params = {**self.default_params, **self.endpoint.page_params(number, self.size)}

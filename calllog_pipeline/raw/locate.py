@@ -38,13 +38,16 @@ class WindowSearch:
         """A probed page, handed over once so the fetch need not read it again."""
         return self._probed.pop(number, None)
 
+    def seed(self, page: Page) -> None:
+        """A page already read (the first), so the search need not read it again."""
+        self._probed[page.number] = page
+        if times := self.times(page):
+            self._newest[page.number], self._oldest[page.number] = max(times), min(times)
+        self.probes += 1
+
     async def _probe(self, number: int) -> Page:
         if number not in self._probed:
-            page = await self.fetch(number)
-            self._probed[number] = page
-            if times := self.times(page):
-                self._newest[number], self._oldest[number] = max(times), min(times)
-            self.probes += 1
+            self.seed(await self.fetch(number))
         return self._probed[number]
 
     async def locate(self) -> tuple[int, int]:

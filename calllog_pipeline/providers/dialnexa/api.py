@@ -7,7 +7,8 @@ From the reference pages (shared/provider-api/dialnexa-*.txt):
   ``created_at``, so a past day's listing is closed and stable. The page does not say which bound
   is inclusive: we ask for a second more on each side and keep the records inside the window.
 * ``/call-logs`` takes ``start_date``/``end_date`` as whole ``YYYY-MM-DD`` days (read as UTC) and
-  ``created_at=asc``: we ask for the UTC days that cover the window and keep the records inside it.
+  ``created_at=asc``: we ask for the UTC days that cover the window, ``end_date`` a day later
+  (whether it is inclusive is not said), and keep the records inside the window.
   It supports ``If-None-Match`` -> 304, which makes re-reading an unchanged day cheap.
 * A call-log's own ``id`` is a ``log_...`` id or, in older records, the call id.
 * Rate limits are per key and unpublished: 429 with ``Retry-After`` and ``X-RateLimit-*``.
@@ -63,10 +64,13 @@ def _calls_window(window: Window) -> dict[str, Any]:
 
 
 def _call_logs_window(window: Window) -> dict[str, Any]:
-    last_instant = window.end - timedelta(microseconds=1)
+    """The UTC days covering the window, and one more: the page defines ``start_date`` ("on or
+    after this date") but not ``end_date``, and a server reading it as exclusive would otherwise
+    list none of the window's last UTC day. The fetch drops what lies outside the window."""
+    last_day = (window.end - timedelta(microseconds=1)).astimezone(UTC).date()
     return {
         "start_date": window.start.astimezone(UTC).date().isoformat(),
-        "end_date": last_instant.astimezone(UTC).date().isoformat(),
+        "end_date": (last_day + timedelta(days=1)).isoformat(),
     }
 
 
