@@ -1,4 +1,4 @@
-"""``calllog-pipeline``: the project's command line.
+"""calllog-pipeline: the project's command line.
 
 Each command lives in its own module, which adds its parser in ``register(commands)`` and sets
 ``run`` (a function of the parsed arguments returning the exit code).

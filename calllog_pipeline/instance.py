@@ -53,14 +53,16 @@ def prepare_home(home: Path, env: Mapping[str, str] = os.environ) -> Path:
     return target
 
 
-# Each step pod's resources (docs/benchmarks.md): a raw asset peaks at 270-470 MiB and normalize at
-# 600 MiB for 200,000 calls per provider-day, 1.44 GiB for 1,000,000; both use about one core.
+# Each step pod's resources (docs/deployment.md, from docs/benchmarks.md): a raw asset peaks at
+# 270-470 MiB, normalize at 345-456 MiB for 200,000 calls per provider-day and 847 MiB for
+# 1,000,000 (DialNexa); both use about one core.
 STEP_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
 
 
 def executor_from_env(env: Mapping[str, str] = os.environ):
     """``CALLLOG_EXECUTOR=k8s``: every step of a run in its own Kubernetes pod (``k8s_job_executor``,
-    from the ``k8s`` extra); otherwise Dagster's default (steps as processes beside the run)."""
+    from the ``k8s`` extra); otherwise None: the definitions' own default, steps in the run's process
+    (``executor.py``)."""
     choice = (env.get("CALLLOG_EXECUTOR") or "default").strip().lower()
     if choice == "default":
         return None
