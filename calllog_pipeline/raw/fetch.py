@@ -133,8 +133,9 @@ class WindowFetch:
             await self._repair()
         else:
             self.search.seed(first)
-            await self._search_and_fetch()
+            lo, hi = await self.search.locate()
             self.stats.probes = self.search.probes
+            await self._fetch_all(range(lo, hi + 1))
             await self._repair()
             await self._widen()
         self._release_held()
@@ -211,41 +212,6 @@ class WindowFetch:
 
         async with first_error(), asyncio.TaskGroup() as group:
             for _ in range(min(self.concurrency, total)):
-                group.create_task(worker())
-
-    async def _search_and_fetch(self) -> None:
-        """Search for the window's pages and fetch them, starting with those the search already
-        knows to be in the window while it looks for the last one (it reads a page at a time:
-        a round trip each)."""
-        state = {"next": 0, "upto": -1, "searching": True}  # pages next..upto may be fetched
-        wake = asyncio.Event()
-
-        def certain(lo: int, upto: int) -> None:
-            state["next"] = state["next"] or lo
-            state["upto"] = max(state["upto"], upto)
-            wake.set()
-
-        async def search() -> None:
-            lo, hi = await self.search.locate(certain)
-            certain(lo, hi)
-            state["searching"] = False
-            wake.set()
-
-        async def worker() -> None:
-            while True:
-                if state["next"] and state["next"] <= state["upto"]:
-                    number = state["next"]
-                    state["next"] += 1
-                    self._accept(await self._fetch(number))
-                elif not state["searching"]:
-                    return
-                else:
-                    wake.clear()
-                    await wake.wait()
-
-        async with first_error(), asyncio.TaskGroup() as group:
-            group.create_task(search())
-            for _ in range(self.concurrency):
                 group.create_task(worker())
 
     def _accept(self, page: Page) -> None:

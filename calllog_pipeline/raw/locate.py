@@ -30,8 +30,7 @@ class WindowSearch:
     ):
         self.fetch, self.times, self.size, self.window = fetch, times, page_size, window
         self.probes = 0  # pages read only to locate the window
-        self._probed: dict[int, Page] = {}  # pages read and not yet handed to the fetch
-        self._read: dict[int, tuple[int, int, list[datetime]]] = {}  # every page read: total, count, times
+        self._probed: dict[int, Page] = {}
         self._newest: dict[int, datetime] = {}  # newest readable record time per probed page
         self._oldest: dict[int, datetime] = {}  # oldest, likewise
 
@@ -42,35 +41,26 @@ class WindowSearch:
     def seed(self, page: Page) -> None:
         """A page already read (the first), so the search need not read it again."""
         self._probed[page.number] = page
-        times = self.times(page)
-        self._read[page.number] = (page.total, len(page.records), times)
-        if times:
+        if times := self.times(page):
             self._newest[page.number], self._oldest[page.number] = max(times), min(times)
         self.probes += 1
 
-    async def _probe(self, number: int) -> tuple[int, int, list[datetime]]:
-        """A page's listing total, record count and readable times, read once: the fetch may
-        have taken the page itself meanwhile."""
-        if number not in self._read:
+    async def _probe(self, number: int) -> Page:
+        if number not in self._probed:
             self.seed(await self.fetch(number))
-        return self._read[number]
+        return self._probed[number]
 
-    async def locate(self, certain: Callable[[int, int], None] = lambda _lo, _upto: None) -> tuple[int, int]:
-        """The pages [lo, hi] holding the window. ``certain(lo, upto)`` hears, while the search for
-        the window's last page goes on, of pages already known to hold only the window's records
-        (lo to upto), so they can be fetched meanwhile."""
-        total, _, _ = await self._probe(1)
-        pages = max(1, math.ceil(total / self.size))
+    async def locate(self) -> tuple[int, int]:
+        first = await self._probe(1)
+        pages = max(1, math.ceil(first.total / self.size))
 
-        async def first_page_where(
-            predicate, target: datetime, low: int, lean: float, aim: datetime, passed=lambda _low: None
-        ) -> int:
+        async def first_page_where(predicate, target: datetime, low: int, lean: float, aim: datetime) -> int:
             """The first page from ``low`` on where ``predicate`` holds. Guesses lean towards the
             window by ``lean`` ranks, and aim at ``aim`` until a page is found where the predicate
             holds: a probe that lands in the window is a page the fetch needs anyway."""
             high, start = pages + 1, low  # the answer is in [low, high]; pages + 1 means "none"
-            if low in self._read:  # e.g. the newest day sits at the top of the listing
-                times = self._read[low][2]
+            if low in self._probed:  # e.g. the newest day sits at the top of the listing
+                times = self.times(self._probed[low])
                 if not times or predicate(times):
                     return low
             slow = 0  # interpolated guesses in a row that failed to halve the bracket
@@ -82,14 +72,13 @@ class WindowSearch:
                     guess = self._estimate_page(target if bracketed else aim, low, high, lean)
                     if not bracketed:  # a gallop: each guess goes at least half as deep again
                         guess = min(max(guess, low + (low - start) // 2), high - 1)
-                _, _, times = await self._probe(guess)
+                times = self.times(await self._probe(guess))
                 if not times or predicate(times):
                     if max(times, default=target) >= target:
                         return guess  # the page straddles the target: the pages above miss it
                     high = guess
                 else:
                     low = guess + 1
-                    passed(low)
                 # Bisection takes over when two interpolated guesses in a row fail to halve the
                 # bracket (and hands back to interpolation after one step).
                 slow = slow + 1 if bracketed and slow < 2 and high - low > width // 2 else 0
@@ -101,16 +90,8 @@ class WindowSearch:
         window, half_page = self.window, self.size / 2
         middle = window.start + (window.end - window.start) / 2
         lo = await first_page_where(lambda times: min(times) < window.end, window.end, 1, half_page, middle)
-        certain(min(lo, pages), min(lo, pages))
-        # Pages from lo up to one the search found wholly newer than the window's start hold
-        # nothing but the window.
         last = await first_page_where(
-            lambda times: min(times) < window.start,
-            window.start,
-            lo,
-            -half_page,
-            window.start,
-            passed=lambda low: certain(min(lo, pages), min(low - 1, pages)),
+            lambda times: min(times) < window.start, window.start, lo, -half_page, window.start
         )
         return min(lo, pages), max(min(last, pages), lo)
 
@@ -120,10 +101,10 @@ class WindowSearch:
         at the pace of the records read so far; the middle of [low, high) when there is nothing
         to go by."""
         newest, newer, older = None, None, None  # (rank in the listing, time)
-        for number, (_, count, _) in self._read.items():
+        for number, page in self._probed.items():
             for offset, moment in (
                 (0, self._newest.get(number)),
-                (count - 1, self._oldest.get(number)),
+                (len(page.records) - 1, self._oldest.get(number)),
             ):
                 if moment is None:
                     continue
