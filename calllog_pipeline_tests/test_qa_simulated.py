@@ -23,9 +23,10 @@ from calllog_pipeline import cli
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.qa.anomalies import Thresholds
 from calllog_pipeline.qa.assets import QaConfig, build_qa_assets, qa_asset_key
+from calllog_pipeline.qa.catalog import HEADLINE
 from calllog_pipeline.qa.judge import judge_day
 from calllog_pipeline.qa.metrics import compute_day, write_day
-from calllog_pipeline.qa.scorecard import print_demo_scorecard
+from calllog_pipeline.qa.scorecard import print_demo_scorecard, print_scorecard
 from calllog_pipeline.simulator import Incident, add_arguments, config_from_args
 from calllog_pipeline.simulator.world import DAY_MS
 
@@ -229,6 +230,20 @@ def test_report_table_csv_and_json(judged, capsys):
 def test_report_without_data_says_what_to_do(tmp_path, capsys):
     assert cli.main(report(Lake(root=str(tmp_path)))) == 1
     assert "materialize the qa assets" in capsys.readouterr().err
+
+
+def test_report_of_a_provider_the_lake_does_not_have_names_the_ones_it_has(judged, capsys):
+    lake, _, _ = judged
+    assert cli.main(report(lake, "--provider", "dialnex")) == 2
+    assert "no provider 'dialnex'" in (err := capsys.readouterr().err) and f"it has: {PROVIDER}" in err
+
+
+def test_printed_scorecard_shows_every_headline_metric_by_its_whole_title(judged):
+    lake, _, _ = judged
+    lines: list[str] = []
+    print_scorecard(lake, [PROVIDER, "nosuch"], LAST, LAST, out=lines.append)
+    text = "\n".join(lines)
+    assert all(m.title in text for m in HEADLINE) and "(nosuch: no scorecard for" in text
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

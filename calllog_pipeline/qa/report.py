@@ -86,7 +86,15 @@ def run_report(args: argparse.Namespace) -> int:
     if args.last < args.first:
         print("report: --to is before --from", file=sys.stderr)
         return 2
-    report = build_report(Lake(root=args.data_dir), args.first, args.last, args.provider, args.agent)
+    lake = Lake(root=args.data_dir)
+    if args.provider and args.provider not in (known := providers_in(lake)):
+        print(
+            f"report: no provider {args.provider!r} in {args.data_dir}'s QA scorecard "
+            f"(it has: {', '.join(known) or 'none'})",
+            file=sys.stderr,
+        )
+        return 2
+    report = build_report(lake, args.first, args.last, args.provider, args.agent)
     if not report.rows:
         print(
             f"report: no QA scorecard in {args.data_dir} for {args.first} .. {args.last}: materialize the qa "

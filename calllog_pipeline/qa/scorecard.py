@@ -75,14 +75,18 @@ def print_scorecard(
             if judged:
                 findings += judged.findings
     out(f"\nQA scorecard, {last}:")
-    header = f"  {'provider':<14}" + "".join(f"{m.title[:18]:>20}" for m in HEADLINE)
-    out(header)
-    for provider in providers:
-        rows = read_rows(lake, "qa_provider_daily", provider, last.isoformat())
-        if not rows:
-            out(f"  {provider:<14}  (no scorecard for {last})")
-            continue
-        out(f"  {provider:<14}" + "".join(f"{fmt(m, rows[0].get(m.name)):>20}" for m in HEADLINE))
+    # A metric a line (titles are too long for columns), a provider a column.
+    scored = {p: (read_rows(lake, "qa_provider_daily", p, last.isoformat()) or [None])[0] for p in providers}
+    labels = [m.title + (" (s)" if m.unit == "seconds" else "") for m in HEADLINE]
+    title_width = max(map(len, labels))
+    widths = [max(len(p), 9) for p in providers]
+    out(f"  {'':<{title_width}}" + "".join(f"  {p:>{w}}" for p, w in zip(providers, widths, strict=True)))
+    for m, label in zip(HEADLINE, labels, strict=True):
+        values = [fmt(m, row.get(m.name)) if row else "-" for row in scored.values()]
+        out(f"  {label:<{title_width}}" + "".join(f"  {v:>{w}}" for v, w in zip(values, widths, strict=True)))
+    for provider, row in scored.items():
+        if row is None:
+            out(f"  ({provider}: no scorecard for {last})")
     out(f"\nAnomalies {first} .. {last}: {len(findings) or 'none'}")
     for f in findings:
         out(f"  {describe(f)}")
