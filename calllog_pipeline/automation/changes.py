@@ -92,7 +92,7 @@ def build_change_sensor(
         description=(
             f"Every {interval_s // 60} min: re-sends the stored ETags of the last {days} days of every "
             "conditional endpoint (one 304 per unchanged page, at most "
-            f"{max_requests} requests a tick) and refreshes exactly the days that changed."
+            f"{max_requests} requests a tick) and refreshes the days whose listing changed."
         ),
     )
     def changed_days_sensor(context: dg.SensorEvaluationContext):
