@@ -5,17 +5,13 @@ server takes the reading our simulator does not, and every call of the day must 
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import dagster as dg
 import duckdb
 import pytest
+from loopback import Listing
 
 from calllog_pipeline.http import ShapeChanged
 from calllog_pipeline.lake import Lake
@@ -26,40 +22,6 @@ DAY = "2026-03-02"
 START = datetime(2026, 3, 2, tzinfo=UTC)
 END = START + timedelta(days=1)
 FAST = {"max_backoff_s": 0.05, "read_timeout_s": 2.0, "max_attempts": 3, "rate_limit_requests": 100}
-
-
-class Listing:
-    """An API on loopback: ``answer(path, query)`` gives the JSON body of every GET."""
-
-    def __init__(self, answer: Callable[[str, dict[str, str]], dict]):
-        self.queries: list[dict[str, str]] = []
-        queries = self.queries
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                url = urlsplit(self.path)
-                query = dict(parse_qsl(url.query))
-                queries.append(query)
-                body = json.dumps(answer(url.path, query)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> Listing:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def land(provider: str, endpoint: str, api, tmp_path: Path) -> list[str]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import duckdb
 import pytest
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
+from loopback import Listing
 
 from calllog_pipeline import schemas
 from calllog_pipeline.automation import job_name
@@ -115,32 +114,10 @@ def test_omnidimension_answering_machine_is_voicemail(changes, end_reason):
 # --- a listing entry that is not an object --------------------------------------------------------------
 
 
-class OnePageListing:
-    """A LeadConnector API on loopback answering every request with one fixed page."""
-
-    def __init__(self, records: list):
-        body = json.dumps({"total": len(records), "page": 1, "pageSize": 50, "callLogs": records}).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-
 def test_a_listing_entry_that_is_not_an_object_is_quarantined_and_the_day_still_lands(monkeypatch, tmp_path):
     call = fixture("leadconnector_call_logs.json")[0] | {"createdAt": "2026-03-02T10:30:00.000Z"}
-    server = OnePageListing([call, None, "not a call"])
-    try:
+    page = {"total": 3, "page": 1, "pageSize": 50, "callLogs": [call, None, "not a call"]}
+    with Listing(lambda path, query: page) as server:
         for name, value in {
             "CALLLOG_PROVIDERS": "leadconnector",
             "CALLLOG_STEP_RETRIES": "0",
@@ -156,8 +133,6 @@ def test_a_listing_entry_that_is_not_an_object_is_quarantined_and_the_day_still_
                 .resolve_job_def(job_name("leadconnector"))
                 .execute_in_process(partition_key="2026-03-02", instance=instance, raise_on_error=False)
             )
-    finally:
-        server.server.shutdown()
     assert result.success
     folder = tmp_path / "{}" / "date=2026-03-02" / "provider=leadconnector" / "data.parquet"
     calls = duckdb.sql(f"select call_id from '{str(folder).format('calls')}'").fetchall()
