@@ -252,6 +252,29 @@ def test_a_page_is_redacted_exactly_as_each_record_alone():
     assert all(API_KEY.encode() not in payload for payload in page)
 
 
+def test_a_page_of_token_counters_and_urls_comes_back_as_the_walk_gives_it():
+    """OmniDimension records count tokens six times and carry a recording URL: a record holding
+    only those comes back as it came, read from its bytes; anything else in it, in any case and
+    beside letters that are not ASCII, is still found."""
+    usage = {"total_tokens": 12, "PROMPT_TOKENS": -1, "completion_tokens": None, "cached_tokens": True}
+    records = [
+        {"id": "o1", "usage": usage, "recording_url": "https://rec.example/r1.mp3"},
+        {"id": "o2", "usage": usage, "recording_url": "https://user:pw-0031@rec.example/r2.mp3"},
+        {"id": "o3", "usage": usage, "mail": "ops@example.com", "url": "https://rec.example/r3.mp3"},
+        {"id": "o4", "usage": {**usage, "total_tokens": "sk-abc-123456"}},
+        {"id": "o5", "usage": usage, "Öffnung": "ÄÖÜ İstanbul", "note": "TOKEN: Ab12Cd34Ef56"},
+        {"id": "o6", "usage": usage, "note": f"ÜBER {API_KEY.upper()} {API_KEY}"},
+    ]
+    payloads = [orjson.dumps(record) for record in records]
+    page = redact_serialized_many(records, payloads, [API_KEY])
+    for record, out in zip(records, page, strict=True):
+        assert orjson.loads(out) == redact_value(record, [API_KEY])
+    assert page[0] is payloads[0] and page[2] is payloads[2]  # nothing to redact: the same bytes
+    assert b"pw-0031" not in page[1] and b"sk-abc-123456" not in page[3]
+    assert b"Ab12Cd34Ef56" not in page[4] and "ÄÖÜ İstanbul" in page[4].decode()
+    assert API_KEY.encode() not in page[5]
+
+
 @pytest.mark.parametrize(
     "record",
     [

@@ -2,11 +2,11 @@
 
 The endpoint's ``Paging`` decides how the window's pages are found: a time-filtered listing is the
 window itself, paged from 1 to its total; an unfiltered newest-first listing (OmniDimension) is
-searched for the window's pages (``raw.locate``), which are read and then read further down until
-the oldest page read starts before the window. Either way, pages are fetched concurrently while
-calls keep arriving, and the pages read are compared by the stable positions they cover
-(``raw.coverage``): a hole is the only place a record can hide, so the page holding it now is
-read again until none is left. Records seen twice are dropped by id.
+searched for the window's pages (``raw.locate``), each read as soon as it is known to be one, and
+then read further down until the oldest page read starts before the window. Either way, pages are
+fetched concurrently while calls keep arriving, and the pages read are compared by the stable
+positions they cover (``raw.coverage``): a hole is the only place a record can hide, so the page
+holding it now is read again until none is left. Records seen twice are dropped by id.
 
 A page answered 304 (DialNexa ``/call-logs``) counts as exactly the page the provider would have
 sent: its records come back from the stored file and its listed count, total and oldest time from
@@ -28,7 +28,7 @@ from calllog_pipeline.http import ApiClient, Response
 from calllog_pipeline.providers.base import Endpoint, Paging, Window
 from calllog_pipeline.raw import repeated_hour
 from calllog_pipeline.raw.coverage import Coverage, Page
-from calllog_pipeline.raw.locate import WindowSearch
+from calllog_pipeline.raw.locate import WindowPlan
 
 MAX_REPAIR_ROUNDS = 50
 
@@ -74,7 +74,7 @@ class FetchStats:
     duplicates: int = 0
     out_of_window: int = 0
     drift_refetches: int = 0
-    probes: int = 0  # pages read only to locate the window (unfiltered listings)
+    probes: int = 0  # pages read that hold none of the window's records (unfiltered listings)
     not_modified_pages: int = 0
     total: int = 0  # the largest total the listing reported
     page_notes: dict[str, PageNote] = field(default_factory=dict)  # per ``WindowFetch.page_key``
@@ -117,7 +117,6 @@ class WindowFetch:
         self.progress = progress
         self.stats = FetchStats()
         self.coverage = Coverage(endpoint.order, self.size)
-        self.search = WindowSearch(self._fetch, self._times, self.size, window)
         self._seen: set[str] = set()
         self._held: list[repeated_hour.Held] = []
 
@@ -132,10 +131,7 @@ class WindowFetch:
             await self._fetch_all(range(2, self._page_count(first.total) + 1))
             await self._repair()
         else:
-            self.search.seed(first)
-            lo, hi = await self.search.locate()
-            self.stats.probes = self.search.probes
-            await self._fetch_all(range(lo, hi + 1))
+            await self._fetch_searched(first)
             await self._repair()
             await self._widen()
         self._release_held()
@@ -162,7 +158,6 @@ class WindowFetch:
             )
             self.size = first.listed
             self.coverage = Coverage(self.endpoint.order, self.size)
-            self.search = WindowSearch(self._fetch, self._times, self.size, self.window)
 
     def _params(self, number: int) -> dict[str, Any]:
         params = {**self.default_params, **self.endpoint.page_params(number, self.size)}
@@ -171,8 +166,6 @@ class WindowFetch:
         return params
 
     async def _fetch(self, number: int) -> Page:
-        if (probed := self.search.take(number)) is not None:
-            return probed
         headers = {}
         known = self.known_pages.get(self.page_key(number))
         if known is not None:
@@ -213,6 +206,38 @@ class WindowFetch:
         async with first_error(), asyncio.TaskGroup() as group:
             for _ in range(min(self.concurrency, total)):
                 group.create_task(worker())
+
+    async def _fetch_searched(self, first: Page) -> None:
+        """Read an unfiltered newest-first listing's window as ``raw.locate`` finds it: guesses at
+        its edges and its known pages go out together, with bounded concurrency, each page once."""
+        plan = WindowPlan(self._times, self.size, self.window, first)
+        changed = asyncio.Condition()
+
+        async def worker() -> None:
+            while True:
+                async with changed:
+                    while (number := plan.next()) is None:
+                        if plan.done:
+                            return
+                        if not plan.in_flight:
+                            raise RuntimeError(f"{self.endpoint.path}: the window search stalled (a bug)")
+                        await changed.wait()
+                page = await self._fetch(number)
+                async with changed:
+                    plan.note(page)
+                    ready = plan.ready()
+                    changed.notify_all()
+                for page in ready:
+                    self._accept(page)
+                    if self.stats.pages % 25 == 0:
+                        self.progress(f"{self.stats.pages} pages, {self.stats.records} records")
+
+        for page in plan.ready():  # the first page, when it holds the window's top
+            self._accept(page)
+        async with first_error(), asyncio.TaskGroup() as group:
+            for _ in range(self.concurrency):
+                group.create_task(worker())
+        self.stats.probes = plan.probes
 
     def _accept(self, page: Page) -> None:
         self.stats.pages += 1
