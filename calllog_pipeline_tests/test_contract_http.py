@@ -247,6 +247,25 @@ def test_a_total_that_counts_short_loses_no_call(provider, endpoint, tmp_path):
     assert_every_call_once(provider, endpoint, count_capped_at_200, tmp_path)
 
 
+# A total that counts more than the listing holds (the DialNexa /calls page's own example answers
+# page 1 of `limit` 20 with 2 records and `"total": 47`): the records listed land, and the run
+# ends instead of re-reading the missing end until it gives up.
+
+
+def count_45_more(number, path, query, body):
+    holder, key = (
+        (body["meta"], "total") if "meta" in body else (body, "total" if "total" in body else "total_records")
+    )
+    holder[key] += 45
+    return body
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), ENDPOINTS, ids=IDS)
+def test_a_total_that_counts_more_than_is_listed_lands_every_call_once(provider, endpoint, tmp_path):
+    server = assert_every_call_once(provider, endpoint, count_45_more, tmp_path)
+    assert len(server.requests) < 12
+
+
 # --- rate limits ---------------------------------------------------------------------------------------
 # DialNexa documents its X-RateLimit-* headers on the 429 (README "Facts"); the answers before it
 # need not carry them. X-RateLimit-Reset has no documented unit.
