@@ -137,6 +137,7 @@ class WindowFetch:
         self.search = WindowSearch(self._fetch, self._times, self.size, window)
         self._seen: set[str] = set()
         self._held: list[repeated_hour.Held] = []
+        self._listed: dict[int, int] = {}  # records each page number listed, as last read
 
     # -- public -----------------------------------------------------------------------------
 
@@ -148,6 +149,7 @@ class WindowFetch:
             self._accept(first)
             await self._fetch_all(range(2, self._page_count(first.total) + 1))
             await self._repair()
+            await self._read_past_total()
             if skipped := self.coverage.unread_after_window():
                 self.stats.out_of_window += skipped
                 self.progress(
@@ -246,8 +248,18 @@ class WindowFetch:
             for _ in range(min(self.concurrency, total)):
                 group.create_task(worker())
 
+    async def _read_past_total(self) -> None:
+        """Read on while the last page is full: a total that counts short (a cached or capped
+        count; no page promises it is exact) would otherwise end the listing early, unnoticed."""
+        last = self._page_count(self.coverage.total)
+        while self._listed.get(last, 0) >= self.size and not self.coverage.beyond_window(last + 1):
+            last += 1
+            self.progress(f"page {last - 1} is full although the total says it is the last: reading on")
+            self._accept(await self._fetch(last))
+
     def _accept(self, page: Page) -> None:
         self.stats.pages += 1
+        self._listed[page.number] = page.listed
         self.stats.not_modified_pages += page.not_modified
         self.stats.total = max(self.stats.total, page.total)
         timed = [] if page.not_modified else self._timed(page.records)
