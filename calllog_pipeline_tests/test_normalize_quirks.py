@@ -433,3 +433,21 @@ def test_local_times_read_through_the_hour_cache_match_the_zone_conversion(zone_
     for bad in ("02/30/2026 10:00:00", "01/01/2026 24:00:00", "01/01/2026 10:60:00", "01/01/2026 10:00:60"):
         with pytest.raises(mapping.Reject):
             mapping.parse_local(bad, "time_of_call", zone, "%m/%d/%Y %H:%M:%S")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "Agent: hi<br/>User: yo<br/><br/> more ",
+        "a<BR/>b<br >c<bR\n/>d\r\n\re",  # other spellings of the break take the regex
+        "x<br\t\t>y<br/ >z<brr>",
+        "User: 1 < 2<br/>Agent: yes",  # a "<" that is no break
+        " \u00a0<br/>\u3000",
+        "",
+    ],
+)
+def test_omnidimension_conversation_lines_are_the_same_on_the_fast_path(html):
+    from calllog_pipeline.providers.omnidimension.mapping import HTML_BREAK, conversation_text
+
+    reference = "\n".join(line.strip() for line in HTML_BREAK.split(html) if line.strip()) or None
+    assert conversation_text(html) == reference
