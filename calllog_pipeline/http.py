@@ -341,6 +341,14 @@ class ApiClient:
                 raw = await self._http.get(path, params=params, headers=headers)
             except httpx.TimeoutException:
                 raise self._retry("timeout") from None
+            except httpx.UnsupportedProtocol:
+                raise ProviderConfigError(
+                    f"{self.settings.provider_title}: the base URL {self._safe(self.settings.base_url)!r} "
+                    f"does not start with http:// or https://: fix {self.settings.base_url_env}."
+                ) from None
+            except httpx.DecodingError:
+                # A body its Content-Encoding does not describe (a proxy that decoded it already).
+                raise self._retry("undecodable body (Content-Encoding)") from None
             except httpx.TooManyRedirects:
                 raise ProviderRequestError(
                     f"{self.settings.provider_title} {path} redirects in a loop (more than 5 redirects "

@@ -228,6 +228,17 @@ def test_json_after_a_byte_order_mark_lands_every_call_once(provider, endpoint, 
     assert_every_call_once(provider, endpoint, with_bom, tmp_path)
 
 
+def labelled_gzip_once(number, path, query, body):
+    """A body sent as it is under ``Content-Encoding: gzip`` (a proxy that decoded it already)."""
+    encoding = {"Content-Encoding": "gzip"} if number == 1 else {}
+    return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json", **encoding})
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), ENDPOINTS[:1], ids=IDS[:1])
+def test_a_body_its_content_encoding_does_not_describe_is_retried(provider, endpoint, tmp_path):
+    assert_every_call_once(provider, endpoint, labelled_gzip_once, tmp_path)
+
+
 # --- totals ---------------------------------------------------------------------------------------------
 # Every page's total is a number beside the records; none promises it is exact. A cached or capped
 # count (here: at most 200) that falls short must not end the listing early: a page that is full
@@ -335,6 +346,13 @@ def test_an_unusable_api_fails_saying_what_to_check_and_never_showing_the_key(qu
     message = failure(result)
     assert says in message
     assert KEY[:12] not in message, "not even a shortened key"
+
+
+def test_a_base_url_without_its_scheme_fails_at_once_naming_the_setting(tmp_path):
+    api = type(REGISTRY["dialnexa"].api())(base_url="api.dialnexa.com/v1", api_key=KEY, **FAST)
+    result = materialize("dialnexa", "calls", api, tmp_path)
+    assert not result.success
+    assert "fix DIALNEXA_BASE_URL" in failure(result) and "api.dialnexa.com/v1" in failure(result)
 
 
 # --- found fine: each HTTP habit the pages allow, on one endpoint each -----------------------------------
