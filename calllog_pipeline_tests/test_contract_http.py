@@ -201,6 +201,25 @@ def test_a_listing_behind_a_redirect_lands_every_call_once(provider, endpoint, t
     assert redirected and all(h.get("Authorization") == f"Bearer {KEY}" for h in redirected)
 
 
+def test_a_redirect_to_another_host_keeps_the_key_and_says_to_update_the_base_url(tmp_path):
+    """An API moved to a new host answers 301 there: the key is not sent to another host, so the
+    new host refuses; the user is told to point the base URL at it, not that the key is wrong."""
+
+    def new_host(number, path, query, body):
+        return Reply(401, {"error": {"code": "unauthorized"}})
+
+    with serve("dialnexa", "calls", new_host) as moved:
+        target = moved.url.replace("127.0.0.1", "localhost")  # another host, same machine
+
+        def old_host(number, path, query, body):
+            return Reply(301, b"", {"Location": f"{target}{path}?{urlencode(query)}"})
+
+        result, _ = run_day("dialnexa", "calls", old_host, tmp_path)
+    assert not result.success
+    assert "set DIALNEXA_BASE_URL" in failure(result) and "localhost" in failure(result)
+    assert all("Authorization" not in headers for _, _, headers in moved.requests)
+
+
 def redirect_loop(number, path, query, body):
     other = path[:-1] if path.endswith("/") else f"{path}/"
     return Reply(302, b"", {"Location": f"{other}?{urlencode(query)}"})
