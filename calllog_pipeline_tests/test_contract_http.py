@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -294,6 +295,27 @@ def count_45_more(number, path, query, body):
 def test_a_total_that_counts_more_than_is_listed_lands_every_call_once(provider, endpoint, tmp_path):
     server = assert_every_call_once(provider, endpoint, count_45_more, tmp_path)
     assert len(server.requests) < 12
+
+
+# OmniDimension's `time_of_call` has whole seconds, and the page does not say how calls of the same
+# second are ordered: a server sorting by the time alone may order them differently on every
+# request, so a second that straddles a page boundary shows one call twice and hides another.
+
+
+def test_calls_of_the_same_second_in_a_changing_order_land_once(tmp_path):
+    busy = {f"t{i:03d}": START + timedelta(hours=10, seconds=i // 7) for i in range(600)}
+    shuffle = random.Random(7)
+
+    def answer(path: str, query: dict[str, str]) -> dict:
+        newest_first = sorted(busy.items(), key=lambda item: (item[1], shuffle.random()), reverse=True)
+        rows = [{"id": n, "time_of_call": t.strftime("%m/%d/%Y %H:%M:%S")} for n, t in newest_first]
+        page, size = int(query["pageno"]), int(query["pagesize"])
+        return {"call_log_data": rows[(page - 1) * size : page * size], "total_records": len(rows)}
+
+    with Listing(answer) as server:
+        result = materialize("omnidimension", "call_logs", resource("omnidimension", server), tmp_path)
+    assert result.success, failure(result)
+    assert landed("omnidimension", "call_logs", tmp_path) == sorted(busy)
 
 
 # --- rate limits ---------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from calllog_pipeline.raw.coverage import Coverage, Page
 from calllog_pipeline.raw.locate import WindowSearch
 
 MAX_REPAIR_ROUNDS = 50
+MAX_TIE_ROUNDS = 20
 
 
 @contextlib.asynccontextmanager
@@ -138,6 +139,9 @@ class WindowFetch:
         self._seen: set[str] = set()
         self._held: list[repeated_hour.Held] = []
         self._listed: dict[int, int] = {}  # records each page number listed, as last read
+        # Records sharing a creation time with a page's first or last record: the stable positions
+        # that time holds and the ids seen at it (``_settle_ties``).
+        self._ties: dict[datetime, tuple[set[int], set[str]]] = {}
 
     # -- public -----------------------------------------------------------------------------
 
@@ -150,6 +154,7 @@ class WindowFetch:
             await self._fetch_all(range(2, self._page_count(first.total) + 1))
             await self._repair()
             await self._read_past_total()
+            await self._settle_ties()
             if skipped := self.coverage.unread_after_window():
                 self.stats.out_of_window += skipped
                 self.progress(
@@ -162,6 +167,7 @@ class WindowFetch:
             await self._fetch_all(range(lo, hi + 1))
             await self._repair()
             await self._widen()
+            await self._settle_ties()
         self._release_held()
         self.progress(
             f"done: {self.stats.records} records from {self.stats.pages} pages in "
@@ -278,6 +284,8 @@ class WindowFetch:
             self.stats.out_of_window += page.listed - len(page.records)
             self._take(page, page.records)
             return
+        if not self.endpoint.conditional:
+            self._note_ties(page, timed)
         fresh = []
         later_time = self.endpoint.later_time
         for index, (record, moment) in enumerate(timed):
@@ -297,6 +305,44 @@ class WindowFetch:
                 continue
             fresh.append(record)
         self._take(page, fresh)
+
+    def _note_ties(self, page: Page, timed: list[tuple[dict, datetime | None]]) -> None:
+        """Remember the positions and ids of in-window records that share a time with the page's
+        first or last record: a listing sorted by a time alone may order equal times differently
+        on every request, and then a tie across a page boundary shows one record twice and hides
+        another (OmniDimension's ``time_of_call`` has whole seconds)."""
+        if not timed:
+            return
+        edges = (timed[0][1], timed[-1][1])
+        for index, (record, moment) in enumerate(timed):
+            if (
+                moment is None
+                or (moment not in edges and moment not in self._ties)
+                or moment not in self.window
+            ):
+                continue
+            if rid := self.endpoint.record_id(record):
+                positions, ids = self._ties.setdefault(moment, (set(), set()))
+                positions.add(self.coverage.position_of(page, index))
+                ids.add(rid)
+
+    async def _settle_ties(self) -> None:
+        """Read again the pages of a tie that showed fewer records than positions it holds, until
+        every one has been seen (the listing's order of equal times changes between requests)."""
+        for _ in range(MAX_TIE_ROUNDS):
+            short = [positions for positions, ids in self._ties.values() if len(ids) < len(positions)]
+            if not short:
+                return
+            self.stats.drift_refetches += 1
+            numbers = sorted({self.coverage.page_holding(p) for p in short[0]})
+            self.progress(
+                f"records with equal times listed in a changing order: reading pages {numbers} again"
+            )
+            for number in numbers:
+                self._accept(await self._fetch(number))
+        self.progress(
+            "records with equal times kept changing order: some may be missing; re-run the partition"
+        )
 
     def _newest_in_order(self, times: list[datetime]) -> datetime | None:
         """The page's newest record time if the page shows its records oldest first. A server that
