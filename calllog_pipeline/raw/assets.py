@@ -87,14 +87,13 @@ class RawSink:
         self._bytes = 0
 
     def __call__(self, page: Page, records: list[dict]) -> None:
-        record_id, content = self.endpoint.record_id, self.content
+        record_id = self.endpoint.record_id
         payloads = redact_serialized_many(records, [dumps(record) for record in records], self.secrets)
-        for record, payload in zip(records, payloads, strict=True):
-            rid = record_id(record)
-            self._ids.append(None if rid is None else rid.encode())
-            content.add(payload)
-            self._payloads.append(payload)
-            self._bytes += len(payload)
+        # Whole-page list operations: this runs for every record of the day.
+        self._ids.extend([None if (rid := record_id(record)) is None else rid.encode() for record in records])
+        self.content.add_many(payloads)
+        self._payloads.extend(payloads)
+        self._bytes += sum(map(len, payloads))
         self._pages.extend(repeat(page.number, len(records)))
         self._fetched_us.extend(repeat(_epoch_us(page.fetched_at), len(records)))
         if len(self._payloads) >= RAW_BATCH_ROWS or self._bytes >= RAW_BATCH_BYTES:
