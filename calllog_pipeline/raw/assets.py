@@ -3,7 +3,7 @@
 Each day is written to ``raw/<provider>/<endpoint>/date=YYYY-MM-DD/data.parquet`` (one row per
 record: record_id, endpoint, page, fetched_at and the redacted JSON payload), atomically, so
 re-materializing a day replaces it whole. Each page's ETag, with what a 304 needs to stand for that
-page (its listed count, the listing's total, its oldest time), lives in the file's footer: on the
+page (its listed count, the listing's total, its record times), lives in the file's footer: on the
 next run an unchanged DialNexa call-log day costs one 304 per page and no write.
 """
 
