@@ -341,6 +341,14 @@ class ApiClient:
                 raw = await self._http.get(path, params=params, headers=headers)
             except httpx.TimeoutException:
                 raise self._retry("timeout") from None
+            except httpx.UnsupportedProtocol:
+                raise ProviderConfigError(
+                    f"{self.settings.provider_title}: the base URL {self._safe(self.settings.base_url)!r} "
+                    f"does not start with http:// or https://: fix {self.settings.base_url_env}."
+                ) from None
+            except httpx.DecodingError:
+                # A body its Content-Encoding does not describe (a proxy that decoded it already).
+                raise self._retry("undecodable body (Content-Encoding)") from None
             except httpx.TooManyRedirects:
                 raise ProviderRequestError(
                     f"{self.settings.provider_title} {path} redirects in a loop (more than 5 redirects "
@@ -390,6 +398,14 @@ class ApiClient:
             raise self._retry(f"HTTP {status}")
         if status in (401, 403):
             said = self._safe(raw.text[:200]).strip()
+            if raw.history and raw.url.host != raw.history[0].url.host:
+                # httpx does not carry the key to another host: the API has moved, the key may be fine.
+                moved_to = self._safe(str(raw.url.copy_with(query=None)))
+                raise ProviderAuthError(
+                    f"{self.settings.provider_title} {path} redirected to {moved_to}, another host, which "
+                    f"answered HTTP {status} (the API key is not sent to another host): "
+                    f"if the API has moved there, set {self.settings.base_url_env} to it. Not retried."
+                )
             raise ProviderAuthError(
                 f"{self.settings.provider_title} refused the credentials for {path} (HTTP {status}"
                 f"{': ' + said if said else ''}): check {self.settings.api_key_env} (and the account's "

@@ -201,6 +201,25 @@ def test_a_listing_behind_a_redirect_lands_every_call_once(provider, endpoint, t
     assert redirected and all(h.get("Authorization") == f"Bearer {KEY}" for h in redirected)
 
 
+def test_a_redirect_to_another_host_keeps_the_key_and_says_to_update_the_base_url(tmp_path):
+    """An API moved to a new host answers 301 there: the key is not sent to another host, so the
+    new host refuses; the user is told to point the base URL at it, not that the key is wrong."""
+
+    def new_host(number, path, query, body):
+        return Reply(401, {"error": {"code": "unauthorized"}})
+
+    with serve("dialnexa", "calls", new_host) as moved:
+        target = moved.url.replace("127.0.0.1", "localhost")  # another host, same machine
+
+        def old_host(number, path, query, body):
+            return Reply(301, b"", {"Location": f"{target}{path}?{urlencode(query)}"})
+
+        result, _ = run_day("dialnexa", "calls", old_host, tmp_path)
+    assert not result.success
+    assert "set DIALNEXA_BASE_URL" in failure(result) and "localhost" in failure(result)
+    assert all("Authorization" not in headers for _, _, headers in moved.requests)
+
+
 def redirect_loop(number, path, query, body):
     other = path[:-1] if path.endswith("/") else f"{path}/"
     return Reply(302, b"", {"Location": f"{other}?{urlencode(query)}"})
@@ -228,6 +247,17 @@ def test_json_after_a_byte_order_mark_lands_every_call_once(provider, endpoint, 
     assert_every_call_once(provider, endpoint, with_bom, tmp_path)
 
 
+def labelled_gzip_once(number, path, query, body):
+    """A body sent as it is under ``Content-Encoding: gzip`` (a proxy that decoded it already)."""
+    encoding = {"Content-Encoding": "gzip"} if number == 1 else {}
+    return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json", **encoding})
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), ENDPOINTS[:1], ids=IDS[:1])
+def test_a_body_its_content_encoding_does_not_describe_is_retried(provider, endpoint, tmp_path):
+    assert_every_call_once(provider, endpoint, labelled_gzip_once, tmp_path)
+
+
 # --- totals ---------------------------------------------------------------------------------------------
 # Every page's total is a number beside the records; none promises it is exact. A cached or capped
 # count (here: at most 200) that falls short must not end the listing early: a page that is full
@@ -245,6 +275,25 @@ def count_capped_at_200(number, path, query, body):
 @pytest.mark.parametrize(("provider", "endpoint"), ENDPOINTS, ids=IDS)
 def test_a_total_that_counts_short_loses_no_call(provider, endpoint, tmp_path):
     assert_every_call_once(provider, endpoint, count_capped_at_200, tmp_path)
+
+
+# A total that counts more than the listing holds (the DialNexa /calls page's own example answers
+# page 1 of `limit` 20 with 2 records and `"total": 47`): the records listed land, and the run
+# ends instead of re-reading the missing end until it gives up.
+
+
+def count_45_more(number, path, query, body):
+    holder, key = (
+        (body["meta"], "total") if "meta" in body else (body, "total" if "total" in body else "total_records")
+    )
+    holder[key] += 45
+    return body
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), ENDPOINTS, ids=IDS)
+def test_a_total_that_counts_more_than_is_listed_lands_every_call_once(provider, endpoint, tmp_path):
+    server = assert_every_call_once(provider, endpoint, count_45_more, tmp_path)
+    assert len(server.requests) < 12
 
 
 # --- rate limits ---------------------------------------------------------------------------------------
@@ -316,6 +365,13 @@ def test_an_unusable_api_fails_saying_what_to_check_and_never_showing_the_key(qu
     message = failure(result)
     assert says in message
     assert KEY[:12] not in message, "not even a shortened key"
+
+
+def test_a_base_url_without_its_scheme_fails_at_once_naming_the_setting(tmp_path):
+    api = type(REGISTRY["dialnexa"].api())(base_url="api.dialnexa.com/v1", api_key=KEY, **FAST)
+    result = materialize("dialnexa", "calls", api, tmp_path)
+    assert not result.success
+    assert "fix DIALNEXA_BASE_URL" in failure(result) and "api.dialnexa.com/v1" in failure(result)
 
 
 # --- found fine: each HTTP habit the pages allow, on one endpoint each -----------------------------------

@@ -383,6 +383,7 @@ class WindowFetch:
     async def _repair(self) -> None:
         """Fetch again wherever arrivals may have hidden records from the pages we read."""
         bounded = self.endpoint.paging is Paging.WINDOWED
+        short: tuple[int, int] | None = None  # (position, page) a short re-read left uncovered
         for _ in range(MAX_REPAIR_ROUNDS):
             position = self.coverage.missing(bounded_listing=bounded)
             if position is None:
@@ -390,7 +391,19 @@ class WindowFetch:
             number = self.coverage.page_holding(position)
             self.stats.drift_refetches += 1
             self.progress(f"drift: the listing moved while paging, reading page {number} again")
-            self._accept(await self._fetch(number))
+            page = await self._fetch(number)
+            self._accept(page)
+            if page.listed >= self.size or self.coverage.missing(bounded_listing=bounded) != position:
+                short = None
+            elif short == (position, number):
+                # Twice the same short page, and still a hole: the listing ends before its total
+                # says (a count that includes records it does not list). Nothing more to read.
+                self.progress(
+                    f"the listing ends before its total of {self.coverage.total}: taking it as an overcount"
+                )
+                return
+            else:
+                short = (position, number)
         raise RuntimeError(
             f"{self.endpoint.path}: the listing kept changing through {MAX_REPAIR_ROUNDS} re-reads; "
             "re-run the partition when traffic is lower"
