@@ -337,6 +337,12 @@ def test_omnidimension_webhook_credential_never_reaches_any_table():
         ("Chat", None),
         ("+0123456789", None),
         (919876543210, None),
+        ("+1234567", "+1234567"),  # 7 to 15 digits
+        ("+123456", None),
+        ("+123456789012345", "+123456789012345"),
+        ("+1234567890123456", None),
+        ("+\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", None),  # digits, not ASCII ones
+        (" +919876543210\u00a0", "+919876543210"),
     ],
 )
 def test_e164(value, expected):

@@ -69,8 +69,8 @@ def write_provider_day(
     return counts
 
 
-GROUP_ROWS = 20_000  # rows per Parquet row group: mappings emit ~1,000-row batches, and every
-GROUP_BYTES = 16 << 20  # row group costs a fixed amount to encode; the bytes bound memory per table
+GROUP_ROWS = 5_000  # rows per Parquet row group: mappings emit ~1,000-row batches, and every
+GROUP_BYTES = 4 << 20  # row group costs a fixed amount to encode; the bytes bound memory per table
 
 
 class _RowGroup:
