@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -37,7 +38,9 @@ class Listing:
 
     def __init__(self, answer: Callable[[str, dict[str, str]], Any]):
         self.queries: list[dict[str, str]] = []
-        self.requests: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        # Headers as received, read case-insensitively (``.get("Authorization")``), as HTTP defines
+        # them: a client may send any case.
+        self.requests: list[tuple[str, dict[str, str], Message]] = []
         queries, requests = self.queries, self.requests
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,7 +48,7 @@ class Listing:
                 url = urlsplit(self.path)
                 query = dict(parse_qsl(url.query))
                 queries.append(query)
-                requests.append((url.path, query, dict(self.headers.items())))
+                requests.append((url.path, query, self.headers))
                 reply = answer(url.path, query)
                 if reply is DROP:
                     self.close_connection = True
