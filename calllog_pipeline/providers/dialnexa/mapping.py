@@ -2,7 +2,8 @@
 
 DialNexa lists the same call twice: ``GET /calls`` (the scheduling view: numbers, ``ended_at``,
 ``metadata``) and ``GET /call-logs`` (the analytics view: sentiment, ``analysis``, ``end_reason``).
-They merge into one ``calls`` row per call. Both sides are mapped batch by batch into temporary
+They merge into one ``calls`` row per call. A day that fits one part is joined in memory
+(``_normalize_in_memory``). A bigger day's two sides are mapped batch by batch into temporary
 Parquet files, split into parts of about ``PART_ROWS`` records by a hash of the call id (a call's
 two views land in the same part); DuckDB joins one part at a time (its memory capped) and hands back aligned
 (log, /calls row) batches, which ``merge`` combines, then the part's ``/calls`` rows no log matched.
