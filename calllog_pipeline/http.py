@@ -433,6 +433,10 @@ class ApiClient:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
+            if (charset := raw.charset_encoding) and charset.replace("-", "").lower() != "utf8":
+                with contextlib.suppress(orjson.JSONDecodeError, LookupError, ValueError):
+                    # JSON is UTF-8 by its RFC, but a server may say it sends another charset.
+                    return Response(status, orjson.loads(raw.text), raw.headers, len(raw.content))
             # Its type says what answered: a proxy's or a maintenance page's text/html, or cut-off JSON.
             kind = raw.headers.get("content-type", "no content type").split(";")[0]
             raise self._retry(f"unreadable JSON body ({self._safe(kind)[:40]})") from None

@@ -259,6 +259,24 @@ def test_a_body_its_content_encoding_does_not_describe_is_retried(provider, endp
     assert_every_call_once(provider, endpoint, labelled_gzip_once, tmp_path)
 
 
+def latin1(number, path, query, body):
+    """JSON in the charset the server names (RFC 8259 says UTF-8; not every server listens)."""
+    for record in next(v for k, v in body.items() if isinstance(v, list)):
+        record["user_name"] = "José Müller"
+    return Reply(
+        200,
+        json.dumps(body, ensure_ascii=False).encode("latin-1"),
+        {"Content-Type": "application/json; charset=iso-8859-1"},
+    )
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), ENDPOINTS[2:], ids=IDS[2:])
+def test_json_in_the_charset_the_server_names_lands_every_call_once(provider, endpoint, tmp_path):
+    assert_every_call_once(provider, endpoint, latin1, tmp_path)
+    path = tmp_path / "raw" / provider / endpoint / f"date={DAY}" / "data.parquet"
+    assert "José Müller" in duckdb.sql(f"select any_value(payload) from '{path}'").fetchall()[0][0]
+
+
 # --- totals ---------------------------------------------------------------------------------------------
 # Every page's total is a number beside the records; none promises it is exact. A cached or capped
 # count (here: at most 200) that falls short must not end the listing early: a page that is full
