@@ -80,6 +80,15 @@ class PageNote:
             return None
 
 
+def _run(timed: list[tuple[dict, datetime | None]], indices: range) -> Iterable[int]:
+    """The indices, in ``indices`` order, of the records with the same time as the first one."""
+    first = timed[indices[0]][1]
+    for index in indices:
+        if timed[index][1] != first:
+            return
+        yield index
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
@@ -145,6 +154,7 @@ class WindowFetch:
         # Records sharing a creation time with a page's first or last record: the stable positions
         # that time holds and the ids seen at it (``_settle_ties``).
         self._ties: dict[datetime, tuple[set[int], set[str]]] = {}
+        self._watch: set[datetime] = set()  # tie times still short, looked for anywhere on a page
 
     # -- public -----------------------------------------------------------------------------
 
@@ -313,21 +323,20 @@ class WindowFetch:
         self._take(page, fresh)
 
     def _note_ties(self, page: Page, timed: list[tuple[dict, datetime | None]]) -> None:
-        """Remember the positions and ids of in-window records that share a time with the page's
-        first or last record: a listing sorted by a time alone may order equal times differently
-        on every request, and then a tie across a page boundary shows one record twice and hides
-        another (OmniDimension's ``time_of_call`` has whole seconds)."""
+        """Remember the stable positions and ids of in-window records that share a time with the
+        page's first or last record: a listing sorted by a time alone may order equal times
+        differently on every request, and then a tie across a page boundary shows one record twice
+        and hides another (OmniDimension's ``time_of_call`` has whole seconds). Only the runs of
+        equal times at the page's two ends are looked at (a sorted page holds a tie together),
+        and, while ties are being settled, the times still short anywhere on the page."""
         if not timed:
             return
-        edges = (timed[0][1], timed[-1][1])
-        for index, (record, moment) in enumerate(timed):
-            if (
-                moment is None
-                or (moment not in edges and moment not in self._ties)
-                or moment not in self.window
-            ):
-                continue
-            if rid := self.endpoint.record_id(record):
+        indices = {*_run(timed, range(len(timed))), *_run(timed, range(len(timed) - 1, -1, -1))}
+        if self._watch:
+            indices.update(i for i, (_, moment) in enumerate(timed) if moment in self._watch)
+        for index in indices:
+            record, moment = timed[index]
+            if moment is not None and moment in self.window and (rid := self.endpoint.record_id(record)):
                 positions, ids = self._ties.setdefault(moment, (set(), set()))
                 positions.add(self.coverage.position_of(page, index))
                 ids.add(rid)
@@ -336,16 +345,20 @@ class WindowFetch:
         """Read again the pages of a tie that showed fewer records than positions it holds, until
         every one has been seen (the listing's order of equal times changes between requests)."""
         for _ in range(MAX_TIE_ROUNDS):
-            short = [positions for positions, ids in self._ties.values() if len(ids) < len(positions)]
-            if not short:
+            self._watch = {
+                moment for moment, (positions, ids) in self._ties.items() if len(ids) < len(positions)
+            }
+            if not self._watch:
                 return
             self.stats.drift_refetches += 1
-            numbers = sorted({self.coverage.page_holding(p) for p in short[0]})
+            positions = self._ties[min(self._watch)][0]
+            numbers = sorted({self.coverage.page_holding(p) for p in positions})
             self.progress(
                 f"records with equal times listed in a changing order: reading pages {numbers} again"
             )
             for number in numbers:
                 self._accept(await self._fetch(number))
+        self._watch = set()
         self.progress(
             "records with equal times kept changing order: some may be missing; re-run the partition"
         )
