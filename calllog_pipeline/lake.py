@@ -86,19 +86,25 @@ class Lake(dg.ConfigurableResource):
         schema: pa.Schema,
         metadata: Mapping[str, object] | None = None,
         together: list[tuple[str, str]] | None = None,
+        use_dictionary: bool | list[str] = True,
     ):
         """Stream record batches into ``path``; the file appears only if the block succeeds.
 
         ``metadata`` values are stored JSON-encoded in the Parquet footer; more can be added
         before the block ends with ``add_metadata(pw, {...})``. With ``together`` (from
         ``publish_together``) the finished file is published with the others of that block.
+        ``use_dictionary``: Parquet's setting; naming the few repetitive columns spares Arrow
+        building, then dropping, a dictionary for columns of unique values (raw payloads).
         """
         self.sweep_staging()
         staged = f"{self.staging_dir()}/{uuid.uuid4().hex}{STAGED_SUFFIX}"
         if metadata:
             schema = schema.with_metadata({k: orjson.dumps(v) for k, v in metadata.items()})
         try:
-            with self._open_staged(staged) as sink, pq.ParquetWriter(sink, schema, compression="zstd") as pw:
+            with (
+                self._open_staged(staged) as sink,
+                pq.ParquetWriter(sink, schema, compression="zstd", use_dictionary=use_dictionary) as pw,
+            ):
                 yield pw
         except BaseException:
             self._discard(staged)

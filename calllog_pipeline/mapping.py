@@ -10,11 +10,12 @@ DuckDB: a mapping can be loaded and tested on its own.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 import numpy as np
@@ -177,9 +178,46 @@ parse_iso_utc_or_none = timeutil.parse_iso_utc  # optional times: anything unusa
 def parse_local(value: Any, field: str, zone: tzinfo, fmt: str) -> datetime:
     """A zone-less local time in ``fmt`` read in ``zone``, returned in UTC; raises ``Reject``."""
     _require_text(value, field)
-    if (moment := timeutil.parse_local(value, fmt, zone)) is None:
+    if (moment := _local_in_hour(value, fmt, zone)) is None:
+        moment = timeutil.parse_local(value, fmt, zone)
+    if moment is None:
         raise Reject("unparseable_time", f"{field} does not match {fmt}: {value!r}"[:200])
     return moment
+
+
+# The zero-padded ``<date> HH:MM:SS`` layouts: such a time is its hour's start plus minutes and seconds.
+_HOUR_LAYOUTS = {
+    "%m/%d/%Y %H:%M:%S": re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:([0-5][0-9]):([0-5][0-9])"),
+    "%Y-%m-%d %H:%M:%S": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:([0-5][0-9]):([0-5][0-9])"),
+}
+
+
+def _local_in_hour(value: str, fmt: str, zone: tzinfo) -> datetime | None:
+    """``timeutil.parse_local`` for the usual layouts at a fraction of its cost (a zone conversion
+    costs ~5 µs, and OmniDimension sends a local time per turn): the UTC instant of the local hour's
+    start, cached, plus the minutes and seconds. None (use ``timeutil.parse_local``) for another
+    layout or an hour in which the zone's offset changes."""
+    layout = _HOUR_LAYOUTS.get(fmt)
+    if layout is None or (found := layout.fullmatch(text := value.strip())) is None:
+        return None
+    start = _hour_start(text[:-6], fmt, zone)
+    if start is None:
+        return None
+    return start + _SECONDS[int(found[1]) * 60 + int(found[2])]
+
+
+@functools.lru_cache(maxsize=4096)
+def _hour_start(hour: str, fmt: str, zone: tzinfo) -> datetime | None:
+    """The UTC instant of ``<hour>:00:00`` local, if every second of that hour has the same offset."""
+    start = timeutil.parse_local(f"{hour}:00:00", fmt, zone)
+    end = timeutil.parse_local(f"{hour}:59:59", fmt, zone)
+    if start is None or end is None or end - start != _HOUR_SPAN:
+        return None
+    return start
+
+
+_HOUR_SPAN = timedelta(minutes=59, seconds=59)
+_SECONDS = tuple(timedelta(seconds=s) for s in range(3600))  # built once: a timedelta costs ~1 µs
 
 
 def _require_text(value: Any, field: str) -> None:
@@ -201,6 +239,10 @@ def e164(value: Any) -> str | None:
     """
     if not isinstance(value, str):
         return None
+    if value[:1] == "+" and 8 <= len(value) <= 16:  # already E.164 (most are): no translate, ~3x faster
+        digits = value[1:]
+        if digits.isdigit() and digits.isascii() and digits[0] != "0":
+            return value
     compact = value.strip().translate(_PHONE_PUNCTUATION)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
@@ -281,15 +323,18 @@ def transcript_turns(
 
 
 def _transcript_turns(call_ids, transcripts, speakers, separator):
-    flags = "(?i)" if separator.flags & re.IGNORECASE else ""
-    parts = pc.split_pattern_regex(transcripts, flags + separator.pattern)
+    if separator.pattern == _LINE_BREAK:  # a plain split is ~5x faster; the trim below drops the "\r"
+        parts = pc.split_pattern(transcripts, "\n")
+    else:
+        flags = "(?i)" if separator.flags & re.IGNORECASE else ""
+        parts = pc.split_pattern_regex(transcripts, flags + separator.pattern)
     call_of_line = np.asarray(pc.list_parent_indices(parts))
     lines = pc.utf8_trim(pc.list_flatten(parts), _TRIM)
     present = np.asarray(pc.not_equal(lines, ""))
     lines, call_of_line = lines.filter(pa.array(present)), call_of_line[present]
-    parsed = pc.extract_regex(lines, r"(?s)^(?P<label>[^:]*):(?P<words>.*)$")  # null without a colon
-    label = pc.utf8_lower(pc.utf8_trim(parsed.field("label"), _TRIM))
-    words = pc.utf8_trim(parsed.field("words"), _TRIM)
+    label, words = _split_at_colon(lines)
+    label = pc.utf8_lower(pc.utf8_trim(label, _TRIM))
+    words = pc.utf8_trim(words, _TRIM)
     keys = pa.array(list(speakers), pa.string())
     speaker = pc.take(pa.array(list(speakers.values()), pa.string()), pc.index_in(label, keys))
     labelled = np.asarray(pc.is_valid(speaker))
@@ -313,6 +358,21 @@ def _transcript_turns(call_ids, transcripts, speakers, separator):
         pc.take(speaker, pa.array(first_line)),
         text,
     )
+
+
+_LINE_BREAK = r"\r?\n"
+
+
+def _split_at_colon(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(text before the first ":", text after it) of each line; both null without a colon (a
+    plain split, ~4x faster than a regular expression)."""
+    parts = pc.split_pattern(lines, ":", max_splits=1)
+    starts = np.asarray(parts.offsets)
+    has_colon = (starts[1:] - starts[:-1]) == 2
+    first = starts[:-1]
+    label = parts.values.take(pa.array(first, mask=~has_colon))
+    words = parts.values.take(pa.array(np.where(has_colon, first + 1, first), mask=~has_colon))
+    return label, words
 
 
 # --- JSON, secrets, hashing ---------------------------------------------------------------------------
@@ -386,8 +446,13 @@ class RowBuffer:
         """The buffered rows as a batch in the table's schema; the buffer is emptied."""
         rows, self.rows = self.rows, []
         arrays = pa.array(rows, type=self.row_type).flatten()
-        arrays.append(pa.array([ingested_at] * len(rows), type=schemas.TIMESTAMP))
+        arrays.append(_repeat(ingested_at, len(rows)))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def _repeat(moment: datetime, n: int) -> pa.Array:
+    """``n`` copies of one time (a list of aware datetimes costs ~0.4 µs a value to convert)."""
+    return pa.repeat(pa.scalar(moment, schemas.TIMESTAMP), n)
 
 
 class TableBuffers:
@@ -478,7 +543,7 @@ class TableBuffers:
             "at": pa.nulls(n, schemas.TIMESTAMP),
             "response_latency_s": pa.nulls(n, pa.float64()),
             "source": pa.array(["transcript"] * n, pa.string()),
-            "ingested_at": pa.array([self.ingested_at] * n, schemas.TIMESTAMP),
+            "ingested_at": _repeat(self.ingested_at, n),
         }
         yield "interactions", pa.RecordBatch.from_arrays(list(columns.values()), schema=schemas.INTERACTIONS)
 

@@ -41,14 +41,14 @@ from calllog_pipeline.normalized import Privacy, build_normalized_assets
 from calllog_pipeline.providers import REGISTRY
 
 root, day, provider, ready = sys.argv[1:5]
-write_batch = pq.ParquetWriter.write_batch
+write_table = pq.ParquetWriter.write_table  # write_batch calls it too
 
 def write_then_hang(self, *args, **kwargs):
-    write_batch(self, *args, **kwargs)
+    write_table(self, *args, **kwargs)
     pathlib.Path(ready).write_text("mid-write")
     time.sleep(600)
 
-pq.ParquetWriter.write_batch = write_then_hang
+pq.ParquetWriter.write_table = write_then_hang
 partitions = dg.DailyPartitionsDefinition(start_date="2026-11-01")
 dg.materialize(
     build_normalized_assets([REGISTRY[provider]], partitions),

@@ -337,6 +337,12 @@ def test_omnidimension_webhook_credential_never_reaches_any_table():
         ("Chat", None),
         ("+0123456789", None),
         (919876543210, None),
+        ("+1234567", "+1234567"),  # 7 to 15 digits
+        ("+123456", None),
+        ("+123456789012345", "+123456789012345"),
+        ("+1234567890123456", None),
+        ("+\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", None),  # digits, not ASCII ones
+        (" +919876543210\u00a0", "+919876543210"),
     ],
 )
 def test_e164(value, expected):
@@ -376,24 +382,78 @@ def test_duplicates_are_found_after_the_seen_ids_are_compacted(monkeypatch):
     assert quarantined(tables) == [("calls", "call_3", "duplicate_id")]
 
 
-def test_dialnexa_joins_the_same_way_in_many_parts(monkeypatch):
-    # A big day is joined in parts of PART_ROWS records by call-id hash: the rows do not change.
+def test_dialnexa_joins_the_same_way_in_memory_and_in_many_parts(monkeypatch):
+    # A day that fits one part is joined in memory; a big day in parts of PART_ROWS records by
+    # call-id hash, through DuckDB: every row of every table is the same either way.
     from calllog_pipeline.providers.dialnexa import mapping as dialnexa_mapping
 
     def day() -> dict:
-        calls = [dn_call(id=f"call_{i}", status="busy") for i in range(9)]
-        logs = [dn_log(call_id=f"call_{i}", id=f"log_{i}") for i in range(0, 9, 2)]
+        calls = [dn_call(id=f"call_{i}", status="busy", metadata={"n": i}) for i in range(9)]
+        calls.append(dn_call(id="call_3"))  # the same id again, other content: quarantined
+        logs = [
+            dn_log(call_id=f"call_{i}", id=f"log_{i}", transcript=f"Agent: hi {i}\nUser: bye")
+            for i in (*range(0, 9, 2), 11)  # call_11 has no /calls record
+        ]
         return {"calls": calls, "call_logs": logs}
 
-    def rows(tables) -> list:
-        return sorted((r["call_id"], r["status"], r["sentiment"], r["extra"]) for r in tables["calls"])
+    def by_key(tables) -> dict:
+        return {
+            "calls": sorted(tables["calls"], key=lambda r: r["call_id"]),
+            "interactions": sorted(tables["interactions"], key=lambda r: (r["call_id"], r["turn_index"])),
+            "quarantine": tables["quarantine"],
+        }
 
     whole = run(dialnexa, day())
     monkeypatch.setattr(dialnexa_mapping, "PART_ROWS", 2)
     monkeypatch.setattr(dialnexa_mapping, "PART_GROUP_ROWS", 2)
     parted = run(dialnexa, day())
-    assert len(whole["calls"]) == 9
-    assert rows(parted) == rows(whole)
-    assert sorted(r["call_id"] for r in parted["interactions"]) == sorted(
-        r["call_id"] for r in whole["interactions"]
-    )
+    assert len(whole["calls"]) == 10
+    assert len(whole["interactions"]) == 12
+    assert [r["reason"] for r in whole["quarantine"]] == ["duplicate_id"]
+    assert by_key(parted) == by_key(whole)
+    merged = next(r for r in whole["calls"] if r["call_id"] == "call_2")
+    assert merged["extra"]["metadata"] == {"n": 2} and merged["extra"]["log_id"] == "log_2"
+
+
+@pytest.mark.parametrize(
+    "zone_name", ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "Australia/Lord_Howe"]
+)
+def test_local_times_read_through_the_hour_cache_match_the_zone_conversion(zone_name):
+    # mapping.parse_local adds minutes and seconds to its local hour's cached start; across the
+    # DST changes of 2026 (Lord Howe moves by 30 minutes) it reads what timeutil.parse_local reads.
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from calllog_pipeline import mapping, timeutil
+
+    zone = ZoneInfo(zone_name)
+    days = ["2026-03-08", "2026-04-05", "2026-09-27", "2026-10-04", "2026-11-01", "2026-12-31"]
+    for fmt in ("%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        for day in days:
+            start = datetime.fromisoformat(day)
+            for step in range(0, 26 * 3600, 7 * 60 + 13):
+                text = (start + timedelta(seconds=step)).strftime(fmt)
+                read = mapping.parse_local(text, "time_of_call", zone, fmt)
+                assert read == timeutil.parse_local(text, fmt, zone), text
+                assert read.utcoffset() == timedelta(0)
+    for bad in ("02/30/2026 10:00:00", "01/01/2026 24:00:00", "01/01/2026 10:60:00", "01/01/2026 10:00:60"):
+        with pytest.raises(mapping.Reject):
+            mapping.parse_local(bad, "time_of_call", zone, "%m/%d/%Y %H:%M:%S")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "Agent: hi<br/>User: yo<br/><br/> more ",
+        "a<BR/>b<br >c<bR\n/>d\r\n\re",  # other spellings of the break take the regex
+        "x<br\t\t>y<br/ >z<brr>",
+        "User: 1 < 2<br/>Agent: yes",  # a "<" that is no break
+        " \u00a0<br/>\u3000",
+        "",
+    ],
+)
+def test_omnidimension_conversation_lines_are_the_same_on_the_fast_path(html):
+    from calllog_pipeline.providers.omnidimension.mapping import HTML_BREAK, conversation_text
+
+    reference = "\n".join(line.strip() for line in HTML_BREAK.split(html) if line.strip()) or None
+    assert conversation_text(html) == reference

@@ -20,6 +20,7 @@ EDGE_CASES = [
     "no labels at all",
     " \t\r\n",
     "agent: a\r\nagent:\r\n\r\nzz",
+    "agent: a lone\rcarriage return\nuser: b\r",  # "\r" alone breaks no line
     "AGENT : hello ",
     "\u0130agent: dotted capital I is not a label\nagent: y",  # str.lower differs from Arrow's
     "a\x0bgent: q\nagent:\x0b p",  # whitespace str.strip removes and Arrow does not
@@ -52,8 +53,9 @@ def random_transcripts(n: int, glue: str) -> list[str]:
         (SPEAKERS, LINE_BREAK, "\n"),
         (OMNI_SPEAKERS, HTML_BREAK, " <BR/> "),
         (OMNI_SPEAKERS, HTML_BREAK, "\r\n"),
+        (SPEAKERS, LINE_BREAK, "\r\n"),
     ],
-    ids=["label-lines", "html-breaks", "crlf"],
+    ids=["label-lines", "html-breaks", "crlf", "label-lines-crlf"],
 )
 def test_same_turns_as_split_turns(speakers, separator, glue):
     texts = EDGE_CASES + random_transcripts(2000, glue)

@@ -53,17 +53,43 @@ def write_provider_day(
             t: stack.enter_context(lake.writer(paths[t], file_schema(s), footer, together=together))
             for t, s in schemas.TABLES.items()
         }
+        groups = {t: _RowGroup(writers[t]) for t in writers}
         for table, batch in provider.normalize(lake.raw_day(provider.name, day)):
             batch = privacy.protect(table, batch)
-            writers[table].write_batch(batch.drop_columns(["provider"]))
+            groups[table].add(batch.drop_columns(["provider"]))
             counts[table] += batch.num_rows
             if table == "quarantine":
                 reasons.update(_value_counts(batch.column("reason")))
+        for group in groups.values():
+            group.flush()
     for table, path in paths.items():
         written.paths[table][day] = path
         written.rows[table][day] = counts[table]
     written.reasons.update(reasons)
     return counts
+
+
+GROUP_ROWS = 5_000  # rows per Parquet row group: mappings emit ~1,000-row batches, and every
+GROUP_BYTES = 4 << 20  # row group costs a fixed amount to encode; the bytes bound memory per table
+
+
+class _RowGroup:
+    """Batches gathered into row groups of ``GROUP_ROWS`` rows (or ``GROUP_BYTES``) before writing."""
+
+    def __init__(self, writer):
+        self.writer, self.batches, self.rows, self.bytes = writer, [], 0, 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+        self.rows += batch.num_rows
+        self.bytes += batch.nbytes
+        if self.rows >= GROUP_ROWS or self.bytes >= GROUP_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batches:
+            self.writer.write_table(pa.Table.from_batches(self.batches), row_group_size=GROUP_ROWS)
+        self.batches, self.rows, self.bytes = [], 0, 0
 
 
 def keep_provider_day(

@@ -115,6 +115,7 @@ class ProviderApi(dg.ConfigurableResource):
                 headers=self.headers(),
                 secrets=tuple(self.secrets()),
                 api_key_env=self.env_var("api_key"),
+                base_url_env=self.env_var("base_url"),
                 rate_limit_requests=self.rate_limit_requests,
                 rate_limit_period_s=self.rate_limit_period_s,
                 max_concurrency=self.max_concurrency,
@@ -186,7 +187,8 @@ def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[li
         if not isinstance(body, dict):
             raise ShapeChanged(records_key, f"the body is a JSON {type(body).__name__}, not an object")
         if records_key not in body and any(key in body for key in ERROR_KEYS):
-            raise FlakyAnswer(f"an error object instead of a page: {str(body)[:120]}")
+            # Whole: the client redacts the API key (which error bodies may echo) before shortening.
+            raise FlakyAnswer(f"an error object instead of a page: {body}")
         records = body.get(records_key, _MISSING)
         if records is _MISSING:
             raise ShapeChanged(records_key, "missing")

@@ -3,7 +3,7 @@
 Each day is written to ``raw/<provider>/<endpoint>/date=YYYY-MM-DD/data.parquet`` (one row per
 record: record_id, endpoint, page, fetched_at and the redacted JSON payload), atomically, so
 re-materializing a day replaces it whole. Each page's ETag, with what a 304 needs to stand for that
-page (its listed count, the listing's total, its oldest time), lives in the file's footer: on the
+page (its listed count, the listing's total, its record times), lives in the file's footer: on the
 next run an unchanged DialNexa call-log day costs one 304 per page and no write.
 """
 
@@ -44,6 +44,8 @@ DAYS_IN_FLIGHT = 2  # days of a ranged run fetched at once; pages within a day a
 # A batch (one row group) is written at RAW_BATCH_ROWS records or this many payload bytes, whichever
 # comes first: OmniDimension's records are ~5 KB, and a batch is held about three times while written.
 RAW_BATCH_BYTES = 8 << 20
+# Columns worth a Parquet dictionary; ids and payloads are unique (a fifth of the write's CPU).
+RAW_DICTIONARY_COLUMNS = ["endpoint", "page", "fetched_at"]
 
 
 def raw_asset_key(provider: str, endpoint: str) -> dg.AssetKey:
@@ -87,14 +89,13 @@ class RawSink:
         self._bytes = 0
 
     def __call__(self, page: Page, records: list[dict]) -> None:
-        record_id, content = self.endpoint.record_id, self.content
+        record_id = self.endpoint.record_id
         payloads = redact_serialized_many(records, [dumps(record) for record in records], self.secrets)
-        for record, payload in zip(records, payloads, strict=True):
-            rid = record_id(record)
-            self._ids.append(None if rid is None else rid.encode())
-            content.add(payload)
-            self._payloads.append(payload)
-            self._bytes += len(payload)
+        # Whole-page list operations: this runs for every record of the day.
+        self._ids.extend([None if (rid := record_id(record)) is None else rid.encode() for record in records])
+        self.content.add_many(payloads)
+        self._payloads.extend(payloads)
+        self._bytes += sum(map(len, payloads))
         self._pages.extend(repeat(page.number, len(records)))
         self._fetched_us.extend(repeat(_epoch_us(page.fetched_at), len(records)))
         if len(self._payloads) >= RAW_BATCH_ROWS or self._bytes >= RAW_BATCH_BYTES:
@@ -194,7 +195,7 @@ async def ingest_day(
     }
     label = f"[{provider.name}/{endpoint.name} {day}]"
     try:
-        with lake.writer(path, RAW_SCHEMA, metadata) as pw:
+        with lake.writer(path, RAW_SCHEMA, metadata, use_dictionary=RAW_DICTIONARY_COLUMNS) as pw:
             sink = RawSink(pw, endpoint, secrets)
             fetch = WindowFetch(
                 client,

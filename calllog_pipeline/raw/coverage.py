@@ -34,6 +34,9 @@ class Page:
     # file, which holds only its new in-window records, so its count comes from the footer.
     listed: int | None = None
     oldest: datetime | None = None  # the page's oldest readable record time, likewise
+    # Its newest readable record time when its records are listed oldest first, likewise; None
+    # when they are not (such a page cannot tell that the listing has passed the window).
+    newest_in_order: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.listed is None:
@@ -53,6 +56,8 @@ class Coverage:
         self.order, self.size = order, page_size
         self.spans: list[Span] = []
         self.total = 0  # the largest total the listing reported
+        # From this position on, an oldest-first listing lies after the window (``after_window``).
+        self.window_end: int | None = None
 
     def add(self, page: Page) -> None:
         self.total = max(self.total, page.total)
@@ -100,9 +105,35 @@ class Coverage:
             return None
         if spans[0].start > 0:
             return 0  # the oldest records were pushed past the last page we read
-        if self.order is Order.OLDEST_FIRST and reach < self.total:
+        if self.order is Order.OLDEST_FIRST and reach < self._listed_end():
             return reach  # the listing grew past the pages we read
         return None
+
+    def after_window(self, page: Page) -> None:
+        """The page ends past the window on an oldest-first listing: every later position lies
+        after the window too, so none of them needs reading (a day-granular filter lists more than
+        the window; DialNexa ``/call-logs`` lists a whole day more)."""
+        end = self.positions(page)[1]
+        self.window_end = end if self.window_end is None else min(self.window_end, end)
+
+    def beyond_window(self, number: int) -> bool:
+        """Page ``number`` lies wholly after the window."""
+        return self.window_end is not None and (number - 1) * self.size >= self.window_end
+
+    def unread_after_window(self) -> int:
+        """Listed positions after the window that no page read: records outside the window."""
+        if self.window_end is None:
+            return 0
+        unread, reach = 0, self.window_end
+        for span in sorted(self.spans):
+            if span.end > reach:
+                unread += max(0, span.start - reach)
+                reach = span.end
+        return unread + max(0, self.total - reach)
+
+    def _listed_end(self) -> int:
+        """Where the positions to read end: the total, or where the listing passed the window."""
+        return self.total if self.window_end is None else min(self.total, self.window_end)
 
     def bottom(self) -> Span | None:
         """The covered span nearest the listing's fixed end."""

@@ -1,12 +1,14 @@
 """Fetch every record of one endpoint created in a window, exactly once.
 
 The endpoint's ``Paging`` decides how the window's pages are found: a time-filtered listing is the
-window itself, paged from 1 to its total; an unfiltered newest-first listing (OmniDimension) is
-searched for the window's pages (``raw.locate``), each read as soon as it is known to be one, and
-then read further down until the oldest page read starts before the window. Either way, pages are
-fetched concurrently while calls keep arriving, and the pages read are compared by the stable
-positions they cover (``raw.coverage``): a hole is the only place a record can hide, so the page
-holding it now is read again until none is left. Records seen twice are dropped by id.
+window itself, paged from 1 to its total (an oldest-first one only until a page ends after the
+window: a day-granular filter lists more than the window); an unfiltered newest-first listing
+(OmniDimension) is searched for the window's pages (``raw.locate``), each read as soon as it is
+known to be one, and then read further down until the oldest page read starts before the window.
+Either way, pages are fetched concurrently while calls keep arriving, and the pages read are
+compared by the stable positions they cover (``raw.coverage``): a hole is the only place a record
+can hide, so the page holding it now is read again until none is left. Records seen twice are
+dropped by id.
 
 A page answered 304 (DialNexa ``/call-logs``) counts as exactly the page the provider would have
 sent: its records come back from the stored file and its listed count, total and oldest time from
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -25,12 +28,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calllog_pipeline.http import ApiClient, Response
-from calllog_pipeline.providers.base import Endpoint, Paging, Window
+from calllog_pipeline.providers.base import Endpoint, Order, Paging, Window
 from calllog_pipeline.raw import repeated_hour
 from calllog_pipeline.raw.coverage import Coverage, Page
 from calllog_pipeline.raw.locate import WindowPlan
 
 MAX_REPAIR_ROUNDS = 50
+MAX_TIE_ROUNDS = 20
+# How often a running fetch reports its progress: each line is a Dagster event, one SQLite write
+# (about 10 ms of CPU); every 25 pages cost 86 writes for a 100,000-call DialNexa day.
+PROGRESS_EVERY_S = 30.0
 
 
 @contextlib.asynccontextmanager
@@ -53,18 +60,42 @@ class PageNote:
     listed: int  # records the provider listed on the page (stored rows are only the new in-window ones)
     total: int  # the listing's total when the page was answered
     oldest: str | None  # the page's oldest readable record time (ISO 8601)
+    newest_in_order: str | None = None  # see ``Page.newest_in_order`` (ISO 8601)
 
     @classmethod
     def of(cls, page: Page) -> PageNote:
-        return cls(page.etag or "", page.listed, page.total, page.oldest.isoformat() if page.oldest else None)
+        return cls(page.etag or "", page.listed, page.total, _iso(page.oldest), _iso(page.newest_in_order))
 
     @classmethod
     def read(cls, value: Any) -> PageNote | None:
         """A note from the footer; None for anything else (files written before notes existed)."""
         try:
-            return cls(str(value["etag"]), int(value["listed"]), int(value["total"]), value.get("oldest"))
+            return cls(
+                str(value["etag"]),
+                int(value["listed"]),
+                int(value["total"]),
+                value.get("oldest"),
+                value.get("newest_in_order"),
+            )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+
+
+def _run(timed: list[tuple[dict, datetime | None]], indices: range) -> Iterable[int]:
+    """The indices, in ``indices`` order, of the records with the same time as the first one."""
+    first = timed[indices[0]][1]
+    for index in indices:
+        if timed[index][1] != first:
+            return
+        yield index
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 @dataclass
@@ -119,6 +150,11 @@ class WindowFetch:
         self.coverage = Coverage(endpoint.order, self.size)
         self._seen: set[str] = set()
         self._held: list[repeated_hour.Held] = []
+        self._listed: dict[int, int] = {}  # records each page number listed, as last read
+        # Records sharing a creation time with a page's first or last record: the stable positions
+        # that time holds and the ids seen at it (``_settle_ties``).
+        self._ties: dict[datetime, tuple[set[int], set[str]]] = {}
+        self._watch: set[datetime] = set()  # tie times still short, looked for anywhere on a page
 
     # -- public -----------------------------------------------------------------------------
 
@@ -130,10 +166,18 @@ class WindowFetch:
             self._accept(first)
             await self._fetch_all(range(2, self._page_count(first.total) + 1))
             await self._repair()
+            await self._read_past_total()
+            await self._settle_ties()
+            if skipped := self.coverage.unread_after_window():
+                self.stats.out_of_window += skipped
+                self.progress(
+                    f"{skipped} records listed after the window were not read (the listing is oldest first)"
+                )
         else:
             await self._fetch_searched(first)
             await self._repair()
             await self._widen()
+            await self._settle_ties()
         self._release_held()
         self.progress(
             f"done: {self.stats.records} records from {self.stats.pages} pages in "
@@ -175,12 +219,19 @@ class WindowFetch:
         )
         fetched_at = datetime.fromtimestamp(response.fetched_at, UTC)
         if response.not_modified and known is not None:
-            # Exactly the page the provider would have sent: its span and oldest time from the
-            # note, its new in-window records from the stored file.
-            oldest = datetime.fromisoformat(known.oldest) if known.oldest else None
+            # Exactly the page the provider would have sent: its span and times from the note,
+            # its new in-window records from the stored file.
             records = self.stored_page(number)
             return Page(
-                number, records, known.total, fetched_at, known.etag, True, listed=known.listed, oldest=oldest
+                number,
+                records,
+                known.total,
+                fetched_at,
+                known.etag,
+                True,
+                listed=known.listed,
+                oldest=_moment(known.oldest),
+                newest_in_order=_moment(known.newest_in_order),
             )
         if response.not_modified:
             raise RuntimeError(
@@ -195,12 +246,18 @@ class WindowFetch:
         for n in numbers:
             queue.put_nowait(n)
         total = queue.qsize()
+        reported = time.monotonic()
 
         async def worker() -> None:
+            nonlocal reported
             while not queue.empty():
-                page = await self._fetch(queue.get_nowait())
+                number = queue.get_nowait()
+                if self.coverage.beyond_window(number):
+                    continue
+                page = await self._fetch(number)
                 self._accept(page)
-                if self.stats.pages % 25 == 0:
+                if time.monotonic() - reported >= PROGRESS_EVERY_S:
+                    reported = time.monotonic()
                     self.progress(f"{self.stats.pages} pages, {self.stats.records} records ({total} queued)")
 
         async with first_error(), asyncio.TaskGroup() as group:
@@ -212,8 +269,10 @@ class WindowFetch:
         its edges and its known pages go out together, with bounded concurrency, each page once."""
         plan = WindowPlan(self._times, self.size, self.window, first)
         changed = asyncio.Condition()
+        reported = time.monotonic()
 
         async def worker() -> None:
+            nonlocal reported
             while True:
                 async with changed:
                     while (number := plan.next()) is None:
@@ -229,8 +288,9 @@ class WindowFetch:
                     changed.notify_all()
                 for page in ready:
                     self._accept(page)
-                    if self.stats.pages % 25 == 0:
-                        self.progress(f"{self.stats.pages} pages, {self.stats.records} records")
+                if time.monotonic() - reported >= PROGRESS_EVERY_S:
+                    reported = time.monotonic()
+                    self.progress(f"{self.stats.pages} pages, {self.stats.records} records")
 
         for page in plan.ready():  # the first page, when it holds the window's top
             self._accept(page)
@@ -239,22 +299,38 @@ class WindowFetch:
                 group.create_task(worker())
         self.stats.probes = plan.probes
 
+    async def _read_past_total(self) -> None:
+        """Read on while the last page is full: a total that counts short (a cached or capped
+        count; no page promises it is exact) would otherwise end the listing early, unnoticed."""
+        last = self._page_count(self.coverage.total)
+        while self._listed.get(last, 0) >= self.size and not self.coverage.beyond_window(last + 1):
+            last += 1
+            self.progress(f"page {last - 1} is full although the total says it is the last: reading on")
+            self._accept(await self._fetch(last))
+
     def _accept(self, page: Page) -> None:
         self.stats.pages += 1
+        self._listed[page.number] = page.listed
         self.stats.not_modified_pages += page.not_modified
         self.stats.total = max(self.stats.total, page.total)
         timed = [] if page.not_modified else self._timed(page.records)
         if not page.not_modified:
-            page.oldest = min((t for _, t in timed if t is not None), default=None)
+            times = [t for _, t in timed if t is not None]
+            page.oldest = min(times, default=None)
+            page.newest_in_order = self._newest_in_order(times)
         if page.etag:
             self.stats.page_notes[self.page_key(page.number)] = PageNote.of(page)
         self.coverage.add(page)
+        if self._ends_after_window(page):
+            self.coverage.after_window(page)
         if page.not_modified:
             # Accepted last time: in the window, each once. The rest of what the page listed was
             # outside the window (records never change page where ETags are used).
             self.stats.out_of_window += page.listed - len(page.records)
             self._take(page, page.records)
             return
+        if not self.endpoint.conditional:
+            self._note_ties(page, timed)
         fresh = []
         later_time = self.endpoint.later_time
         for index, (record, moment) in enumerate(timed):
@@ -274,6 +350,66 @@ class WindowFetch:
                 continue
             fresh.append(record)
         self._take(page, fresh)
+
+    def _note_ties(self, page: Page, timed: list[tuple[dict, datetime | None]]) -> None:
+        """Remember the stable positions and ids of in-window records that share a time with the
+        page's first or last record: a listing sorted by a time alone may order equal times
+        differently on every request, and then a tie across a page boundary shows one record twice
+        and hides another (OmniDimension's ``time_of_call`` has whole seconds). Only the runs of
+        equal times at the page's two ends are looked at (a sorted page holds a tie together),
+        and, while ties are being settled, the times still short anywhere on the page."""
+        if not timed:
+            return
+        indices = {*_run(timed, range(len(timed))), *_run(timed, range(len(timed) - 1, -1, -1))}
+        if self._watch:
+            indices.update(i for i, (_, moment) in enumerate(timed) if moment in self._watch)
+        for index in indices:
+            record, moment = timed[index]
+            if moment is not None and moment in self.window and (rid := self.endpoint.record_id(record)):
+                positions, ids = self._ties.setdefault(moment, (set(), set()))
+                positions.add(self.coverage.position_of(page, index))
+                ids.add(rid)
+
+    async def _settle_ties(self) -> None:
+        """Read again the pages of a tie that showed fewer records than positions it holds, until
+        every one has been seen (the listing's order of equal times changes between requests)."""
+        for _ in range(MAX_TIE_ROUNDS):
+            self._watch = {
+                moment for moment, (positions, ids) in self._ties.items() if len(ids) < len(positions)
+            }
+            if not self._watch:
+                return
+            self.stats.drift_refetches += 1
+            positions = self._ties[min(self._watch)][0]
+            numbers = sorted({self.coverage.page_holding(p) for p in positions})
+            self.progress(
+                f"records with equal times listed in a changing order: reading pages {numbers} again"
+            )
+            for number in numbers:
+                self._accept(await self._fetch(number))
+        self._watch = set()
+        self.progress(
+            "records with equal times kept changing order: some may be missing; re-run the partition"
+        )
+
+    def _newest_in_order(self, times: list[datetime]) -> datetime | None:
+        """The page's newest record time if the page shows its records oldest first. A server that
+        ignored the asked-for order gives None (a single record shows no order), and its listing is
+        read to the end."""
+        if self.endpoint.order is not Order.OLDEST_FIRST or len(times) < 2:
+            return None
+        if any(later < earlier for earlier, later in itertools.pairwise(times)):
+            return None
+        return times[-1]
+
+    def _ends_after_window(self, page: Page) -> bool:
+        """An oldest-first listing filtered by whole days lists past the window's end: once a page
+        ends there, later pages hold nothing of the window."""
+        return (
+            self.endpoint.paging is Paging.WINDOWED
+            and page.newest_in_order is not None
+            and page.newest_in_order >= self.window.end
+        )
 
     def _is_duplicate(self, record: dict) -> bool:
         rid = self.endpoint.record_id(record)
@@ -341,6 +477,7 @@ class WindowFetch:
     async def _repair(self) -> None:
         """Fetch again wherever arrivals may have hidden records from the pages we read."""
         bounded = self.endpoint.paging is Paging.WINDOWED
+        short: tuple[int, int] | None = None  # (position, page) a short re-read left uncovered
         for _ in range(MAX_REPAIR_ROUNDS):
             position = self.coverage.missing(bounded_listing=bounded)
             if position is None:
@@ -348,7 +485,19 @@ class WindowFetch:
             number = self.coverage.page_holding(position)
             self.stats.drift_refetches += 1
             self.progress(f"drift: the listing moved while paging, reading page {number} again")
-            self._accept(await self._fetch(number))
+            page = await self._fetch(number)
+            self._accept(page)
+            if page.listed >= self.size or self.coverage.missing(bounded_listing=bounded) != position:
+                short = None
+            elif short == (position, number):
+                # Twice the same short page, and still a hole: the listing ends before its total
+                # says (a count that includes records it does not list). Nothing more to read.
+                self.progress(
+                    f"the listing ends before its total of {self.coverage.total}: taking it as an overcount"
+                )
+                return
+            else:
+                short = (position, number)
         raise RuntimeError(
             f"{self.endpoint.path}: the listing kept changing through {MAX_REPAIR_ROUNDS} re-reads; "
             "re-run the partition when traffic is lower"

@@ -8,6 +8,7 @@ can tell "re-read, same data" (nothing to recompute) from "changed".
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.versions import stored_version
@@ -28,9 +29,14 @@ class ContentHash:
         self.count = 0
 
     def add(self, payload: bytes) -> None:
-        digest = hashlib.blake2b(payload, digest_size=16).digest()
-        self._sum = (self._sum + int.from_bytes(digest, "big")) % _MODULUS
-        self.count += 1
+        self.add_many((payload,))
+
+    def add_many(self, payloads: Sequence[bytes]) -> None:
+        """Add a page of records at once (one reduction per page instead of one per record)."""
+        blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+        page = sum(from_bytes(blake2b(p, digest_size=16).digest(), "big") for p in payloads)
+        self._sum = (self._sum + page) % _MODULUS
+        self.count += len(payloads)
 
     def hexdigest(self) -> str:
         return f"{self.count}-{self._sum:032x}"

@@ -8,7 +8,8 @@ From the reference pages (shared/provider-api/dialnexa-*.txt):
   is inclusive: we ask for a second more on each side and keep the records inside the window.
 * ``/call-logs`` takes ``start_date``/``end_date`` as whole ``YYYY-MM-DD`` days (read as UTC) and
   ``created_at=asc``: we ask for the UTC days that cover the window, ``end_date`` a day later
-  (whether it is inclusive is not said), and keep the records inside the window.
+  (whether it is inclusive is not said), and keep the records inside the window. Being oldest
+  first, the listing is not read past the first page that ends after the window (``raw.fetch``).
   It supports ``If-None-Match`` -> 304, which makes re-reading an unchanged day cheap.
 * A call-log's own ``id`` is a ``log_...`` id or, in older records, the call id.
 * Rate limits are per key and unpublished: 429 with ``Retry-After`` and ``X-RateLimit-*``.

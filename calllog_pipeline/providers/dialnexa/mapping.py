@@ -2,7 +2,8 @@
 
 DialNexa lists the same call twice: ``GET /calls`` (the scheduling view: numbers, ``ended_at``,
 ``metadata``) and ``GET /call-logs`` (the analytics view: sentiment, ``analysis``, ``end_reason``).
-They merge into one ``calls`` row per call. Both sides are mapped batch by batch into temporary
+They merge into one ``calls`` row per call. A day that fits one part is joined in memory
+(``_normalize_in_memory``). A bigger day's two sides are mapped batch by batch into temporary
 Parquet files, split into parts of about ``PART_ROWS`` records by a hash of the call id (a call's
 two views land in the same part); DuckDB joins one part at a time (its memory capped) and hands back aligned
 (log, /calls row) batches, which ``merge`` combines, then the part's ``/calls`` rows no log matched.
@@ -107,12 +108,45 @@ PART_GROUP_ROWS = 1_000  # rows a part buffers before writing them as one row gr
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
     parts = max(1, -(-max(raw.records(e) for e in (CALLS_ENDPOINT, LOGS_ENDPOINT)) // PART_ROWS))
+    if parts == 1:  # a day that fits one part is joined in memory (no part files, no DuckDB)
+        yield from _normalize_in_memory(raw, out)
+        return
     with tempfile.TemporaryDirectory(prefix="dialnexa-normalize-") as folder:
         for endpoint in (CALLS_ENDPOINT, LOGS_ENDPOINT):
             yield from _map_to_parts(raw, out, endpoint, folder, parts)
         for merged in _joined(folder, parts):
             yield "calls", merged
             yield from _transcript_turns(out, merged)
+
+
+def _normalize_in_memory(raw: RawDay, out: TableBuffers) -> Iterator[TableBatch]:
+    """Both endpoints mapped into Arrow tables, joined by a hash lookup of the call ids: the
+    rows ``_joined`` gives (log rows merged with their ``/calls`` row, then the unmatched
+    ``/calls`` rows), for a day no bigger than one part."""
+    mapped = {}
+    for endpoint in (CALLS_ENDPOINT, LOGS_ENDPOINT):
+        seen, pieces = SeenIds(), []
+        with json_redacted_at_ingest(raw, endpoint):
+            for payloads in batches(raw, endpoint):
+                _collect(out, endpoint, payloads, seen)
+                pieces.append(out.calls.take_batch(out.ingested_at))
+                yield from out.drain()
+        mapped[endpoint] = pa.Table.from_batches(pieces, schemas.CALLS).combine_chunks()
+    calls, logs = mapped[CALLS_ENDPOINT], mapped[LOGS_ENDPOINT]
+    if logs.num_rows:  # call ids are unique on each side (``SeenIds``): one partner at most
+        partner = calls.take(pc.index_in(logs.column("call_id"), value_set=calls.column("call_id")))
+        merged = merge(_one_batch(logs), _one_batch(partner))
+        yield "calls", merged
+        yield from _transcript_turns(out, merged)
+    unmatched = calls.filter(pc.invert(pc.is_in(calls.column("call_id"), value_set=logs.column("call_id"))))
+    if unmatched.num_rows:
+        merged = _one_batch(unmatched)
+        yield "calls", merged
+        yield from _transcript_turns(out, merged)
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns], schema=table.schema)
 
 
 def _part_path(folder: str, endpoint: str, part: int) -> str:

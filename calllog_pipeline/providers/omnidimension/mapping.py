@@ -164,8 +164,10 @@ def normalize_call(
     interactions = as_list(record.get("interactions"))  # a list, or (rarely) its JSON text
     clock = CallClock(zone, row["started_at"])
     if interactions:
-        out.add_turns(call_id, structured_turns(interactions, clock), source="turns")
-        out.actions.extend(function_call_rows(call_id, interactions, clock))
+        ordered = _in_order(interactions)
+        times = [clock.read(i.get("time_of_call"), TIME_OF_CALL) for i in ordered]  # read once for both
+        out.add_turns(call_id, structured_turns(ordered, times), source="turns")
+        out.actions.extend(function_call_rows(call_id, ordered, times))
     else:
         out.add_transcript(call_id, record.get("call_conversation"))
     out.actions.extend(post_call_rows(call_id, as_object(record.get("post_call_actions")), clock))
@@ -309,9 +311,11 @@ def conversation_text(value: Any) -> str | None:
     """``call_conversation`` as plain lines: ``<br/>`` becomes a line break, blank lines go."""
     if not isinstance(value, str):
         return None
-    lines = [line.strip() for line in HTML_BREAK.split(value)]
-    text = "\n".join(line for line in lines if line)
-    return text or None
+    if "\r" not in value and value.count("<") == value.count("<br/>"):  # the page's own breaks only:
+        lines = value.replace("<br/>", "\n").split("\n")  # plain splits, ~3x faster than the regex
+    else:
+        lines = HTML_BREAK.split(value)
+    return "\n".join(filter(None, map(str.strip, lines))) or None
 
 
 def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> str | None:
@@ -406,15 +410,15 @@ class CallClock:
         return moment and during_call(moment, self.started_at, self.zone)
 
 
-def structured_turns(interactions: list[Any], clock: CallClock) -> list[tuple]:
-    """(speaker, text, at, latency) turns: the user's query, then the agent's answer, per interaction.
+def structured_turns(ordered: list[dict[str, Any]], times: list[datetime | None]) -> list[tuple]:
+    """(speaker, text, at, latency) turns: the user's query, then the agent's answer, per interaction
+    (``ordered`` by ``_in_order``, ``times`` their ``time_of_call`` read by the call's clock).
 
     The first interaction has an empty ``user_query`` (the agent greets first): empty turns are
     skipped. ``total_response_time`` is the agent's response latency.
     """
     turns: list[tuple] = []
-    for interaction in _in_order(interactions):
-        at = clock.read(interaction.get("time_of_call"), TIME_OF_CALL)
+    for interaction, at in zip(ordered, times, strict=True):
         query = as_str(interaction.get("user_query"))
         if query:
             turns.append(("user", query.strip(), at, None))
@@ -425,13 +429,14 @@ def structured_turns(interactions: list[Any], clock: CallClock) -> list[tuple]:
     return turns
 
 
-def function_call_rows(call_id: str, interactions: list[Any], clock: CallClock) -> list[dict[str, Any]]:
+def function_call_rows(
+    call_id: str, ordered: list[dict[str, Any]], times: list[datetime | None]
+) -> list[dict[str, Any]]:
     rows = []
-    for interaction in _in_order(interactions):
+    for interaction, at in zip(ordered, times, strict=True):
         calls = listed(interaction.get("function_call_data"))
         if not calls:  # `false` when the turn called no tool (an unreadable value is in _invalid)
             continue
-        at = clock.read(interaction.get("time_of_call"), TIME_OF_CALL)
         turn_id = as_str(interaction.get("id")) or f"{call_id}/{interaction.get('interaction_sequence')}"
         for position, call in enumerate(c for c in calls if isinstance(c, dict)):
             rows.append(function_call_row(call_id, f"{turn_id}:{position}", call, at))
