@@ -401,7 +401,7 @@ class ApiClient:
         if status in RETRYABLE_STATUS:
             raise self._retry(f"HTTP {status}")
         if status in (401, 403):
-            said = self._safe(raw.text[:200]).strip()
+            said = self._safe(raw.text)[:200].strip()
             if raw.history and raw.url.host != raw.history[0].url.host:
                 # httpx does not carry the key to another host: the API has moved, the key may be fine.
                 moved_to = self._safe(str(raw.url.copy_with(query=None)))
@@ -418,13 +418,13 @@ class ApiClient:
         if status == 404:
             raise ProviderRequestError(
                 f"{self.settings.provider_title} has no {path} at {self._safe(self.settings.base_url)} "
-                f"(HTTP 404: {self._safe(raw.text[:200]).strip()}): check {self.settings.base_url_env} "
+                f"(HTTP 404: {self._safe(raw.text)[:200].strip()}): check {self.settings.base_url_env} "
                 "against the provider's API reference. Not retried."
             )
         if status >= 300:  # 304 and followed redirects are handled above
             raise ProviderRequestError(
                 f"{self.settings.provider_title} rejected the request {path} with HTTP {status}: "
-                f"{self._safe(raw.text[:300])}. This is a bug or a changed API, not a transient error; "
+                f"{self._safe(raw.text)[:300]}. This is a bug or a changed API, not a transient error; "
                 "not retried."
             )
         content = raw.content

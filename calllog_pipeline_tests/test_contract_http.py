@@ -389,6 +389,12 @@ def refused_echoing_the_key(number, path, query, body):
     return Reply(401, {"statusCode": 401, "message": f"Invalid token Bearer {KEY}"})
 
 
+def refused_echoing_the_key_late(number, path, query, body):
+    """The key where a message shortened to 200 characters would cut it (and so hide it from
+    a redaction that looks for the whole key)."""
+    return Reply(401, {"statusCode": 401, "message": f"{'x' * 154} key {KEY} refused"})
+
+
 @pytest.mark.parametrize(
     ("quirk", "says"),
     [
@@ -396,15 +402,16 @@ def refused_echoing_the_key(number, path, query, body):
         (wrong_path, "DIALNEXA_BASE_URL"),
         (maintenance_page, "unreadable JSON body (text/html)"),
         (refused_echoing_the_key, "check DIALNEXA_API_KEY"),
+        (refused_echoing_the_key_late, "check DIALNEXA_API_KEY"),
     ],
-    ids=["error-object-200", "404", "html-200", "401"],
+    ids=["error-object-200", "404", "html-200", "401", "401-key-at-the-cut"],
 )
 def test_an_unusable_api_fails_saying_what_to_check_and_never_showing_the_key(quirk, says, tmp_path):
     result, _ = run_day("dialnexa", "calls", quirk, tmp_path)
     assert not result.success
     message = failure(result)
     assert says in message
-    assert KEY[:12] not in message, "not even a shortened key"
+    assert KEY[:8] not in message, "not even a shortened key"
 
 
 def test_a_base_url_without_its_scheme_fails_at_once_naming_the_setting(tmp_path):
