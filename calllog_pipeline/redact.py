@@ -26,7 +26,6 @@ The policy:
 
 from __future__ import annotations
 
-import array
 import bisect
 import hashlib
 import itertools
@@ -160,8 +159,13 @@ class _InJson:
         # instead of one more per secret. A match never overlaps another, so a secret is missed
         # only where a marker's end is its beginning: ``_overlaps`` lists those to look at.
         lowered = [raw.lower() for raw in self._raw]
+        # Token counters holding a number get patterns of their own, listed first so they win
+        # where 'tokens":' would match (unless a secret could begin inside one: then none).
+        counters = [] if _overlapping(_COUNTERS, lowered) else list(_COUNTERS)
+        self._shift = len(counters)  # the markers' indexes in ``_scan`` are theirs plus this
+        self._plain = frozenset(range(self._shift)) | {_URL + self._shift}
         self._scan = BytesAhoCorasick(
-            [m.encode() for m in _MARKERS] + lowered, matchkind=MatchKind.LeftmostFirst
+            counters + [m.encode() for m in _MARKERS] + lowered, matchkind=MatchKind.LeftmostFirst
         )
         self._overlaps: dict[int, list[tuple[int, bytes]]] = {}
         for index, marker in enumerate(m.encode() for m in _MARKERS):
@@ -172,12 +176,21 @@ class _InJson:
         self._secret_markers = frozenset(range(len(_MARKERS), len(_MARKERS) + len(lowered)))
         self._special = self._secret_markers | frozenset(self._overlaps)  # hits that need a look
 
-    def find(self, data: bytes, lowered: bytes | memoryview) -> tuple[list[tuple[int, int, int]], list[str]]:
+    def find(self, data: bytes, lowered: bytes) -> tuple[list[tuple[int, int, int]], list[str]]:
         """The markers in ``lowered`` (``data.lower()``), as ``_SCAN`` finds them, and the secrets
         ``data`` holds, as they appear in it."""
         found = self._scan.find_matches_as_indexes(lowered)
         if not found:
             return found, []
+        if self._shift:
+            if (ids := set(map(_FIRST, found))) <= self._plain and (
+                _URL + self._shift not in ids or b"@" not in data
+            ):
+                # Only counters and URLs, none of which can hold a password: all ``_triage``
+                # would drop. Most OmniDimension records (six counters and a recording URL each).
+                return [], []
+            shift = self._shift  # counters dropped (``_triage`` keeps them), markers renumbered
+            found = [(marker - shift, start, end) for marker, start, end in found if marker >= shift]
         special = self._special.intersection(map(_FIRST, found))  # C-level: most records have none
         if not special or (special.isdisjoint(self._secret_markers) and not self._hidden(lowered, found)):
             return found, []
@@ -185,16 +198,28 @@ class _InJson:
         present = [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
         return _SCAN.find_matches_as_indexes(lowered), present
 
-    def _hidden(self, lowered: bytes | memoryview, found: list[tuple[int, int, int]]) -> bool:
+    def _hidden(self, lowered: bytes, found: list[tuple[int, int, int]]) -> bool:
         """Whether a secret may begin inside a marker's match, where the automaton cannot see it."""
         for marker, _, end in found:
             for size, secret in self._overlaps.get(marker, ()):
-                if lowered[end - size : end - size + len(secret)] == secret:
+                if lowered.startswith(secret, end - size):
                     return True
         return False
 
 
 _FIRST = operator.itemgetter(0)
+# A token counter holding a number ("total_tokens":12), as ``_triage`` keeps it without a look.
+_COUNTERS = tuple(b'tokens":' + bytes([c]) for c in b"-0123456789")
+
+
+def _overlapping(patterns: Iterable[bytes], secrets: Iterable[bytes]) -> bool:
+    """Whether a secret may begin inside one of the patterns' matches."""
+    return any(
+        pattern[-size:] == secret[:size]
+        for pattern in patterns
+        for secret in secrets
+        for size in range(1, len(pattern) + 1)
+    )
 
 
 def _secrets(known: Iterable[str] | None) -> tuple[tuple[str, ...], _InJson]:
@@ -657,39 +682,20 @@ def redact_serialized_many(
     option: int = 0,
 ) -> list[bytes]:
     """``redact_serialized`` for each value and its payload (a page of records), the secrets
-    looked up once and the page lower-cased in one pass (``_lowered_page``). (Scanning the page's
-    payloads joined was tried: no faster than a scan of each.)"""
+    looked up once. (Scanning the page's payloads joined was tried: no faster, as the lowered
+    text is then sliced per record.)"""
     plain, in_json = _secrets(known_secrets)
     out = []
-    for value, data, lowered in zip(values, payloads, _lowered_page(payloads), strict=True):
+    for value, data in zip(values, payloads, strict=True):
+        lowered = data.lower()
         out.append(_redact_scanned(value, data, lowered, *in_json.find(data, lowered), plain, option))
     return out
-
-
-def _lowered_page(payloads: Sequence[bytes]) -> list[memoryview]:
-    """Each payload as ``bytes.lower`` makes it (ASCII letters lower-cased, every other byte as
-    it is), from one pass of Arrow's ``ascii_lower`` over them all: lower-casing was a third of
-    the redaction of a 4.4 KB OmniDimension record, and Arrow's loop is several times faster
-    than ``bytes.lower``'s. Views into one buffer, so nothing is copied per record."""
-    if not payloads:
-        return []
-    # Imported here: pyarrow is heavy, and only the raw writer (which loads it anyway) redacts pages.
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    offsets = array.array("q", itertools.accumulate(map(len, payloads), initial=0))
-    joined = pa.Array.from_buffers(
-        pa.large_string(), len(payloads), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(payloads))]
-    )
-    _, ends, data = pc.ascii_lower(joined).buffers()
-    ends, lowered = memoryview(ends).cast("q"), memoryview(data).cast("B")
-    return [lowered[ends[i] : ends[i + 1]] for i in range(len(payloads))]
 
 
 def _redact_scanned(
     value: Any,
     data: bytes,
-    lowered_bytes: bytes | memoryview,
+    lowered_bytes: bytes,
     hits: list[tuple[int, int, int]],
     present: list[str],
     plain: tuple[str, ...],
@@ -697,10 +703,10 @@ def _redact_scanned(
 ) -> bytes:
     """``redact_serialized`` once ``data`` is lower-cased and its markers (``hits``) and the
     secrets it holds (``present``, as they appear in JSON) are found."""
-    if not present and b"=" not in data and _all_kept(data, lowered_bytes, hits):
-        return data  # nothing to redact: what ``_triage`` would find, read from the bytes as they are
+    if not hits and not present and b"=" not in data:
+        return data  # nothing to redact
     if data.isascii():  # byte offsets are character offsets
-        lowered = str(lowered_bytes, "ascii")
+        lowered = lowered_bytes.decode()
         hits = hits + _equals(lowered)
     else:
         lowered, hits = _scan(data.decode())
@@ -712,27 +718,6 @@ def _redact_scanned(
     text = data.decode()
     scrubbed = _scrub(text, present, (lowered, left), values)  # only the secrets it holds: each is a search
     return data if scrubbed is text else scrubbed.encode()
-
-
-_KEPT_FIRST_BYTES = frozenset(map(ord, _KEPT_STARTS))
-
-
-def _all_kept(data: bytes, lowered: bytes | memoryview, hits: list[tuple[int, int, int]]) -> bool:
-    """Whether every marker found is a token counter holding a number, true, false or null, or
-    a URL with no "@" before its string ends: all ``_triage`` drops, so the text is unchanged.
-    Most OmniDimension records hold only these (six counters and a recording URL each); checked
-    on the bytes, so such a record is never decoded."""
-    for marker, _, end in hits:
-        if marker == _COUNTER_KEY:
-            if end < len(lowered) and lowered[end] in _KEPT_FIRST_BYTES:
-                continue
-            return False
-        if marker != _URL:
-            return False
-        quote = data.find(b'"', end)
-        if data.find(b"@", end, max(quote, end)) != -1:
-            return False
-    return True
 
 
 # --- what a text was redacted under ---------------------------------------------------------------
