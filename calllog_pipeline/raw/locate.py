@@ -35,7 +35,7 @@ from calllog_pipeline.raw.coverage import Page
 # How far a guess leans into the window, as a share of its distance from the nearest record known
 # inside: between two known records, and beyond the last (an extrapolation, less sure). Chosen by
 # counting the requests of days 1, 7 and 30 back in simulated listings (docs/benchmarks.md).
-LEAN_BETWEEN, LEAN_BEYOND = 0.25, 0.5
+LEAN_BETWEEN, LEAN_BEYOND = 0.25, 0.75
 GALLOP = 8  # until the window is found, each guess goes at least 1/GALLOP deeper than the last
 
 
