@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 
 
@@ -78,7 +77,7 @@ def run_dlt(args: dict) -> dict:
 
     provider, env, day = args["provider"], args["env"], args["day"]
     client, resources = _resources(provider, env, day, math.ceil(args.get("omni_records", 0) / 150))
-    work = tempfile.mkdtemp(prefix="bench-dlt-")
+    work = args["work_dir"]  # the caller removes it, outside the measured process
     source = rest_api_source({"client": client, "resources": resources}, name=provider)
     pipeline = dlt.pipeline(
         pipeline_name=f"bench_{provider}",

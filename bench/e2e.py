@@ -111,9 +111,11 @@ def ours(provider: str, day: str, sim_env: dict) -> dict:
 
 
 def dlt(provider: str, day: str, sim_env: dict, omni_records: int) -> dict:
-    args = {"provider": provider, "day": day, "env": sim_env, "omni_records": omni_records}
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    r = timed_process([sys.executable, "-m", "bench.dlt_source", json.dumps(args)], env)
+    with tempfile.TemporaryDirectory(prefix="bench-dlt-") as work:
+        args = {"provider": provider, "day": day, "env": sim_env, "omni_records": omni_records}
+        args["work_dir"] = work
+        r = timed_process([sys.executable, "-m", "bench.dlt_source", json.dumps(args)], env)
     r.update(json.loads(r.pop("stdout").splitlines()[-1]))
     return r
 
