@@ -21,6 +21,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -124,6 +126,7 @@ class ClientSettings:
     max_backoff_s: float
     throttle_wait_s: float | None = None  # wait after a 429 that names no time of its own
     base_url_env: str = "the base URL setting"  # named when the URL finds no API
+    max_backoff_env: str = "the maximum backoff setting"  # named when a server asks for longer
 
 
 @dataclass
@@ -322,9 +325,23 @@ class ApiClient:
                 f"{self.settings.provider_title} {path} kept failing ({exc.reason}) after "
                 f"{self.settings.max_attempts} attempts over {time.monotonic() - started:.0f}s. "
                 "The provider looks down or overloaded; nothing was written for this partition and "
-                "earlier files are untouched. Re-run the partition once the provider recovers."
+                f"earlier files are untouched. {self._what_to_do(exc.retry_after)}"
             ) from None
         raise AssertionError("unreachable")
+
+    def _what_to_do(self, asked: float | None) -> str:
+        """Advice once the attempts are spent, with the wait the server last asked for."""
+        if asked is None:
+            return "Re-run the partition once the provider recovers."
+        back = datetime.now(UTC) + timedelta(seconds=asked)
+        said = f"The provider asked to wait (Retry-After: {asked:.0f} s, until {back:%H:%M:%S} UTC)"
+        if asked > self.settings.max_backoff_s:
+            return (
+                f"{said}, longer than the {self.settings.max_backoff_s:g} s {self.settings.max_backoff_env} "
+                "allows between attempts: re-run the partition after that time (the step's outage "
+                f"retries may do it), or raise {self.settings.max_backoff_env} to wait that long."
+            )
+        return f"{said}. Re-run the partition once the provider recovers."
 
     def _wait(self, retry_state) -> float:
         exc = retry_state.outcome.exception()
@@ -389,17 +406,17 @@ class ApiClient:
         if status == 429:
             self.stats.throttled += 1
             self._check_daily_quota(path, raw.headers)
-            wait = retry_after_seconds(raw.headers, on_unreadable=self._unreadable_header)
+            wait = retry_after_seconds(raw.headers, on_unreadable=partial(self._unreadable_header, 429))
             if wait is None:
                 wait = self.settings.throttle_wait_s
-            if wait is not None:
-                # The limit is shared by all our requests: hold every one of them, not just this.
-                self._paused_until = max(
-                    self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s)
-                )
-            raise self._retry("429 rate limited", wait)
+            raise self._pause("429 rate limited", wait)
         if status in RETRYABLE_STATUS:
-            raise self._retry(f"HTTP {status}")
+            # RFC 9110: a 503 (maintenance, overload) may say how long it lasts; any other
+            # retryable answer that does is believed too.
+            wait = retry_after_seconds(
+                raw.headers, on_unreadable=partial(self._unreadable_header, status), rate_limit=False
+            )
+            raise self._pause(f"HTTP {status}", wait)
         if status in (401, 403):
             said = self._safe(raw.text)[:200].strip()
             if raw.history and raw.url.host != raw.history[0].url.host:
@@ -455,16 +472,26 @@ class ApiClient:
             "provider's daily reset, and spread long backfills over several days (docs/deployment.md)."
         )
 
+    def _pause(self, reason: str, wait: float | None) -> _Retryable:
+        """A retry after ``wait`` seconds (capped at ``max_backoff_s``), for which every request of
+        this client holds: the server's state is shared by all of them, not just this one."""
+        if wait is not None:
+            self._paused_until = max(
+                self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s)
+            )
+        return self._retry(reason, wait)
+
     def _retry(self, reason: str, retry_after: float | None = None) -> _Retryable:
         self.stats.retry_reasons[reason] += 1
         return _Retryable(reason, retry_after)
 
-    def _unreadable_header(self, name: str, value: str) -> None:
-        reason = f"429 with unreadable {name} header"
+    def _unreadable_header(self, status: int, name: str, value: str) -> None:
+        reason = f"{status} with unreadable {name} header"
         self.stats.retry_reasons[reason] += 1
         log.warning(
-            "%s answered 429 with an unreadable %s header (%r): backing off on our own schedule",
+            "%s answered %s with an unreadable %s header (%r): backing off on our own schedule",
             self.settings.provider_title,
+            status,
             name,
             self._safe(value[:40]),
         )
@@ -477,9 +504,11 @@ def retry_after_seconds(
     headers: httpx.Headers,
     now: float | None = None,
     on_unreadable: Callable[[str, str], None] = lambda _name, _value: None,
+    rate_limit: bool = True,
 ) -> float | None:
     """How long a 429 asks us to wait, from whichever header the provider sends; None when no
-    header says (or none can be read: ``on_unreadable`` hears of it and our backoff applies)."""
+    header says (or none can be read: ``on_unreadable`` hears of it and our backoff applies).
+    ``rate_limit`` False (a 503): ``Retry-After`` alone, the one header such an answer defines."""
     now = time.time() if now is None else now
     if value := headers.get("retry-after"):
         if (seconds := _number(value)) is not None:
@@ -488,6 +517,8 @@ def retry_after_seconds(
             return max(email.utils.parsedate_to_datetime(value).timestamp() - now, 0.0)
         except (TypeError, ValueError, IndexError):
             on_unreadable("Retry-After", value)
+    if not rate_limit:
+        return None
     if value := headers.get("x-ratelimit-reset"):
         if (reset := _number(value)) is not None:
             return _seconds_until(reset, now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -34,17 +35,20 @@ DROP = None  # returned by an answer: close the connection without a response
 
 class Listing:
     """An API on loopback: ``answer(path, query)`` gives the answer to every GET; ``requests``
-    keeps each request's path, query and headers, ``queries`` the queries alone."""
+    keeps each request's path, query and headers, ``queries`` the queries alone, ``arrived`` the
+    monotonic time each arrived."""
 
     def __init__(self, answer: Callable[[str, dict[str, str]], Any]):
         self.queries: list[dict[str, str]] = []
+        self.arrived: list[float] = []
         # Headers as received, read case-insensitively (``.get("Authorization")``), as HTTP defines
         # them: a client may send any case.
         self.requests: list[tuple[str, dict[str, str], Message]] = []
-        queries, requests = self.queries, self.requests
+        queries, requests, arrived = self.queries, self.requests, self.arrived
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's naming
+                arrived.append(time.monotonic())
                 url = urlsplit(self.path)
                 query = dict(parse_qsl(url.query))
                 queries.append(query)
