@@ -13,11 +13,13 @@ change. No message ever contains the API key.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import logging
 import math
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -271,9 +273,11 @@ class ApiClient:
         self._paused_until = 0.0
         self._in_flight = asyncio.Semaphore(settings.max_concurrency)
         limits = httpx.Limits(max_connections=settings.max_concurrency * 2)
+        # httpx reads the proxy variables itself only when it picks the transport; ours is given.
+        self._proxy = environment_proxy(settings.base_url) if transport is None else None
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
-            headers=settings.headers,
+            headers={**settings.headers, **(self._proxy.forwarding_headers() if self._proxy else {})},
             timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
             limits=limits,
             # A GET may be redirected (a trailing-slash redirect, an API moved to a new path);
@@ -282,7 +286,7 @@ class ApiClient:
             max_redirects=5,
             # httpx's API on aiohttp's connections: httpx's own pure-Python HTTP/1.1 stack cost
             # 2.1 CPU-ms a 100-record page, this 1.4 (a 100,000-call DialNexa day reads 2,152 pages).
-            transport=transport or AiohttpTransport(limits=limits),
+            transport=transport or AiohttpTransport(limits=limits, proxy=self._proxy and self._proxy.proxy),
         )
 
     async def __aenter__(self) -> ApiClient:
@@ -331,6 +335,12 @@ class ApiClient:
 
     def _what_to_do(self, asked: float | None) -> str:
         """Advice once the attempts are spent, with the wait the server last asked for."""
+        if asked is None and self._proxy is not None:
+            return (
+                f"Requests go through the proxy {self._proxy.address} (from {self._proxy.variable}): if "
+                f"it is the proxy that is down or cannot reach the provider, fix {self._proxy.variable} (or "
+                "list the provider's host in NO_PROXY). Re-run the partition once it works."
+            )
         if asked is None:
             return "Re-run the partition once the provider recovers."
         back = datetime.now(UTC) + timedelta(seconds=asked)
@@ -360,8 +370,12 @@ class ApiClient:
             raw = None
             try:
                 raw = await self._http.get(path, params=params, headers=headers)
+            except httpx.ProxyError as exc:
+                if getattr(exc.__cause__, "status", None) == 407:  # CONNECT refused (an https API)
+                    raise self._proxy_refused() from None
+                raise self._retry(f"proxy error{self._via_proxy()}") from None
             except httpx.TimeoutException:
-                raise self._retry("timeout") from None
+                raise self._retry(f"timeout{self._via_proxy()}") from None
             except httpx.UnsupportedProtocol:
                 raise ProviderConfigError(
                     f"{self.settings.provider_title}: the base URL {self._safe(self.settings.base_url)!r} "
@@ -377,7 +391,7 @@ class ApiClient:
                     "Not retried."
                 ) from None
             except httpx.TransportError as exc:
-                raise self._retry(f"connection error: {type(exc).__name__}") from None
+                raise self._retry(f"connection error: {type(exc).__name__}{self._via_proxy()}") from None
             finally:
                 await self._budget.answer(request, raw.headers if raw is not None else None)
         self.stats.bytes += len(raw.content)
@@ -403,6 +417,8 @@ class ApiClient:
         if status == 304:
             self.stats.not_modified += 1
             return Response(status, None, raw.headers, len(raw.content))
+        if status == 407:  # a forwarding proxy's answer (an http:// API)
+            raise self._proxy_refused()
         if status == 429:
             self.stats.throttled += 1
             self._check_daily_quota(path, raw.headers)
@@ -459,6 +475,23 @@ class ApiClient:
             raise self._retry(f"unreadable JSON body ({self._safe(kind)[:40]})") from None
         return Response(status, body, raw.headers, len(raw.content))
 
+    def _via_proxy(self) -> str:
+        return "" if self._proxy is None else f", through the proxy {self._proxy.address}"
+
+    def _proxy_refused(self) -> ProviderConfigError:
+        if self._proxy is None:
+            return ProviderConfigError(
+                f"{self.settings.provider_title}: a proxy between us and "
+                f"{self._safe(self.settings.base_url)} asks for credentials (HTTP 407), and none is "
+                "configured: set HTTPS_PROXY (HTTP_PROXY for an http:// URL) to "
+                "http://user:password@proxy-host:port. Not retried."
+            )
+        return ProviderConfigError(
+            f"{self.settings.provider_title}: the proxy {self._proxy.address} (from {self._proxy.variable}) "
+            f"refused our credentials (HTTP 407): check the user and password in {self._proxy.variable} "
+            "(http://user:password@host:port). Not retried."
+        )
+
     def _check_daily_quota(self, path: str, headers: httpx.Headers) -> None:
         """A 429 that says the day's quota is spent (HighLevel: 200,000 requests a day per app and
         location, ``X-RateLimit-Daily-Remaining``) fails at once: waiting seconds cannot help."""
@@ -498,6 +531,58 @@ class ApiClient:
 
     def _safe(self, text: str) -> str:
         return redact_text(text, self.settings.secrets)
+
+
+@dataclass(frozen=True)
+class EnvironmentProxy:
+    variable: str  # e.g. HTTPS_PROXY
+    proxy: httpx.Proxy  # its credentials as a Proxy-Authorization header, apart from its URL
+    target_scheme: str  # the API's
+
+    def forwarding_headers(self) -> dict[str, str]:
+        """Headers for the requests themselves: aiohttp sends a proxy's headers only with the
+        CONNECT of an https tunnel, and a forwarding proxy (an http:// API) reads them from each
+        request. Never inside a tunnel, where the provider would read them."""
+        if self.target_scheme != "http":
+            return {}
+        return {k: v for k, v in self.proxy.headers.items() if k.lower() == "proxy-authorization"}
+
+    @property
+    def address(self) -> str:
+        """The proxy's host and port, never its credentials."""
+        return f"{self.proxy.url.host}:{self.proxy.url.port or {'https': 443}.get(self.proxy.url.scheme, 80)}"
+
+
+def environment_proxy(base_url: str) -> EnvironmentProxy | None:
+    """The proxy the environment names for ``base_url``, as httpx's ``trust_env`` and curl read it:
+    ``<scheme>_proxy`` (``HTTPS_PROXY`` for an https API), else ``ALL_PROXY``, either case; none
+    for a host ``NO_PROXY`` lists. (urllib's reading: on macOS and Windows, where no variable is
+    set, it also finds the system's proxy settings.)"""
+    url = httpx.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    proxies = urllib.request.getproxies()
+    key = url.scheme if proxies.get(url.scheme) else "all"
+    if not (address := proxies.get(key)) or urllib.request.proxy_bypass(url.host):
+        return None
+    variable = f"{key.upper()}_PROXY"
+    if "://" not in address:  # "proxy:3128", as httpx reads it
+        address = f"http://{address}"
+    try:
+        proxy = httpx.Proxy(address)
+    except (ValueError, httpx.InvalidURL):
+        raise ProviderConfigError(
+            f"{variable} is not an http:// or https:// proxy URL ({redact_text(address, ())[:60]!r}): "
+            "fix it (SOCKS proxies are not supported)."
+        ) from None
+    if proxy.auth:  # as a header: aiohttp deprecates the BasicAuth that httpx-aiohttp would pass
+        basic = base64.b64encode(":".join(proxy.auth).encode()).decode()
+        proxy = httpx.Proxy(proxy.url, headers={"Proxy-Authorization": f"Basic {basic}"})
+    if proxy.url.scheme not in ("http", "https"):
+        raise ProviderConfigError(
+            f"{variable} names a {proxy.url.scheme} proxy: only http:// and https:// ones work."
+        )
+    return EnvironmentProxy(variable, proxy, url.scheme)
 
 
 def retry_after_seconds(
