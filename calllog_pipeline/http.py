@@ -13,14 +13,18 @@ change. No message ever contains the API key.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import logging
 import math
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -124,6 +128,7 @@ class ClientSettings:
     max_backoff_s: float
     throttle_wait_s: float | None = None  # wait after a 429 that names no time of its own
     base_url_env: str = "the base URL setting"  # named when the URL finds no API
+    max_backoff_env: str = "the maximum backoff setting"  # named when a server asks for longer
 
 
 @dataclass
@@ -268,9 +273,11 @@ class ApiClient:
         self._paused_until = 0.0
         self._in_flight = asyncio.Semaphore(settings.max_concurrency)
         limits = httpx.Limits(max_connections=settings.max_concurrency * 2)
+        # httpx reads the proxy variables itself only when it picks the transport; ours is given.
+        self._proxy = environment_proxy(settings.base_url) if transport is None else None
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
-            headers=settings.headers,
+            headers={**settings.headers, **(self._proxy.forwarding_headers() if self._proxy else {})},
             timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
             limits=limits,
             # A GET may be redirected (a trailing-slash redirect, an API moved to a new path);
@@ -279,7 +286,7 @@ class ApiClient:
             max_redirects=5,
             # httpx's API on aiohttp's connections: httpx's own pure-Python HTTP/1.1 stack cost
             # 2.1 CPU-ms a 100-record page, this 1.4 (a 100,000-call DialNexa day reads 2,152 pages).
-            transport=transport or AiohttpTransport(limits=limits),
+            transport=transport or AiohttpTransport(limits=limits, proxy=self._proxy and self._proxy.proxy),
         )
 
     async def __aenter__(self) -> ApiClient:
@@ -322,9 +329,29 @@ class ApiClient:
                 f"{self.settings.provider_title} {path} kept failing ({exc.reason}) after "
                 f"{self.settings.max_attempts} attempts over {time.monotonic() - started:.0f}s. "
                 "The provider looks down or overloaded; nothing was written for this partition and "
-                "earlier files are untouched. Re-run the partition once the provider recovers."
+                f"earlier files are untouched. {self._what_to_do(exc.retry_after)}"
             ) from None
         raise AssertionError("unreachable")
+
+    def _what_to_do(self, asked: float | None) -> str:
+        """Advice once the attempts are spent, with the wait the server last asked for."""
+        if asked is None and self._proxy is not None:
+            return (
+                f"Requests go through the proxy {self._proxy.address} (from {self._proxy.variable}): if "
+                f"it is the proxy that is down or cannot reach the provider, fix {self._proxy.variable} (or "
+                "list the provider's host in NO_PROXY). Re-run the partition once it works."
+            )
+        if asked is None:
+            return "Re-run the partition once the provider recovers."
+        back = datetime.now(UTC) + timedelta(seconds=asked)
+        said = f"The provider asked to wait (Retry-After: {asked:.0f} s, until {back:%H:%M:%S} UTC)"
+        if asked > self.settings.max_backoff_s:
+            return (
+                f"{said}, longer than the {self.settings.max_backoff_s:g} s {self.settings.max_backoff_env} "
+                "allows between attempts: re-run the partition after that time (the step's outage "
+                f"retries may do it), or raise {self.settings.max_backoff_env} to wait that long."
+            )
+        return f"{said}. Re-run the partition once the provider recovers."
 
     def _wait(self, retry_state) -> float:
         exc = retry_state.outcome.exception()
@@ -343,8 +370,12 @@ class ApiClient:
             raw = None
             try:
                 raw = await self._http.get(path, params=params, headers=headers)
+            except httpx.ProxyError as exc:
+                if getattr(exc.__cause__, "status", None) == 407:  # CONNECT refused (an https API)
+                    raise self._proxy_refused() from None
+                raise self._retry(f"proxy error{self._via_proxy()}") from None
             except httpx.TimeoutException:
-                raise self._retry("timeout") from None
+                raise self._retry(f"timeout{self._via_proxy()}") from None
             except httpx.UnsupportedProtocol:
                 raise ProviderConfigError(
                     f"{self.settings.provider_title}: the base URL {self._safe(self.settings.base_url)!r} "
@@ -360,7 +391,7 @@ class ApiClient:
                     "Not retried."
                 ) from None
             except httpx.TransportError as exc:
-                raise self._retry(f"connection error: {type(exc).__name__}") from None
+                raise self._retry(f"connection error: {type(exc).__name__}{self._via_proxy()}") from None
             finally:
                 await self._budget.answer(request, raw.headers if raw is not None else None)
         self.stats.bytes += len(raw.content)
@@ -386,20 +417,22 @@ class ApiClient:
         if status == 304:
             self.stats.not_modified += 1
             return Response(status, None, raw.headers, len(raw.content))
+        if status == 407:  # a forwarding proxy's answer (an http:// API)
+            raise self._proxy_refused()
         if status == 429:
             self.stats.throttled += 1
             self._check_daily_quota(path, raw.headers)
-            wait = retry_after_seconds(raw.headers, on_unreadable=self._unreadable_header)
+            wait = retry_after_seconds(raw.headers, on_unreadable=partial(self._unreadable_header, 429))
             if wait is None:
                 wait = self.settings.throttle_wait_s
-            if wait is not None:
-                # The limit is shared by all our requests: hold every one of them, not just this.
-                self._paused_until = max(
-                    self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s)
-                )
-            raise self._retry("429 rate limited", wait)
+            raise self._pause("429 rate limited", wait)
         if status in RETRYABLE_STATUS:
-            raise self._retry(f"HTTP {status}")
+            # RFC 9110: a 503 (maintenance, overload) may say how long it lasts; any other
+            # retryable answer that does is believed too.
+            wait = retry_after_seconds(
+                raw.headers, on_unreadable=partial(self._unreadable_header, status), rate_limit=False
+            )
+            raise self._pause(f"HTTP {status}", wait)
         if status in (401, 403):
             said = self._safe(raw.text)[:200].strip()
             if raw.history and raw.url.host != raw.history[0].url.host:
@@ -442,6 +475,23 @@ class ApiClient:
             raise self._retry(f"unreadable JSON body ({self._safe(kind)[:40]})") from None
         return Response(status, body, raw.headers, len(raw.content))
 
+    def _via_proxy(self) -> str:
+        return "" if self._proxy is None else f", through the proxy {self._proxy.address}"
+
+    def _proxy_refused(self) -> ProviderConfigError:
+        if self._proxy is None:
+            return ProviderConfigError(
+                f"{self.settings.provider_title}: a proxy between us and "
+                f"{self._safe(self.settings.base_url)} asks for credentials (HTTP 407), and none is "
+                "configured: set HTTPS_PROXY (HTTP_PROXY for an http:// URL) to "
+                "http://user:password@proxy-host:port. Not retried."
+            )
+        return ProviderConfigError(
+            f"{self.settings.provider_title}: the proxy {self._proxy.address} (from {self._proxy.variable}) "
+            f"refused our credentials (HTTP 407): check the user and password in {self._proxy.variable} "
+            "(http://user:password@host:port). Not retried."
+        )
+
     def _check_daily_quota(self, path: str, headers: httpx.Headers) -> None:
         """A 429 that says the day's quota is spent (HighLevel: 200,000 requests a day per app and
         location, ``X-RateLimit-Daily-Remaining``) fails at once: waiting seconds cannot help."""
@@ -455,16 +505,26 @@ class ApiClient:
             "provider's daily reset, and spread long backfills over several days (docs/deployment.md)."
         )
 
+    def _pause(self, reason: str, wait: float | None) -> _Retryable:
+        """A retry after ``wait`` seconds (capped at ``max_backoff_s``), for which every request of
+        this client holds: the server's state is shared by all of them, not just this one."""
+        if wait is not None:
+            self._paused_until = max(
+                self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s)
+            )
+        return self._retry(reason, wait)
+
     def _retry(self, reason: str, retry_after: float | None = None) -> _Retryable:
         self.stats.retry_reasons[reason] += 1
         return _Retryable(reason, retry_after)
 
-    def _unreadable_header(self, name: str, value: str) -> None:
-        reason = f"429 with unreadable {name} header"
+    def _unreadable_header(self, status: int, name: str, value: str) -> None:
+        reason = f"{status} with unreadable {name} header"
         self.stats.retry_reasons[reason] += 1
         log.warning(
-            "%s answered 429 with an unreadable %s header (%r): backing off on our own schedule",
+            "%s answered %s with an unreadable %s header (%r): backing off on our own schedule",
             self.settings.provider_title,
+            status,
             name,
             self._safe(value[:40]),
         )
@@ -473,13 +533,67 @@ class ApiClient:
         return redact_text(text, self.settings.secrets)
 
 
+@dataclass(frozen=True)
+class EnvironmentProxy:
+    variable: str  # e.g. HTTPS_PROXY
+    proxy: httpx.Proxy  # its credentials as a Proxy-Authorization header, apart from its URL
+    target_scheme: str  # the API's
+
+    def forwarding_headers(self) -> dict[str, str]:
+        """Headers for the requests themselves: aiohttp sends a proxy's headers only with the
+        CONNECT of an https tunnel, and a forwarding proxy (an http:// API) reads them from each
+        request. Never inside a tunnel, where the provider would read them."""
+        if self.target_scheme != "http":
+            return {}
+        return {k: v for k, v in self.proxy.headers.items() if k.lower() == "proxy-authorization"}
+
+    @property
+    def address(self) -> str:
+        """The proxy's host and port, never its credentials."""
+        return f"{self.proxy.url.host}:{self.proxy.url.port or {'https': 443}.get(self.proxy.url.scheme, 80)}"
+
+
+def environment_proxy(base_url: str) -> EnvironmentProxy | None:
+    """The proxy the environment names for ``base_url``, as httpx's ``trust_env`` and curl read it:
+    ``<scheme>_proxy`` (``HTTPS_PROXY`` for an https API), else ``ALL_PROXY``, either case; none
+    for a host ``NO_PROXY`` lists. (urllib's reading: on macOS and Windows, where no variable is
+    set, it also finds the system's proxy settings.)"""
+    url = httpx.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        return None
+    proxies = urllib.request.getproxies()
+    key = url.scheme if proxies.get(url.scheme) else "all"
+    if not (address := proxies.get(key)) or urllib.request.proxy_bypass(url.host):
+        return None
+    variable = f"{key.upper()}_PROXY"
+    if "://" not in address:  # "proxy:3128", as httpx reads it
+        address = f"http://{address}"
+    try:
+        proxy = httpx.Proxy(address)
+    except (ValueError, httpx.InvalidURL):
+        raise ProviderConfigError(
+            f"{variable} is not an http:// or https:// proxy URL ({redact_text(address, ())[:60]!r}): "
+            "fix it (SOCKS proxies are not supported)."
+        ) from None
+    if proxy.auth:  # as a header: aiohttp deprecates the BasicAuth that httpx-aiohttp would pass
+        basic = base64.b64encode(":".join(proxy.auth).encode()).decode()
+        proxy = httpx.Proxy(proxy.url, headers={"Proxy-Authorization": f"Basic {basic}"})
+    if proxy.url.scheme not in ("http", "https"):
+        raise ProviderConfigError(
+            f"{variable} names a {proxy.url.scheme} proxy: only http:// and https:// ones work."
+        )
+    return EnvironmentProxy(variable, proxy, url.scheme)
+
+
 def retry_after_seconds(
     headers: httpx.Headers,
     now: float | None = None,
     on_unreadable: Callable[[str, str], None] = lambda _name, _value: None,
+    rate_limit: bool = True,
 ) -> float | None:
     """How long a 429 asks us to wait, from whichever header the provider sends; None when no
-    header says (or none can be read: ``on_unreadable`` hears of it and our backoff applies)."""
+    header says (or none can be read: ``on_unreadable`` hears of it and our backoff applies).
+    ``rate_limit`` False (a 503): ``Retry-After`` alone, the one header such an answer defines."""
     now = time.time() if now is None else now
     if value := headers.get("retry-after"):
         if (seconds := _number(value)) is not None:
@@ -488,6 +602,8 @@ def retry_after_seconds(
             return max(email.utils.parsedate_to_datetime(value).timestamp() - now, 0.0)
         except (TypeError, ValueError, IndexError):
             on_unreadable("Retry-After", value)
+    if not rate_limit:
+        return None
     if value := headers.get("x-ratelimit-reset"):
         if (reset := _number(value)) is not None:
             return _seconds_until(reset, now)

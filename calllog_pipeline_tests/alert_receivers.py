@@ -26,18 +26,21 @@ from cryptography.x509.oid import NameOID
 
 
 class HttpReceiver:
-    """Records every JSON body POSTed to it; answers 500 to the first ``fail_first`` requests."""
+    """Records every JSON body POSTed to it; answers 500 to the first ``fail_first`` requests, and to
+    every request once it has accepted ``accept_only`` of them (until that is raised again)."""
 
-    def __init__(self, fail_first: int = 0):
+    def __init__(self, fail_first: int = 0, accept_only: int | None = None):
         self.received: list[dict] = []
         self.refused = 0
         self.fail_first = fail_first
+        self.accept_only = accept_only
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.refused < receiver.fail_first:
+                full = receiver.accept_only is not None and len(receiver.received) >= receiver.accept_only
+                if receiver.refused < receiver.fail_first or full:
                     receiver.refused += 1
                     self.send_response(500)
                 else:

@@ -282,6 +282,25 @@ def planted_assets():
     return agent_daily, calls
 
 
+def test_a_run_whose_alerts_went_out_in_part_sends_only_the_rest_next_tick():
+    """The channel takes one of a run's three alerts, then fails: the next ticks send the other two,
+    and never the first again (also when the sensor's cursor was stored by an older version)."""
+    agent_daily, calls = planted_assets()
+    with HttpReceiver(accept_only=1) as hook, dg.instance_for_test() as instance:
+        alerts = AlertChannels(webhook_url=hook.url, ui_url=UI)
+        defs = dg.Definitions(assets=[agent_daily, calls])
+        dg.materialize([agent_daily, calls], instance=instance)
+        older = '{"after": -1, "checks": {}, "delivered": {}, "sent": [], "started": true}'
+        result, cursor = tick(alert_on_check_failure, instance, alerts, older, defs)
+        assert len(hook.received) == 1 and "will retry next tick" in result.skip_reason.skip_message
+        hook.accept_only = None  # the channel is back
+        _, cursor = tick(alert_on_check_failure, instance, alerts, cursor, defs)
+        tick(alert_on_check_failure, instance, alerts, cursor, defs)
+
+    keys = sorted(b["reason"] for b in hook.received)
+    assert len(keys) == len(set(keys)) == 3
+
+
 def test_a_failed_check_and_each_anomaly_alert_exactly_once():
     agent_daily, calls = planted_assets()
     with HttpReceiver() as hook, dg.instance_for_test() as instance:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.tags import WILL_RETRY_TAG
+from dagster._core.storage.tags import WILL_RETRY_TAG  # the run tags Dagster itself sets; no public alias
 
 from calllog_pipeline.automation.alerts import (
     Alert,
@@ -39,23 +38,27 @@ from calllog_pipeline.automation.freshness import FRESHNESS_CHECK
 BATCH = 50  # events read per tick; the rest wait for the next tick
 FIRST_TICK_LOOKBACK_S = 24 * 3600  # a sensor's first tick reports the last day's events, not all history
 ANOMALY_MEMORY_DAYS = 400  # sent anomaly keys older than this (by their date) are forgotten
-CHECK_WINDOW_S = 3 * 24 * 3600  # check executions are read back this far (handled ones remembered)
+RUN_ENDS = (
+    dg.DagsterEventType.RUN_SUCCESS,
+    dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.RUN_CANCELED,
+)
 
 
 @dataclass
 class Cursor:
-    """What a sensor has delivered: run-failure events up to storage id ``after``, or the check
-    executions in ``checks``; channels already served for a pending alert; anomaly keys sent."""
+    """What a sensor has delivered: run-status events up to storage id ``after``; channels already
+    served for a pending alert; anomaly keys sent."""
 
     after: int = -1
-    checks: dict[str, dict] = field(default_factory=dict)  # check key -> {execution id: planned at}
     delivered: dict[str, list[str]] = field(default_factory=dict)  # alert key -> channels done
     sent: list[str] = field(default_factory=list)
     started: bool = False
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor:
-        return cls(**json.loads(text)) if text else cls()
+        known = {f.name for f in fields(cls)}  # a cursor stored by an older version may carry more
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known}) if text else cls()
 
     def dump(self) -> str:
         return json.dumps(vars(self), sort_keys=True)
@@ -71,7 +74,7 @@ class Outbox:
         self.error: str | None = None
 
     def deliver(self, alert: Alert) -> bool:
-        """True when every channel has the alert (now or on an earlier tick)."""
+        """True when every channel has the alert (now or on an earlier tick of the same event)."""
         self.log.warning(self.channels.redact(alert.as_text()))
         for name in self.channels.enabled():
             if name in self.cursor.delivered.get(alert.key, []):
@@ -83,8 +86,13 @@ class Outbox:
                 return False
             self.cursor.delivered.setdefault(alert.key, []).append(name)
             self.sent_count += 1
-        self.cursor.delivered.pop(alert.key, None)
         return True
+
+    def handled_up_to(self, storage_id: int) -> None:
+        """The event ``storage_id`` and all before it are done: its alerts are no longer pending."""
+        self.cursor.after = storage_id
+        self.cursor.delivered.clear()
+        self.handled += 1
 
     def result(self) -> dg.SensorResult:
         """The tick's outcome; raises when a channel failed before anything else happened, so the
@@ -102,12 +110,25 @@ class Outbox:
 # -- failed runs ------------------------------------------------------------------------------------
 
 
-def _failed_runs(instance: dg.DagsterInstance, after: int) -> Iterator[tuple[int, dg.DagsterRun, object]]:
-    failures = dg.RunStatusChangeRecordsFilter(
-        dg.DagsterEventType.RUN_FAILURE, after_storage_id=after if after >= 0 else None
-    )
-    records = instance.fetch_run_status_changes(failures, limit=BATCH, ascending=True).records
-    for record in records:
+def _ended_runs(
+    instance: dg.DagsterInstance, after: int, ends=(dg.DagsterEventType.RUN_FAILURE,)
+) -> Iterator[tuple[int, dg.DagsterRun, object]]:
+    """Runs whose end (of the types in ``ends``) was recorded after storage id ``after``, in the
+    order they ended, at most ``BATCH`` of them."""
+    pages = [
+        instance.fetch_run_status_changes(
+            dg.RunStatusChangeRecordsFilter(end, after_storage_id=after if after >= 0 else None),
+            limit=BATCH,
+            ascending=True,
+        ).records
+        for end in ends
+    ]
+    # A full page may stop short of another type's later ends: go no further than its last.
+    last = min((page[-1].storage_id for page in pages if len(page) == BATCH), default=None)
+    records = sorted((r for page in pages for r in page), key=lambda r: r.storage_id)
+    for record in records[:BATCH]:
+        if last is not None and record.storage_id > last:
+            return
         run = instance.get_run_by_id(record.run_id)
         if run is not None:
             yield record.storage_id, run, record
@@ -151,7 +172,7 @@ def alert_on_run_failure(context: dg.SensorEvaluationContext, alerts: AlertChann
     cursor = Cursor.parse(context.cursor)
     outbox = Outbox(alerts, cursor, context.log)
     since = time.time() - FIRST_TICK_LOOKBACK_S
-    for storage_id, run, record in _failed_runs(context.instance, cursor.after):
+    for storage_id, run, record in _ended_runs(context.instance, cursor.after):
         old = not cursor.started and record.event_log_entry.timestamp < since
         if not old and run.tags.get(WILL_RETRY_TAG) != "true":
             alert = run_failure_alert(
@@ -163,8 +184,7 @@ def alert_on_run_failure(context: dg.SensorEvaluationContext, alerts: AlertChann
             )
             if not outbox.deliver(alert):
                 break
-        cursor.after = storage_id
-        outbox.handled += 1
+        outbox.handled_up_to(storage_id)
     cursor.started = True
     return outbox.result()
 
@@ -172,38 +192,10 @@ def alert_on_run_failure(context: dg.SensorEvaluationContext, alerts: AlertChann
 # -- failed checks, anomalies, stale days -----------------------------------------------------------
 
 
-def _check_executions(instance: dg.DagsterInstance, check_keys, seen: dict[str, dict], since: float) -> list:
-    """Completed check executions planned after ``since`` and not handled yet, oldest first.
-
-    A check's execution record is created when its run plans it and completed in place later, so
-    ids are not completion order: each check remembers the ids it handled within the window, and
-    its history is read back page by page to the window's start (a ranged QA run records one
-    evaluation per day: a 90-day backfill is 90 at once).
-    """
-    done = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
-    storage = instance.event_log_storage
-    fresh = []
-    for key in check_keys:
-        handled = seen.get(key.to_user_string(), {})
-        cursor = None
-        while True:
-            page = storage.get_asset_check_execution_history(key, limit=BATCH, cursor=cursor, status=done)
-            recent = [r for r in page if r.create_timestamp >= since]
-            fresh += [r for r in recent if str(r.id) not in handled and r.event]
-            if len(page) < BATCH or len(recent) < len(page):
-                break
-            cursor = page[-1].id
-    return sorted(fresh, key=lambda r: r.id)
-
-
-def _mark_handled(seen: dict[str, dict], record) -> None:
-    seen.setdefault(record.key.to_user_string(), {})[str(record.id)] = record.create_timestamp
-
-
-def _forget_before(seen: dict[str, dict], since: float) -> dict[str, dict]:
-    """Handled ids of executions planned before the window: they are not read again."""
-    kept = {key: {i: ts for i, ts in ids.items() if ts >= since} for key, ids in seen.items()}
-    return {key: ids for key, ids in kept.items() if ids}
+def _check_evaluations(instance: dg.DagsterInstance, run_id: str) -> list:
+    """The asset check evaluations a run recorded, in order."""
+    of_type = dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    return instance.get_records_for_run(run_id, of_type=of_type).records
 
 
 def _forget_old(sent: list[str], today: date) -> list[str]:
@@ -228,6 +220,14 @@ def alerts_for_evaluation(evaluation, run: dg.DagsterRun | None, storage_id: int
     return [check_alert(evaluation, run, ui_url, storage_id, stale=stale)]
 
 
+def _run_check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, ui_url: str, sent: set) -> list:
+    alerts = []
+    for record in _check_evaluations(instance, run.run_id):
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        alerts += alerts_for_evaluation(evaluation, run, record.storage_id, ui_url, sent)
+    return alerts
+
+
 def _deliver_all(outbox: Outbox, alerts: list[Alert], sent: set[str]) -> bool:
     for alert in alerts:
         if not outbox.deliver(alert):
@@ -249,21 +249,17 @@ def _deliver_all(outbox: Outbox, alerts: list[Alert], sent: set[str]) -> bool:
 def alert_on_check_failure(context: dg.SensorEvaluationContext, alerts: AlertChannels) -> dg.SensorResult:
     cursor = Cursor.parse(context.cursor)
     outbox = Outbox(alerts, cursor, context.log)
-    # First tick: the last day; then every execution planned within CHECK_WINDOW_S (a run that
-    # completes its checks later than that after planning them is not reported).
-    since = time.time() - (CHECK_WINDOW_S if cursor.started else FIRST_TICK_LOOKBACK_S)
+    # Checks are evaluated inside runs: each ended run's evaluations are read once, when it ends.
+    # The first tick (or a cursor from before this scheme) reports runs that ended in the last day.
+    since = time.time() - FIRST_TICK_LOOKBACK_S
+    first = cursor.after < 0
     sent = set(cursor.sent)
-    check_keys = context.repository_def.asset_graph.asset_check_keys if context.repository_def else ()
-    for record in _check_executions(context.instance, check_keys, cursor.checks, since):
-        evaluation = record.event.dagster_event.event_specific_data
-        run = context.instance.get_run_by_id(record.run_id)
-        if not _deliver_all(
-            outbox, alerts_for_evaluation(evaluation, run, record.id, alerts.ui_url, sent), sent
+    for storage_id, run, record in _ended_runs(context.instance, cursor.after, RUN_ENDS):
+        if not (first and record.event_log_entry.timestamp < since) and not _deliver_all(
+            outbox, _run_check_alerts(context.instance, run, alerts.ui_url, sent), sent
         ):
             break
-        _mark_handled(cursor.checks, record)
-        outbox.handled += 1
-    cursor.checks = _forget_before(cursor.checks, since)
+        outbox.handled_up_to(storage_id)
     cursor.sent = _forget_old(sorted(sent), date.today())
     cursor.started = True
     return outbox.result()

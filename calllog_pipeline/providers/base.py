@@ -116,6 +116,7 @@ class ProviderApi(dg.ConfigurableResource):
                 secrets=tuple(self.secrets()),
                 api_key_env=self.env_var("api_key"),
                 base_url_env=self.env_var("base_url"),
+                max_backoff_env=self.env_var("max_backoff_s"),
                 rate_limit_requests=self.rate_limit_requests,
                 rate_limit_period_s=self.rate_limit_period_s,
                 max_concurrency=self.max_concurrency,

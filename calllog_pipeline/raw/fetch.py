@@ -142,7 +142,8 @@ class WindowFetch:
         self.default_params = dict(default_params or {})
         self.sink = sink
         self.concurrency = max(1, concurrency)
-        self.size = page_size or endpoint.page_size
+        self.size = page_size or endpoint.page_size  # records a page holds: the pages' arithmetic
+        self.asked = self.size  # the page size asked for
         self.known_pages = dict(known_pages or {}) if endpoint.conditional and stored_page else {}
         self.stored_page = stored_page
         self.progress = progress
@@ -194,17 +195,23 @@ class WindowFetch:
     def _fit_page_size(self, first: Page) -> None:
         """Page by what the provider sends: a server that caps pages below the size asked for (a
         lower limit than its page documents) numbers its pages by its own size, and reading them
-        as ours would leave holes no re-read fills."""
-        if 0 < first.listed < self.size and first.total > first.listed:
+        as ours would leave holes no re-read fills. So does one that sends more than asked for (it
+        ignores the size parameter, or its default is larger): counted by our size, its pages
+        overlap, the listing looks several times longer than it is, and the search for a day in an
+        unfiltered listing aims past its end. Such a server is still asked for the size page 1 was
+        asked for (the request it answered with that size; never more than the documented maximum)."""
+        shorter = 0 < first.listed < self.size and first.total > first.listed
+        if shorter or first.listed > self.size:
             self.progress(
                 f"the provider sent {first.listed} records on a page of {self.size} asked for; "
                 f"paging by {first.listed}"
             )
             self.size = first.listed
+            self.asked = min(self.asked, first.listed)
             self.coverage = Coverage(self.endpoint.order, self.size)
 
     def _params(self, number: int) -> dict[str, Any]:
-        params = {**self.default_params, **self.endpoint.page_params(number, self.size)}
+        params = {**self.default_params, **self.endpoint.page_params(number, self.asked)}
         if self.endpoint.paging is Paging.WINDOWED:
             params.update(self.endpoint.window_params(self.window))
         return params

@@ -4,7 +4,9 @@ From the reference page (shared/provider-api/leadconnector-voice-ai-call-logs.tx
 * every request needs a ``Version`` header and a ``locationId``;
 * ``startDate``/``endDate`` are Unix epoch milliseconds, both or neither, start < end; the page's
   example ends a day at ``...199000``, its last second, but says neither bound's inclusiveness nor
-  resolution, so we ask for a second more on each side and keep the records inside the window;
+  resolution, so we ask for a second more at the start and keep the records inside the window;
+  the range is "interpreted in the provided IANA timezone" (none can be provided): the end is
+  asked for a local day later, in case the server rounds it down to the start of its day;
 * ``sortBy=createdAt&sort=ascend`` gives a listing that new calls only append to;
 * ``pageSize`` is at most 50; the answer is ``{"total", "page", "pageSize", "callLogs"}``.
 HighLevel's published limit is 100 requests per 10 s per location (and 200,000 a day); a 429
@@ -64,12 +66,20 @@ def _created_at(record: dict, _context: Mapping[str, str]) -> datetime | None:
 # at the window's first instant and in its last second are listed either way; the fetch drops
 # what lies outside.
 BOUND_MARGIN = timedelta(seconds=1)
+# The page says the range is "interpreted in the provided IANA timezone" and names no timezone
+# parameter: a server may round each bound to the start of its day in a zone of its own (the
+# location's), the end one exclusive, which would cut up to a day off the window's end. Ending
+# the request over a local day later (26 h: a DST day has 25) keeps the window inside whatever
+# day it rounds to; the listing is oldest first, so the fetch stops at the first page past the
+# window and the extra day costs at most the pages in flight. Rounding the start down can only
+# list more.
+END_MARGIN = timedelta(hours=26)
 
 
 def _window(window: Window) -> dict[str, Any]:
     return {
         "startDate": epoch_ms(window.start - BOUND_MARGIN),
-        "endDate": epoch_ms(window.end + BOUND_MARGIN),
+        "endDate": epoch_ms(window.end + END_MARGIN),
     }
 
 
