@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import orjson
@@ -489,6 +490,31 @@ class TableBuffers:
             self._transcripts = ([], [])
             yield from self.transcript_turns(pa.array(call_ids, pa.string()), pa.array(texts, pa.string()))
 
+    def batch(self, table: str, n: int, columns: Mapping[str, Any]) -> TableBatch:
+        """``n`` rows of ``table`` from whole columns: a list or Arrow array per column, or one value
+        for every row; a column not given is null. ``provider`` and ``ingested_at`` are filled in;
+        interaction texts are redacted, as ``drain`` does."""
+        schema = schemas.TABLES[table]
+        arrays = []
+        for field in schema:
+            if field.name == "provider":
+                value = self.provider
+            elif field.name == "ingested_at":
+                value = self.ingested_at
+            else:
+                value = columns.get(field.name)
+            if isinstance(value, pa.Array):
+                arrays.append(value)
+            elif isinstance(value, list):
+                arrays.append(pa.array(value, field.type))
+            elif value is None:
+                arrays.append(pa.nulls(n, field.type))
+            else:
+                arrays.append(pa.repeat(pa.scalar(value, field.type), n))
+        if table == "interactions":
+            arrays[schema.get_field_index("text")] = redact_texts(arrays[schema.get_field_index("text")])
+        return table, pa.RecordBatch.from_arrays(arrays, schema=schema)
+
     def reject(self, endpoint: str, record: Any, reason: str, detail: str, record_id: str | None) -> None:
         self.quarantine.append(
             {
@@ -618,3 +644,207 @@ def records(payloads: pa.Array) -> Iterator[tuple[Any, int]]:
     """(decoded record, digest of its JSON text) for each payload of a raw batch."""
     for text in payloads.to_pylist():
         yield orjson.loads(text), hash(text)
+
+
+# --- column at a time ---------------------------------------------------------------------------------
+#
+# A mapping decodes a batch of raw records once, then builds each output column over the whole
+# batch: one list comprehension per field (the coercions above applied per value), time parsing
+# vectorized in Arrow. Per-record invalid values are collected per column, in column order, into
+# ``Invalid`` (record position -> {field: value}), which becomes ``extra._invalid``.
+
+Invalid = dict[int, dict[str, Any]]
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while one batch is mapped.
+
+    A batch's decoded records stay alive until its columns are built, so the collector would
+    move them to its oldest generation and then, every few batches, traverse the whole heap
+    (Dagster's objects included) to find no cycles: decoded JSON and the columns built from it
+    have none, and they are freed by reference counting once the batch is mapped. This cut a
+    LeadConnector day's normalize CPU by about a quarter (docs/benchmarks.md, Analysis)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class Admitted(NamedTuple):
+    """The records of a batch that become calls (in batch order), their call ids and start times."""
+
+    records: list[dict[str, Any]]
+    call_ids: list[str]
+    started_at: pa.Array  # ``schemas.TIMESTAMP``
+
+
+def admit(
+    out: TableBuffers,
+    endpoint: str,
+    payloads: pa.Array,
+    seen: SeenIds,
+    call_id: Callable[[dict[str, Any]], str | Reject],
+    start: tuple[str, Callable[[list[Any]], pa.Array], str],
+    id_keys: tuple[str, ...],
+) -> Admitted:
+    """Decode a raw batch; quarantine the records that cannot be calls and drop repeats.
+
+    A record that is not a JSON object, has no call id (``call_id`` returns a ``Reject``) or no
+    usable start time is quarantined with its reason; then, in batch order, a record whose id was
+    seen with the same content is dropped and one seen with other content quarantined.
+    ``start`` is (field, parser over a column of its values: null where unusable, how an unusable
+    value is described: "is not an ISO-8601 time").
+    """
+    texts = payloads.to_pylist()
+    records = [orjson.loads(text) for text in texts]
+    ids = [call_id(r) if type(r) is dict else _NOT_AN_OBJECT for r in records]
+    field, parse, unusable = start
+    values = [r.get(field) if type(r) is dict else None for r in records]
+    started_at = parse(values)
+    unparsed = started_at.is_null().to_pylist() if started_at.null_count else None
+    rejected: dict[int, Reject] = {}
+    keep: list[int] = []
+    for i, call in enumerate(ids):
+        if type(call) is not str:
+            rejected[i] = call if call is not _NOT_AN_OBJECT else _wrong_shape(records[i])
+        elif unparsed is not None and unparsed[i]:
+            rejected[i] = _time_reject(values[i], field, unusable)
+        else:
+            try:
+                if seen.check(call, hash(texts[i])):
+                    keep.append(i)
+            except Reject as conflict:
+                rejected[i] = conflict
+    for i, reason in rejected.items():
+        out.reject(endpoint, records[i], reason.reason, reason.detail, record_id_of(records[i], *id_keys))
+    if len(keep) == len(records):
+        return Admitted(records, ids, started_at)
+    return Admitted(
+        [records[i] for i in keep], [ids[i] for i in keep], started_at.take(pa.array(keep, pa.int64()))
+    )
+
+
+_NOT_AN_OBJECT = Reject("wrong_shape", "")
+
+
+def _wrong_shape(record: Any) -> Reject:
+    return Reject("wrong_shape", f"expected a JSON object, got {type(record).__name__}")
+
+
+def _time_reject(value: Any, field: str, unusable: str) -> Reject:
+    try:
+        _require_text(value, field)
+    except Reject as rejected:
+        return rejected
+    return Reject("unparseable_time", f"{field} {unusable}: {value!r}"[:200])
+
+
+def column(records: list[dict[str, Any]], key: str) -> list[Any]:
+    return [r.get(key) for r in records]
+
+
+def take_column(
+    records: list[dict[str, Any]], key: str, coerce, invalid: Invalid, false_is_null: bool = False
+) -> list[Any]:
+    """``take`` over a column: ``coerce`` of each present value; values that do not coerce are
+    kept in ``invalid``. A value already of the type ``coerce`` returns unchanged is kept without
+    a call (most are)."""
+    values = [r.get(key) for r in records]
+    same = _UNCHANGED.get(coerce)
+    out = [
+        v
+        if type(v) is same and (same is not str or v.strip())
+        else None
+        if v is None or v == "" or (false_is_null and v is False)
+        else coerce(v)
+        for v in values
+    ]
+    refused(values, out, key, invalid, false_is_null)
+    return out
+
+
+# Coercions that return a value of this type as it is (``as_str``: unless it is blank).
+_UNCHANGED = {as_str: str, as_float: float, as_bool: bool}
+
+
+def refused(
+    values: list[Any], out: list[Any], key: str, invalid: Invalid, false_is_null: bool = False
+) -> None:
+    """Record in ``invalid`` each present value (not null, blank or, with ``false_is_null``,
+    ``false``) whose mapped value is None."""
+    if out.count(None) == values.count(None):  # nothing refused (a present value never maps to None here)
+        return
+    for i, (v, o) in enumerate(zip(values, out, strict=True)):
+        if o is None and v is not None and v != "" and not (false_is_null and v is False):
+            invalid.setdefault(i, {})[key] = v
+
+
+def take_times(records: list[dict[str, Any]], key: str, invalid: Invalid) -> pa.Array:
+    """``take(..., parse_iso_utc_or_none, ...)`` over a column, as an Arrow timestamp array."""
+    values = [r.get(key) for r in records]
+    times = iso_times(values)
+    if times.null_count:
+        refused(values, [None if null else True for null in times.is_null().to_pylist()], key, invalid)
+    return times
+
+
+# An ISO-8601 instant that Arrow and ``datetime.fromisoformat`` read alike: a four-digit year
+# 1000-8999 (no overflow on conversion to UTC), a zone, at most microseconds. Anything else is
+# parsed value by value (``timeutil.parse_iso_utc``).
+_ISO_USUAL = (
+    r"^[1-8][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+
+
+def iso_times(values: list[Any]) -> pa.Array:
+    """``parse_iso_utc_or_none`` over a column: vectorized in Arrow for the usual layout, value
+    by value for the rest (and for a batch Arrow refuses, e.g. a 30 February)."""
+    text = pa.array([v if type(v) is str else None for v in values], pa.string())
+    usual = pc.fill_null(pc.match_substring_regex(text, _ISO_USUAL), False)
+    try:
+        times = pc.cast(pc.if_else(usual, text, pa.scalar(None, pa.string())), schemas.TIMESTAMP)
+    except pa.ArrowInvalid:
+        usual, times = pa.array([False] * len(text)), pa.nulls(len(text), schemas.TIMESTAMP)
+    odd = pc.and_(text.is_valid(), pc.invert(usual))
+    if not pc.any(odd).as_py():
+        return times
+    micros = np.array(pc.fill_null(times.cast(pa.int64()), 0))
+    missing = np.array(times.is_null())
+    for i in pc.indices_nonzero(odd).to_pylist():
+        if (moment := timeutil.parse_iso_utc(values[i])) is not None:
+            micros[i], missing[i] = (moment - _EPOCH) // _MICROSECOND, False
+    return pa.array(micros, pa.int64(), mask=missing).cast(schemas.TIMESTAMP)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def json_column(values: list[Any]) -> list[str | None]:
+    """``dump_json`` over a column."""
+    if _JSON_REDACTED.get():
+        return [
+            None if v is None else orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode() for v in values
+        ]
+    return [dump_json(v) for v in values]
+
+
+def extra_column(
+    records: list[dict[str, Any]], mapped: frozenset[str], invalid: Invalid, more: list | None = None
+) -> list[str | None]:
+    """The ``extra`` column: each record's unmapped, non-null fields, then ``more`` (a dict of
+    fields per record, or None), then its ``_invalid`` values, as JSON text (null when empty)."""
+    rests = [{k: v for k, v in r.items() if k not in mapped and v is not None} for r in records]
+    if more is not None:
+        for rest, fields in zip(rests, more, strict=True):
+            if fields:
+                rest.update(fields)
+    for i, values in invalid.items():
+        rests[i]["_invalid"] = values
+    return json_column([rest or None for rest in rests])

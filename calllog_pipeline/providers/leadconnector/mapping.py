@@ -12,26 +12,32 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
+
 from calllog_pipeline.mapping import (
+    Admitted,
+    Invalid,
     RawDay,
     Reject,
     SeenIds,
     TableBatch,
     TableBuffers,
+    admit,
     as_bool,
     as_float,
     as_list,
     as_object,
     as_str,
     batches,
-    dump_json,
+    column,
     e164,
+    extra_column,
+    gc_paused,
+    iso_times,
+    json_column,
     json_redacted_at_ingest,
-    parse_iso_utc,
-    parse_iso_utc_or_none,
-    record_id_of,
-    records,
-    take,
+    take_column,
+    take_times,
 )
 
 PROVIDER = "leadconnector"
@@ -76,65 +82,75 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     seen = SeenIds()
     with json_redacted_at_ingest(raw, ENDPOINT):
         for payloads in batches(raw, ENDPOINT):
-            for record, digest in records(payloads):
-                try:
-                    normalize_call(out, record, digest, seen)
-                except Reject as rejected:
-                    out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
-            yield from out.drain()
+            with gc_paused():
+                calls = admit(out, ENDPOINT, payloads, seen, _call_id, START, ("id",))
+                mapped = list(map_calls(out, calls))
+            yield from mapped
+            yield from out.drain()  # the quarantined records
 
 
-def normalize_call(out: TableBuffers, record: Any, digest: int, seen: SeenIds) -> None:
-    row = call_row(record)
-    if not seen.check(row["call_id"], digest):
-        return
-    out.calls.append(row)
-    out.actions.extend(action_rows(row["call_id"], as_list(record.get("executedCallActions"))))
-    out.add_transcript(row["call_id"], row["transcript"])
+START = ("createdAt", iso_times, "is not an ISO-8601 time")
 
 
-def call_row(record: Any) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise Reject("wrong_shape", f"expected a JSON object, got {type(record).__name__}")
+def _call_id(record: dict[str, Any]) -> str | Reject:
     call_id = as_str(record.get("id"))
-    if call_id is None:
-        raise Reject("missing_id", "record has no id")
-    invalid: dict[str, Any] = {}
-    duration_s = take(record, "duration", as_float, invalid)
-    return {
-        "provider": PROVIDER,
-        "call_id": call_id,
-        "agent_id": take(record, "agentId", as_str, invalid),
-        "agent_name": None,
-        "started_at": parse_iso_utc(record.get("createdAt"), "createdAt"),
-        "ended_at": None,  # the page gives createdAt and a duration, not an end time
-        "duration_s": duration_s,
-        "status": derived_status(duration_s),
-        "status_raw": None,
-        "end_reason": None,
-        "direction": None,
-        "channel": "phone",
-        "from_number": take(record, "fromNumber", e164, invalid),
-        "to_number": take(record, "toNumber", e164, invalid),
-        "sentiment": None,
-        "summary": take(record, "summary", as_str, invalid),
-        "transcript": take(record, "transcript", as_str, invalid),
-        "recording_url": take(record, "recordingUrl", as_str, invalid),
-        "is_test": _is_test(record, invalid),
-        "cost_usd": None,
-        "tokens": None,
-        "extracted": _json_object(record, "extractedData", invalid),
-        "extra": _extra(record, invalid),
-    }
+    return Reject("missing_id", "record has no id") if call_id is None else call_id
 
 
-def _is_test(record: dict[str, Any], invalid: dict[str, Any]) -> bool | None:
+def map_calls(out: TableBuffers, calls: Admitted) -> Iterator[TableBatch]:
+    """The calls of a batch, column by column; then their actions and transcript turns."""
+    records, n = calls.records, len(calls.records)
+    if not n:
+        return
+    invalid: Invalid = {}
+    duration_s = take_column(records, "duration", as_float, invalid)
+    agent_id = take_column(records, "agentId", as_str, invalid)
+    from_number = take_column(records, "fromNumber", e164, invalid)
+    to_number = take_column(records, "toNumber", e164, invalid)
+    summary = take_column(records, "summary", as_str, invalid)
+    transcript = take_column(records, "transcript", as_str, invalid)
+    recording_url = take_column(records, "recordingUrl", as_str, invalid)
+    is_test = _is_test(records, invalid)
+    extracted = _json_objects(records, "extractedData", invalid)
+    actions = [as_list(v) for v in column(records, "executedCallActions")]  # a list or its JSON text
+    for i, (value, found) in enumerate(zip(column(records, "executedCallActions"), actions, strict=True)):
+        if value is not None and found is None:
+            invalid.setdefault(i, {})["executedCallActions"] = value
+    yield out.batch(
+        "calls",
+        n,
+        {
+            "call_id": calls.call_ids,
+            "agent_id": agent_id,
+            "started_at": calls.started_at,
+            "duration_s": duration_s,
+            "status": [derived_status(d) for d in duration_s],
+            "channel": "phone",
+            "from_number": from_number,
+            "to_number": to_number,
+            "summary": summary,
+            "transcript": transcript,
+            "recording_url": recording_url,
+            "is_test": is_test,
+            "extracted": extracted,
+            "extra": extra_column(records, MAPPED, invalid),
+        },
+    )
+    yield from map_actions(out, calls.call_ids, actions)
+    yield from out.transcript_turns(pa.array(calls.call_ids, pa.string()), pa.array(transcript, pa.string()))
+
+
+def _is_test(records: list[dict[str, Any]], invalid: Invalid) -> list[bool | None]:
     """``trialCall``; a record that only carries the ``callType`` the page filters on (``LIVE`` /
     ``TRIAL``) says the same."""
-    trial = take(record, "trialCall", as_bool, invalid)
-    if trial is None:
-        trial = {"TRIAL": True, "LIVE": False}.get((as_str(record.get("callType")) or "").strip().upper())
-    return trial
+    trial = take_column(records, "trialCall", as_bool, invalid)
+    return [
+        t if t is not None else CALL_TYPES.get((as_str(r.get("callType")) or "").strip().upper())
+        for t, r in zip(trial, records, strict=True)
+    ]
+
+
+CALL_TYPES = {"TRIAL": True, "LIVE": False}
 
 
 def derived_status(duration_s: float | None) -> str:
@@ -143,53 +159,50 @@ def derived_status(duration_s: float | None) -> str:
     return "completed" if duration_s is not None and duration_s > 0 else "unknown"
 
 
-def action_rows(call_id: str, actions: Any) -> list[dict[str, Any]]:
-    if not isinstance(actions, list):
-        return []
-    return [action_row(call_id, action) for action in actions if isinstance(action, dict)]
+def map_actions(out: TableBuffers, call_ids: list[str], actions: list[list | None]) -> Iterator[TableBatch]:
+    """``executedCallActions`` of a batch's calls, column by column (entries that are not objects
+    are skipped)."""
+    pairs = [
+        (call_id, action)
+        for call_id, listed in zip(call_ids, actions, strict=True)
+        if listed
+        for action in listed
+        if isinstance(action, dict)
+    ]
+    if not pairs:
+        return
+    owners, records = [p[0] for p in pairs], [p[1] for p in pairs]
+    invalid: Invalid = {}
+    type_raw = take_column(records, "actionType", as_str, invalid)
+    given = column(records, "actionParameters")
+    parameters = [None if v is None else as_object(v) for v in given]  # an object or its JSON text
+    for i, (value, found) in enumerate(zip(given, parameters, strict=True)):
+        if value is not None and found is None:
+            invalid.setdefault(i, {})["actionParameters"] = value
+    action_id = take_column(records, "actionId", as_str, invalid)
+    name = take_column(records, "actionName", as_str, invalid)
+    executed_at = take_times(records, "executedAt", invalid)
+    yield out.batch(
+        "actions",
+        len(records),
+        {
+            "call_id": owners,
+            "action_id": action_id,
+            "action_type": [ACTION_TYPES.get((t or "").strip().upper(), "other") for t in type_raw],
+            "action_type_raw": type_raw,
+            "name": name,
+            "executed_at": executed_at,
+            "parameters": json_column(parameters),
+            "extra": extra_column(records, ACTION_MAPPED, invalid),
+        },
+    )
 
 
-def action_row(call_id: str, action: dict[str, Any]) -> dict[str, Any]:
-    invalid: dict[str, Any] = {}
-    type_raw = take(action, "actionType", as_str, invalid)
-    parameters = action.get("actionParameters")
-    if parameters is not None and (parameters := as_object(parameters)) is None:  # an object or its JSON text
-        invalid["actionParameters"] = action["actionParameters"]
-    row = {
-        "provider": PROVIDER,
-        "call_id": call_id,
-        "action_id": take(action, "actionId", as_str, invalid),
-        "action_type": ACTION_TYPES.get((type_raw or "").strip().upper(), "other"),
-        "action_type_raw": type_raw,
-        "name": take(action, "actionName", as_str, invalid),
-        "executed_at": take(action, "executedAt", parse_iso_utc_or_none, invalid),
-        "succeeded": None,  # the page does not say whether an action worked
-        "latency_s": None,
-        "parameters": dump_json(parameters),
-        "result": None,
-    }
-    rest = {k: v for k, v in action.items() if k not in ACTION_MAPPED and v is not None}
-    if invalid:
-        rest["_invalid"] = invalid
-    row["extra"] = dump_json(rest) if rest else None
-    return row
-
-
-def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> str | None:
-    value = record.get(key)
-    if value is None:
-        return None
-    if (found := as_object(value)) is None:
-        invalid[key] = value
-        return None
-    return dump_json(found)
-
-
-def _extra(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:
-    rest = {k: v for k, v in record.items() if k not in MAPPED and v is not None}
-    actions = record.get("executedCallActions")
-    if actions is not None and as_list(actions) is None:  # a list or its JSON text
-        invalid["executedCallActions"] = actions
-    if invalid:
-        rest["_invalid"] = invalid
-    return dump_json(rest) if rest else None
+def _json_objects(records: list[dict[str, Any]], key: str, invalid: Invalid) -> list[str | None]:
+    """An object (or its JSON text) as JSON text; anything else is invalid."""
+    values = column(records, key)
+    found = [None if v is None else as_object(v) for v in values]
+    for i, (value, obj) in enumerate(zip(values, found, strict=True)):
+        if value is not None and obj is None:
+            invalid.setdefault(i, {})[key] = value
+    return json_column(found)

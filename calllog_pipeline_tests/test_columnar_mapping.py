@@ -1,0 +1,87 @@
+"""The column-at-a-time mapping reads every value as the value-by-value rules do.
+
+Times are parsed in Arrow for the usual ISO layout and by ``timeutil.parse_iso_utc`` otherwise;
+a call's start time, an action's time and what is quarantined must not depend on which path a
+value took, nor on the other values of its batch."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures.memory_raw import fixed_ingestion_time, run, utc  # noqa: F401
+
+from calllog_pipeline import mapping, timeutil
+from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
+
+pytestmark = pytest.mark.usefixtures("fixed_ingestion_time")
+
+TIMES = [
+    "2026-03-08T06:59:59.123Z",
+    "2026-03-08T06:59:59Z",
+    "2026-03-08T06:59:59.5Z",
+    "2026-03-08T06:59:59.123456Z",
+    "2026-03-08T06:59:59.1234567Z",  # beyond microseconds
+    "2026-03-08T12:29:59+05:30",
+    "2026-03-08T01:59:59-05:00",
+    "2026-03-08T19:44:59+13:45",  # Chatham
+    "2026-03-08t06:59:59z",  # lower case (RFC 3339 allows it)
+    "2026-03-08T06:59:59",  # no zone: documented as UTC
+    "2026-03-08 06:59:59Z",
+    "2026-03-08T06:59:59+0530",
+    "2026-03-08T06:59:59.123+05:30:15",
+    "0999-12-31T23:00:00Z",
+    "9999-12-31T23:59:59-01:00",  # valid, but after 9999 in UTC
+    "0001-01-01T00:00:00+01:00",  # valid, but before year 1 in UTC
+    "2026-02-29T00:00:00Z",  # not a leap year
+    "2024-02-29T00:00:00Z",
+    "2026-03-08T24:00:00Z",
+    "2026-03-08T06:59:60Z",  # a leap second
+    "not-a-date",
+    "",
+    " ",
+    None,
+    7,
+    False,
+]
+
+
+@pytest.mark.parametrize("batch", [TIMES, [t for t in TIMES if t != "2026-02-29T00:00:00Z"]])
+def test_iso_times_of_a_column_equal_the_value_by_value_parse(batch):
+    # With and without a value Arrow refuses for the whole batch (30 February).
+    assert mapping.iso_times(batch).to_pylist() == [timeutil.parse_iso_utc(v) for v in batch]
+
+
+def _call(i: int, created_at, executed_at="2026-03-08T07:00:00Z") -> dict:
+    return {
+        "id": f"call_{i}",
+        "createdAt": created_at,
+        "duration": 30,
+        "executedCallActions": [{"actionId": f"act_{i}", "actionType": "SMS", "executedAt": executed_at}],
+    }
+
+
+def test_leadconnector_times_of_one_batch_read_as_each_alone():
+    """Each odd time in a batch of usual ones, and the same records mapped one per batch: the
+    same calls, actions (an unreadable action time kept in ``extra._invalid``) and quarantine."""
+    records = [_call(i, t, executed_at=t) for i, t in enumerate(TIMES)]
+    together = run(leadconnector, {"call_logs": records})
+    alone = run(leadconnector, {"call_logs": records}, batch_size=1)
+    for table in together:
+        key = lambda row: tuple(str(v) for v in row.values())  # noqa: E731
+        assert sorted(together[table], key=key) == sorted(alone[table], key=key), table
+    started = {row["call_id"]: row["started_at"] for row in together["calls"]}
+    for i, t in enumerate(TIMES):
+        expected = timeutil.parse_iso_utc(t)
+        assert started.get(f"call_{i}") == expected, t
+    actions = {row["call_id"]: row for row in together["actions"]}
+    assert actions["call_9"]["executed_at"] == utc(2026, 3, 8, 6, 59, 59)  # no zone: UTC
+    reasons = {row["record_id"]: row["reason"] for row in together["quarantine"]}
+    assert reasons["call_20"] == "unparseable_time"  # "not-a-date"
+    assert reasons["call_21"] == reasons["call_23"] == reasons["call_25"] == "missing_time"  # "", null, false
+    assert reasons["call_24"] == "unparseable_time"  # a number
+
+
+def test_leadconnector_invalid_action_time_is_kept_not_guessed():
+    calls = run(leadconnector, {"call_logs": [_call(1, "2026-03-08T06:59:59Z", executed_at="soon")]})
+    (action,) = calls["actions"]
+    assert action["executed_at"] is None
+    assert action["extra"] == {"_invalid": {"executedAt": "soon"}}
