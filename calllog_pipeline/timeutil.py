@@ -36,11 +36,14 @@ def parse_local(value: object, fmt: str, timezone: str | tzinfo) -> datetime | N
     if not isinstance(value, str) or not value:
         return None
     try:
-        naive = _parse_naive(value.strip(), fmt)
+        moment = _parse_naive(value.strip(), fmt)
     except ValueError:
-        return None
+        if (moment := _other_layout(value.strip(), fmt)) is None:
+            return None
     try:
-        return naive.replace(tzinfo=zone(timezone) if isinstance(timezone, str) else timezone).astimezone(UTC)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone(timezone) if isinstance(timezone, str) else timezone)
+        return moment.astimezone(UTC)
     except OverflowError:  # a valid local time that is before year 1 or after 9999 in UTC
         return None
 
@@ -111,6 +114,37 @@ def _parse_naive(text: str, fmt: str) -> datetime:
     if fmt == "%Y-%m-%d %H:%M:%S" and _YMD_HMS.fullmatch(text):
         return datetime.fromisoformat(text)
     return datetime.strptime(text, fmt)
+
+
+# The month-first layout's relatives: one-digit fields, no seconds, a fraction of any length, a
+# 12-hour clock.
+_MDY_LOOSE = re.compile(
+    r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
+    r"\s*([AaPp][Mm])?"
+)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _other_layout(text: str, fmt: str) -> datetime | None:
+    """A time in a layout other than the documented ``fmt`` that still says one thing: ISO 8601
+    (``YYYY-MM-DD HH:MM:SS``, as OmniDimension's own webhook payload writes its times, or with a
+    ``T``, a fraction, an offset: then an instant, whatever the zone), or, for a month-first
+    ``fmt``, the same order with the variations above. None for anything else."""
+    try:
+        if _ISO_DATE.match(text):
+            return datetime.fromisoformat(text if "t" not in text and "z" not in text else text.upper())
+        if not fmt.startswith("%m/%d/%Y") or (found := _MDY_LOOSE.fullmatch(text)) is None:
+            return None
+        month, day, year, hour, minute, second, fraction, half = found.groups()
+        hour = int(hour)
+        if half is not None:  # 12 AM is midnight, 12 PM noon
+            if not 1 <= hour <= 12:
+                return None
+            hour = hour % 12 + (12 if half.lower() == "pm" else 0)
+        micro = int((fraction or "0")[:6].ljust(6, "0"))
+        return datetime(int(year), int(month), int(day), hour, int(minute), int(second or 0), micro)
+    except ValueError:
+        return None
 
 
 @lru_cache(maxsize=64)

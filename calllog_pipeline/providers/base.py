@@ -144,6 +144,7 @@ class Endpoint:
     read_page: Callable[[Any], tuple[list[dict], int]]  # decoded body -> (records, total count)
     record_id: Callable[[dict], str | None]
     record_time: Callable[[dict, Mapping[str, str]], datetime | None]  # (record, source_context)
+    time_field: str  # the field ``record_time`` reads, named in messages
     # Query params restricting the listing to a window (``Paging.WINDOWED`` only).
     window_params: Callable[[Window], dict[str, Any]] | None = None
     conditional: bool = False  # answers ETag / If-None-Match with 304

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from calllog_pipeline.http import ApiClient, Response
+from calllog_pipeline.http import ApiClient, ProviderResponseError, Response
 from calllog_pipeline.providers.base import Endpoint, Order, Paging, Window
 from calllog_pipeline.raw import repeated_hour
 from calllog_pipeline.raw.coverage import Coverage, Page
 from calllog_pipeline.raw.locate import WindowPlan
+from calllog_pipeline.redact import redact_text
 
 MAX_REPAIR_ROUNDS = 50
 MAX_TIE_ROUNDS = 20
@@ -321,6 +322,7 @@ class WindowFetch:
         self.stats.not_modified_pages += page.not_modified
         self.stats.total = max(self.stats.total, page.total)
         timed = [] if page.not_modified else self._timed(page.records)
+        self._check_times(page, timed)
         if not page.not_modified:
             times = [t for _, t in timed if t is not None]
             page.oldest = min(times, default=None)
@@ -357,6 +359,24 @@ class WindowFetch:
                 continue
             fresh.append(record)
         self._take(page, fresh)
+
+    def _check_times(self, page: Page, timed: list[tuple[dict, datetime | None]]) -> None:
+        """Fail when not one record of a page has a time that can be read: the listing's time
+        format has changed, and the records can no longer be told from other days' (a listing
+        wider than the window, or OmniDimension's unfiltered one, would file them under every day
+        that reads the page). A lone record with a broken time is quarantined instead."""
+        calls = [record for record, _ in timed if isinstance(record, dict)]
+        if len(calls) < 2 or any(moment is not None for _, moment in timed):
+            return
+        field = self.endpoint.time_field
+        example = next((r.get(field) for r in calls if r.get(field)), None)
+        raise ProviderResponseError(
+            f"{self.client.settings.provider_title} {self.endpoint.path}: none of the {len(calls)} records "
+            f"on page {page.number} has a {field} the pipeline can read"
+            f"{f' (e.g. {redact_text(str(example))[:60]!r})' if example is not None else ''}, so they "
+            "cannot be placed in their days. The API's time format may have changed: nothing was "
+            "written for this partition; update the endpoint's record_time (providers/<name>/api.py)."
+        )
 
     def _note_ties(self, page: Page, timed: list[tuple[dict, datetime | None]]) -> None:
         """Remember the stable positions and ids of in-window records that share a time with the

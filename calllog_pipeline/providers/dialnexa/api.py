@@ -86,6 +86,7 @@ CALLS = Endpoint(
     read_page=json_listing("data", "meta", "total"),
     record_id=id_field,
     record_time=_created_at,
+    time_field="created_at",
     window_params=_calls_window,
 )
 
@@ -100,6 +101,7 @@ CALL_LOGS = Endpoint(
     read_page=json_listing("data", "meta", "total"),
     record_id=id_field,
     record_time=_created_at,
+    time_field="created_at",
     window_params=_call_logs_window,
     conditional=True,
 )

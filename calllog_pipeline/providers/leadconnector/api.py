@@ -99,5 +99,6 @@ CALL_LOGS = Endpoint(
     read_page=json_listing("callLogs", "total"),
     record_id=id_field,
     record_time=_created_at,
+    time_field="createdAt",
     window_params=_window,
 )

@@ -57,6 +57,7 @@ CALL_LOGS = Endpoint(
     read_page=json_listing("call_log_data", "total_records"),
     record_id=id_field,
     record_time=_time_of_call,
+    time_field="time_of_call",
     # On a DST fall-back day an hour of local times repeats; the listing's order tells which.
     later_time=_later_time_of_call,
 )
