@@ -204,6 +204,7 @@ class WindowFetch:
                 await self._fetch_all(range(2, self._page_count(first.total) + 1))
                 await self._repair()
                 await self._read_past_total()
+                self._shrink_watched = False  # later re-reads (ties) only add what they find
                 return
             except ListingShrank as shrank:
                 self.stats.drift_refetches += 1
