@@ -473,18 +473,18 @@ class TableBuffers:
         self.ingested_at = ingested_now()
         self.calls = RowBuffer("calls")
         self.actions = RowBuffer("actions")
-        self.interactions = RowBuffer("interactions")
+        self._turns: dict[str, list] = _turn_columns()
         self.quarantine = RowBuffer("quarantine")
         self.speakers, self.separator = speakers or {}, separator
         self._transcripts: tuple[list[str], list[Any]] = ([], [])
 
     def drain(self) -> Iterator[tuple[str, pa.RecordBatch]]:
-        for buffer in (self.calls, self.actions, self.interactions, self.quarantine):
+        for buffer in (self.calls, self.actions, self.quarantine):
             if len(buffer):
-                batch = buffer.take_batch(self.ingested_at)
-                if buffer.table == "interactions":
-                    batch = _with_redacted_text(batch)
-                yield buffer.table, batch
+                yield buffer.table, buffer.take_batch(self.ingested_at)
+        if turns := len(self._turns["call_id"]):
+            columns, self._turns = self._turns, _turn_columns()
+            yield self.batch("interactions", turns, columns)
         if self._transcripts[0]:
             call_ids, texts = self._transcripts
             self._transcripts = ([], [])
@@ -528,21 +528,18 @@ class TableBuffers:
         )
 
     def add_turns(self, call_id: str, turns: Iterable[tuple], source: str = "transcript") -> None:
-        """Interaction rows from ``(speaker, text)`` or ``(speaker, text, at, response_latency_s)``."""
+        """Interaction rows from ``(speaker, text)`` or ``(speaker, text, at, response_latency_s)``,
+        gathered column by column (texts are redacted a batch at a time, in ``drain``)."""
+        columns = self._turns
         for index, (speaker, text, *timing) in enumerate(turns):
             at, latency = (*timing, None, None)[:2]
-            self.interactions.append(
-                {
-                    "provider": self.provider,
-                    "call_id": call_id,
-                    "turn_index": index,
-                    "speaker": speaker,
-                    "text": text,  # redacted a batch at a time, in ``drain``
-                    "at": at,
-                    "response_latency_s": latency,
-                    "source": source,
-                }
-            )
+            columns["call_id"].append(call_id)
+            columns["turn_index"].append(index)
+            columns["speaker"].append(speaker)
+            columns["text"].append(text)
+            columns["at"].append(at)
+            columns["response_latency_s"].append(latency)
+            columns["source"].append(source)
 
     def add_transcript(self, call_id: str, text: Any) -> None:
         """The call's ``label: words`` transcript, split into turns when the buffers are drained."""
@@ -579,9 +576,11 @@ def redact_texts(column: pa.Array) -> pa.Array:
     return pa.array(redact_strings(column.to_pylist()), type=column.type)
 
 
-def _with_redacted_text(batch: pa.RecordBatch) -> pa.RecordBatch:
-    i = batch.schema.get_field_index("text")
-    return batch.set_column(i, batch.schema.field(i), redact_texts(batch.column(i)))
+def _turn_columns() -> dict[str, list]:
+    return {
+        name: []
+        for name in ("call_id", "turn_index", "speaker", "text", "at", "response_latency_s", "source")
+    }
 
 
 class SeenIds:
