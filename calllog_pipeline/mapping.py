@@ -179,11 +179,16 @@ parse_iso_utc_or_none = timeutil.parse_iso_utc  # optional times: anything unusa
 def parse_local(value: Any, field: str, zone: tzinfo, fmt: str) -> datetime:
     """A zone-less local time in ``fmt`` read in ``zone``, returned in UTC; raises ``Reject``."""
     _require_text(value, field)
-    if (moment := _local_in_hour(value, fmt, zone)) is None:
-        moment = timeutil.parse_local(value, fmt, zone)
-    if moment is None:
+    if (moment := local_time(value, zone, fmt)) is None:
         raise Reject("unparseable_time", f"{field} does not match {fmt}: {value!r}"[:200])
     return moment
+
+
+def local_time(value: Any, zone: tzinfo, fmt: str) -> datetime | None:
+    """``parse_local`` without the reasons: None for anything that is not a local time in ``fmt``."""
+    if not isinstance(value, str) or not value:
+        return None
+    return _local_in_hour(value, fmt, zone) or timeutil.parse_local(value, fmt, zone)
 
 
 # The zero-padded ``<date> HH:MM:SS`` layouts: such a time is its hour's start plus minutes and seconds.
@@ -222,10 +227,16 @@ _SECONDS = tuple(timedelta(seconds=s) for s in range(3600))  # built once: a tim
 
 
 def _require_text(value: Any, field: str) -> None:
+    if _not_text(value, field) is not None:  # raised unnamed: a named one would hold its frames
+        raise _not_text(value, field)
+
+
+def _not_text(value: Any, field: str) -> Reject | None:
     if value is None or value == "" or value is False:
-        raise Reject("missing_time", f"{field} is empty")
+        return Reject("missing_time", f"{field} is empty")
     if not isinstance(value, str):
-        raise Reject("unparseable_time", f"{field} is not a string: {value!r}"[:200])
+        return Reject("unparseable_time", f"{field} is not a string: {value!r}"[:200])
+    return None
 
 
 # --- phone numbers ------------------------------------------------------------------------------------
@@ -730,8 +741,8 @@ def admit(
             try:
                 if seen.check(call, hash(texts[i])):
                     keep.append(i)
-            except Reject as conflict:
-                rejected[i] = conflict
+            except Reject as conflict:  # kept without its traceback: its frames would hold the batch
+                rejected[i] = conflict.with_traceback(None)
     for i, reason in rejected.items():
         out.reject(endpoint, records[i], reason.reason, reason.detail, record_id_of(records[i], *id_keys))
     if len(keep) == len(records):
@@ -749,11 +760,7 @@ def _wrong_shape(record: Any) -> Reject:
 
 
 def _time_reject(value: Any, field: str, unusable: str) -> Reject:
-    try:
-        _require_text(value, field)
-    except Reject as rejected:
-        return rejected
-    return Reject("unparseable_time", f"{field} {unusable}: {value!r}"[:200])
+    return _not_text(value, field) or Reject("unparseable_time", f"{field} {unusable}: {value!r}"[:200])
 
 
 def column(records: list[dict[str, Any]], key: str) -> list[Any]:
@@ -805,13 +812,7 @@ def take_first(
 
 def local_times(values: list[Any], zone: tzinfo, fmt: str) -> pa.Array:
     """``parse_local`` over a column, null where a value is not a time in ``fmt``."""
-    moments = []
-    for value in values:
-        try:
-            moments.append(parse_local(value, "", zone, fmt))
-        except Reject:
-            moments.append(None)
-    return pa.array(moments, schemas.TIMESTAMP)
+    return pa.array([local_time(value, zone, fmt) for value in values], schemas.TIMESTAMP)
 
 
 def refused(

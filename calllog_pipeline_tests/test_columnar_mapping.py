@@ -136,3 +136,32 @@ def test_omnidimension_fallback_fields_and_what_extra_keeps():
     assert calls["3"]["agent_id"] is None and calls["3"]["channel"] == "web_call"
     assert calls["3"]["extra"] is None
     assert {row["started_at"] for row in calls.values()} == {utc(2026, 3, 8, 6, 59, 59)}
+
+
+@pytest.mark.parametrize("provider", ["dialnexa", "leadconnector", "omnidimension"])
+def test_a_mapped_batch_leaves_no_cycles_behind(provider):
+    """Quarantined records (an exception kept with its traceback holds its frames, and so the
+    whole batch) must not keep a batch alive until the collector runs: with it off, mapping a day
+    of odd records leaves nothing for it to find."""
+    import gc
+
+    from calllog_pipeline.providers import REGISTRY
+
+    time_key, good = {
+        "dialnexa": ("created_at", "2026-03-08T06:59:59Z"),
+        "leadconnector": ("createdAt", "2026-03-08T06:59:59Z"),
+        "omnidimension": ("time_of_call", "03/08/2026 06:59:59"),
+    }[provider]
+    odd = [None, "", "not-a-date", 7, good, good]
+    records = [{"id": f"c{i % 5}", time_key: t, "status": f"s{i}"} for i, t in enumerate(odd * 4)]
+    records += [[1], "text", {"no": "id", time_key: good}]
+    endpoints = {e.name: records for e in REGISTRY[provider].endpoints}
+    run(REGISTRY[provider].normalize, endpoints, batch_size=10)  # what a first run creates once
+    gc.collect()
+    gc.disable()
+    try:
+        tables = run(REGISTRY[provider].normalize, endpoints, batch_size=10)
+        assert tables["quarantine"] and tables["calls"]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

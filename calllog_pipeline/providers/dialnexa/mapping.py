@@ -312,8 +312,8 @@ def _call_id_on(endpoint: str):
     def call_id(record: dict[str, Any]) -> str | Reject:
         try:
             return _ids(record, endpoint)[0]
-        except Reject as rejected:
-            return rejected
+        except Reject as rejected:  # without its traceback: its frames would hold the whole batch
+            return rejected.with_traceback(None)
 
     return call_id
 

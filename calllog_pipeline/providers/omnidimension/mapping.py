@@ -42,9 +42,9 @@ from calllog_pipeline.mapping import (
     extra_column,
     json_column,
     json_redacted_at_ingest,
+    local_time,
     local_times,
     mapped_batches,
-    parse_local,
     take_column,
     take_first,
 )
@@ -424,10 +424,7 @@ class CallClock:
     def read(self, value: Any, fmt: str) -> datetime | None:
         """A local time as UTC, or None if unreadable; on a DST fall-back day, in the pass of the
         repeated hour that does not put it before the call began (``timeutil.during_call``)."""
-        try:
-            moment = parse_local(value, "time", self.zone, fmt)
-        except Reject:
-            return None
+        moment = local_time(value, self.zone, fmt)
         return moment and during_call(moment, self.started_at, self.zone)
 
 
