@@ -808,6 +808,8 @@ def iso_times(values: list[Any]) -> pa.Array:
     text = pa.array([v if type(v) is str else None for v in values], pa.string())
     usual = pc.fill_null(pc.match_substring_regex(text, _ISO_USUAL), False)
     try:
+        if usual.true_count == len(text):  # the common batch: one cast
+            return pc.cast(text, schemas.TIMESTAMP)
         times = pc.cast(pc.if_else(usual, text, pa.scalar(None, pa.string())), schemas.TIMESTAMP)
     except pa.ArrowInvalid:
         usual, times = pa.array([False] * len(text)), pa.nulls(len(text), schemas.TIMESTAMP)

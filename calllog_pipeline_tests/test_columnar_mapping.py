@@ -44,9 +44,17 @@ TIMES = [
 ]
 
 
-@pytest.mark.parametrize("batch", [TIMES, [t for t in TIMES if t != "2026-02-29T00:00:00Z"]])
+@pytest.mark.parametrize(
+    "batch",
+    [
+        TIMES,
+        [t for t in TIMES if t != "2026-02-29T00:00:00Z"],
+        TIMES[:4],  # only the usual layout
+        [*TIMES[:4], "2026-02-29T00:00:00Z"],  # the usual layout, one impossible date
+    ],
+)
 def test_iso_times_of_a_column_equal_the_value_by_value_parse(batch):
-    # With and without a value Arrow refuses for the whole batch (30 February).
+    # With and without a value Arrow refuses for the whole batch (29 February 2026).
     assert mapping.iso_times(batch).to_pylist() == [timeutil.parse_iso_utc(v) for v in batch]
 
 
@@ -85,3 +93,25 @@ def test_leadconnector_invalid_action_time_is_kept_not_guessed():
     (action,) = calls["actions"]
     assert action["executed_at"] is None
     assert action["extra"] == {"_invalid": {"executedAt": "soon"}}
+
+
+def test_dialnexa_duration_reads_the_second_spelling_only_when_the_first_gives_nothing():
+    from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
+
+    start = "2026-03-08T06:00:00Z"
+    logs = [
+        {"id": "c1", "created_at": start, "duration_seconds": "x", "duration_sec": 5},
+        {"id": "c2", "created_at": start, "duration_seconds": 7, "duration_sec": "y"},
+        {"id": "c3", "created_at": start, "ended_at": "2026-03-08T06:01:02.345678Z"},
+        {"id": "c4", "created_at": start, "ended_at": "2026-03-08T05:59:00Z"},  # before the start
+        {"id": "c5", "created_at": start, "duration_sec": "z"},
+    ]
+    calls = {row["call_id"]: row for row in run(dialnexa, {"call_logs": logs})["calls"]}
+    assert calls["c1"]["duration_s"] == 5.0
+    assert calls["c1"]["extra"] == {"_invalid": {"duration_seconds": "x"}}
+    assert calls["c2"]["duration_s"] == 7.0
+    assert calls["c2"]["extra"] is None  # duration_sec is not read: nothing invalid
+    assert calls["c3"]["duration_s"] == 62.345678
+    assert calls["c4"]["duration_s"] is None
+    assert calls["c5"]["duration_s"] is None
+    assert calls["c5"]["extra"] == {"_invalid": {"duration_sec": "z"}}

@@ -35,6 +35,7 @@ from calllog_pipeline.raw.locate import WindowPlan
 from calllog_pipeline.redact import redact_text
 
 MAX_REPAIR_ROUNDS = 50
+MAX_SHRINK_PASSES = 4  # readings of a time-filtered listing whose total keeps falling
 MAX_TIE_ROUNDS = 20
 # How often a running fetch reports its progress: each line is a Dagster event, one SQLite write
 # (about 10 ms of CPU); every 25 pages cost 86 writes for a 100,000-call DialNexa day.
@@ -51,6 +52,14 @@ async def first_error():
         while isinstance(group, BaseExceptionGroup):
             group = group.exceptions[0]
         raise group from None
+
+
+class ListingShrank(Exception):
+    """A page answered with a smaller total than one read before it: records were deleted."""
+
+    def __init__(self, before: int, after: int):
+        super().__init__(f"the listing's total fell from {before} to {after}")
+        self.before, self.after = before, after
 
 
 @dataclass(frozen=True)
@@ -157,6 +166,7 @@ class WindowFetch:
         # that time holds and the ids seen at it (``_settle_ties``).
         self._ties: dict[datetime, tuple[set[int], set[str]]] = {}
         self._watch: set[datetime] = set()  # tie times still short, looked for anywhere on a page
+        self._shrink_watched = False  # whether a falling total restarts the listing (``_fetch_windowed``)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -165,10 +175,7 @@ class WindowFetch:
         first = await self._fetch(1)
         self._fit_page_size(first)
         if self.endpoint.paging is Paging.WINDOWED:
-            self._accept(first)
-            await self._fetch_all(range(2, self._page_count(first.total) + 1))
-            await self._repair()
-            await self._read_past_total()
+            await self._fetch_windowed(first)
             await self._settle_ties()
             if skipped := self.coverage.unread_after_window():
                 self.stats.out_of_window += skipped
@@ -186,6 +193,32 @@ class WindowFetch:
             f"{time.monotonic() - started:.1f}s"
         )
         return self.stats
+
+    async def _fetch_windowed(self, first: Page) -> None:
+        """Page a time-filtered listing from 1 to its end; again from page 1 when its total falls
+        while it is read (``ListingShrank``), at most ``MAX_SHRINK_PASSES`` times in all."""
+        for passes in range(1, MAX_SHRINK_PASSES + 1):
+            self._shrink_watched = passes < MAX_SHRINK_PASSES
+            try:
+                self._accept(first)
+                await self._fetch_all(range(2, self._page_count(first.total) + 1))
+                await self._repair()
+                await self._read_past_total()
+                self._shrink_watched = False  # later re-reads (ties) only add what they find
+                return
+            except ListingShrank as shrank:
+                self.stats.drift_refetches += 1
+                self.progress(
+                    f"the listing's total fell from {shrank.before} to {shrank.after} while it was read "
+                    "(records deleted): reading it again from page 1"
+                )
+                self.coverage = Coverage(self.endpoint.order, self.size)
+                self._listed, self._ties = {}, {}
+                first = await self._fetch(1)
+        self.progress(
+            f"the listing kept losing records through {MAX_SHRINK_PASSES} readings; every record "
+            "listed in the last one was kept"
+        )
 
     def page_key(self, number: int) -> str:
         """A page's name in the footer: its number and the page size it was read with."""
@@ -317,6 +350,12 @@ class WindowFetch:
             self._accept(await self._fetch(last))
 
     def _accept(self, page: Page) -> None:
+        if self._shrink_watched and not page.not_modified and page.total < self.coverage.total:
+            # Records were deleted from the listing while it was read. Positions no longer match
+            # pages read earlier: on an oldest-first listing every later record moved up one,
+            # past the pages read before (no hole shows), and on a newest-first one the positions
+            # of the newer records moved down, leaving a hole no re-read fills.
+            raise ListingShrank(self.coverage.total, page.total)
         self.stats.pages += 1
         self._listed[page.number] = page.listed
         self.stats.not_modified_pages += page.not_modified

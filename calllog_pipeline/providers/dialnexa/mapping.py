@@ -16,7 +16,6 @@ import contextlib
 import re
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -27,23 +26,27 @@ import pyarrow.parquet as pq
 
 from calllog_pipeline import schemas
 from calllog_pipeline.mapping import (
+    Admitted,
+    Invalid,
     RawDay,
     Reject,
     SeenIds,
     TableBatch,
     TableBuffers,
+    admit,
     as_float,
     as_object,
     as_str,
     batches,
-    dump_json,
+    column,
     e164,
+    extra_column,
+    gc_paused,
+    iso_times,
+    json_column,
     json_redacted_at_ingest,
-    parse_iso_utc,
-    parse_iso_utc_or_none,
-    record_id_of,
-    records,
-    take,
+    take_column,
+    take_times,
 )
 
 PROVIDER = "dialnexa"
@@ -128,8 +131,7 @@ def _normalize_in_memory(raw: RawDay, out: TableBuffers) -> Iterator[TableBatch]
         seen, pieces = SeenIds(), []
         with json_redacted_at_ingest(raw, endpoint):
             for payloads in batches(raw, endpoint):
-                _collect(out, endpoint, payloads, seen)
-                pieces.append(out.calls.take_batch(out.ingested_at))
+                pieces.append(map_calls(out, endpoint, payloads, seen))
                 yield from out.drain()
         mapped[endpoint] = pa.Table.from_batches(pieces, schemas.CALLS).combine_chunks()
     calls, logs = mapped[CALLS_ENDPOINT], mapped[LOGS_ENDPOINT]
@@ -176,8 +178,7 @@ def _map_to_parts(
             pending[part] = []
 
         for payloads in batches(raw, endpoint):
-            _collect(out, endpoint, payloads, seen)
-            batch = out.calls.take_batch(out.ingested_at)
+            batch = map_calls(out, endpoint, payloads, seen)
             if parts == 1:
                 pending[0].append(batch)
             else:
@@ -221,51 +222,62 @@ def _calls_columns(batch: pa.RecordBatch, prefix: str) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=schemas.CALLS)
 
 
-def _collect(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenIds) -> None:
-    for record, digest in records(payloads):
-        try:
-            row = call_row(record, endpoint)
-            if seen.check(row["call_id"], digest):
-                out.calls.append(row)
-        except Reject as rejected:
-            out.reject(
-                endpoint, record, rejected.reason, rejected.detail, record_id_of(record, "call_id", "id")
-            )
+def map_calls(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenIds) -> pa.RecordBatch:
+    """One raw batch of ``/calls`` or ``/call-logs`` records as (possibly partial) canonical call
+    rows, column by column; the records that cannot be calls are quarantined in ``out``."""
+    with gc_paused():
+        calls = admit(out, endpoint, payloads, seen, _CALL_ID[endpoint], START, ("call_id", "id"))
+        return out.batch("calls", len(calls.records), call_columns(calls, endpoint))[1]
 
 
-def call_row(record: Any, endpoint: str) -> dict[str, Any]:
-    """One ``/calls`` or ``/call-logs`` record as a (possibly partial) canonical call row."""
-    if not isinstance(record, dict):
-        raise Reject("wrong_shape", f"expected a JSON object, got {type(record).__name__}")
-    invalid: dict[str, Any] = {}
-    call_id, log_id = _ids(record, endpoint)
-    started_at = parse_iso_utc(record.get("created_at"), "created_at")
-    ended_at = take(record, "ended_at", parse_iso_utc_or_none, invalid)
-    status_raw = take(record, "status", as_str, invalid)
+START = ("created_at", iso_times, "is not an ISO-8601 time")
+
+
+def call_columns(calls: Admitted, endpoint: str) -> dict[str, Any]:
+    records = calls.records
+    invalid: Invalid = {}
+    ended_at = take_times(records, "ended_at", invalid)
+    status_raw = take_column(records, "status", as_str, invalid)
+    agent_id = take_column(records, "agent_id", as_str, invalid)
+    agent_name = take_column(records, "agent_name", as_str, invalid)
+    duration_s = _durations(records, calls.started_at, ended_at, invalid)
+    end_reason = take_column(records, "end_reason", _end_reason, invalid)
+    direction = take_column(records, "direction", _direction, invalid)
+    from_number = take_column(records, "from_phone_number", e164, invalid)
+    to_number = take_column(records, "to_phone_number", e164, invalid)
+    sentiment = take_column(records, "sentiment", _sentiment, invalid)
+    summary = take_column(records, "summary", as_str, invalid)
+    transcript = take_column(records, "transcript", as_str, invalid)
+    recording_url = take_column(records, "recording_url", as_str, invalid)
+    given = column(records, "analysis")
+    analysis = [None if v is None else as_object(v) for v in given]
+    log_ids = [_log_id(r) for r in records] if endpoint == LOGS_ENDPOINT else None
+    for i, (value, found) in enumerate(zip(given, analysis, strict=True)):
+        if value is not None and value != "" and found is None:
+            invalid.setdefault(i, {})["analysis"] = value
+    statuses = {raw: (canonical_status(raw), _direction_of(raw)) for raw in set(status_raw)}
     return {
-        "provider": PROVIDER,
-        "call_id": call_id,
-        "agent_id": take(record, "agent_id", as_str, invalid),
-        "agent_name": take(record, "agent_name", as_str, invalid),
-        "started_at": started_at,
+        "call_id": calls.call_ids,
+        "agent_id": agent_id,
+        "agent_name": agent_name,
+        "started_at": calls.started_at,
         "ended_at": ended_at,
-        "duration_s": _duration(record, started_at, ended_at, invalid),
-        "status": canonical_status(status_raw),
+        "duration_s": duration_s,
+        "status": [statuses[raw][0] for raw in status_raw],
         "status_raw": status_raw,
-        "end_reason": take(record, "end_reason", _end_reason, invalid),
-        "direction": take(record, "direction", _direction, invalid) or _direction_of(status_raw),
+        "end_reason": end_reason,
+        "direction": [d or statuses[raw][1] for d, raw in zip(direction, status_raw, strict=True)],
         "channel": "phone",
-        "from_number": take(record, "from_phone_number", e164, invalid),
-        "to_number": take(record, "to_phone_number", e164, invalid),
-        "sentiment": take(record, "sentiment", _sentiment, invalid),
-        "summary": take(record, "summary", as_str, invalid),
-        "transcript": take(record, "transcript", as_str, invalid),
-        "recording_url": take(record, "recording_url", as_str, invalid),
-        "is_test": None,  # DialNexa does not mark test calls
-        "cost_usd": None,
-        "tokens": None,
-        "extracted": dump_json(as_object(record.get("analysis"))),
-        "extra": _extra(record, log_id, invalid),
+        "from_number": from_number,
+        "to_number": to_number,
+        "sentiment": sentiment,
+        "summary": summary,
+        "transcript": transcript,
+        "recording_url": recording_url,
+        "extracted": json_column(analysis),
+        "extra": extra_column(
+            records, MAPPED, invalid, log_ids and [{"log_id": i} if i else None for i in log_ids]
+        ),
     }
 
 
@@ -290,15 +302,44 @@ def _ids(record: dict[str, Any], endpoint: str) -> tuple[str, str | None]:
     return own_id, None
 
 
-def _duration(record: dict, started_at: datetime, ended_at: datetime | None, invalid: dict) -> float | None:
-    # The field is `duration_seconds` in one example and `duration_sec` in another (both pages).
-    for key in ("duration_seconds", "duration_sec"):
-        seconds = take(record, key, as_float, invalid)
-        if seconds is not None:
-            return seconds
-    if ended_at is not None and ended_at >= started_at:
-        return (ended_at - started_at).total_seconds()
-    return None
+def _call_id_on(endpoint: str):
+    def call_id(record: dict[str, Any]) -> str | Reject:
+        try:
+            return _ids(record, endpoint)[0]
+        except Reject as rejected:
+            return rejected
+
+    return call_id
+
+
+_CALL_ID = {endpoint: _call_id_on(endpoint) for endpoint in (CALLS_ENDPOINT, LOGS_ENDPOINT)}
+
+
+def _log_id(record: dict[str, Any]) -> str | None:
+    """A call log's own id, when it carries ``call_id`` beside it (see ``_ids``)."""
+    given = record.get("call_id")
+    if given is None or (isinstance(given, str) and not given.strip()):
+        return None
+    return as_str(record.get("id"))
+
+
+def _durations(records: list[dict], started_at: pa.Array, ended_at: pa.Array, invalid: Invalid) -> list:
+    """The field is `duration_seconds` in one example and `duration_sec` in another (both pages);
+    without either, the time from start to end (when the end is not before the start)."""
+    seconds = take_column(records, "duration_seconds", as_float, invalid)
+    other_invalid: Invalid = {}
+    other = take_column(records, "duration_sec", as_float, other_invalid)
+    for i, values in other_invalid.items():
+        if seconds[i] is None:  # read only when duration_seconds gave nothing
+            invalid.setdefault(i, {}).update(values)
+    seconds = [s if s is not None else o for s, o in zip(seconds, other, strict=True)]
+    if None not in seconds:
+        return seconds
+    elapsed = pc.subtract(ended_at, started_at).cast(pa.int64()).to_pylist()  # microseconds
+    return [
+        s if s is not None else (e / 1_000_000 if e is not None and e >= 0 else None)  # as total_seconds()
+        for s, e in zip(seconds, elapsed, strict=True)
+    ]
 
 
 def canonical_status(status_raw: str | None) -> str:
@@ -330,17 +371,6 @@ def _direction(value: Any) -> str | None:
     word = as_str(value)
     word = word.strip().lower() if word else None
     return word if word in schemas.DIRECTIONS else None
-
-
-def _extra(record: dict[str, Any], log_id: str | None, invalid: dict[str, Any]) -> str | None:
-    rest = {k: v for k, v in record.items() if k not in MAPPED and v is not None}
-    if log_id is not None:
-        rest["log_id"] = log_id
-    if record.get("analysis") not in (None, "") and as_object(record["analysis"]) is None:
-        invalid["analysis"] = record["analysis"]
-    if invalid:
-        rest["_invalid"] = invalid
-    return dump_json(rest) if rest else None
 
 
 # --- the /calls + /call-logs join ---------------------------------------------------------------------
