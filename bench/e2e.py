@@ -5,6 +5,8 @@
   a fresh process, with Dagster's start-up, imports, code-location load, run, per-step overhead and
   the project's instance (``dagster.yaml``: pools, op-level slots, SQLite event log; created before
   the clock starts, as a user's instance exists before their second run). QA is not included.
+* Dagster alone: the same command for ``bench/noop_defs.py``, one partitioned asset that does
+  nothing and has no checks, on the same instance: what any ``dagster asset materialize`` costs here.
 * dlt: ``python -m bench.dlt_source``: a dlt pipeline script (``rest_api_source`` -> ``filesystem``
   Parquet) over the same endpoints and day of the same simulator.
 Measured from outside, the same way on both sides: wall clock, and the CPU of the whole process
@@ -84,9 +86,22 @@ def selection(provider: str) -> str:
     return f"tag:provider={provider} and (group:raw or group:normalized)"
 
 
-def ours(provider: str, day: str, sim_env: dict) -> dict:
+def _materialize(module: str, select: str, day: str, env: dict) -> dict:
+    """``dagster asset materialize`` as a measured process tree, on a fresh instance made from the
+    project's ``dagster.yaml`` in ``env["DAGSTER_HOME"]`` (created and migrated before the clock)."""
     from calllog_pipeline.instance import prepare_home
 
+    prepare_home(Path(env["DAGSTER_HOME"]), env)
+    dagster = [sys.executable, "-m", "dagster"]
+    subprocess.run([*dagster, "instance", "migrate"], cwd=ROOT, env=env, capture_output=True, check=True)
+    argv = [*dagster, "asset", "materialize", "-m", module, "--select", select, "--partition", day]
+    r = timed_process(argv, env)
+    if r["rc"] != 0:
+        raise RuntimeError(f"dagster asset materialize -m {module} {select} {day} failed ({r['rc']})")
+    return r
+
+
+def ours(provider: str, day: str, sim_env: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work:
         env = {
             **os.environ,
@@ -97,17 +112,18 @@ def ours(provider: str, day: str, sim_env: dict) -> dict:
             "CALLLOG_START_DATE": "2020-01-01",
             "PYTHONWARNINGS": "ignore",
         }
-        prepare_home(Path(work), env)
-        dagster = [sys.executable, "-m", "dagster"]
-        subprocess.run([*dagster, "instance", "migrate"], cwd=ROOT, env=env, capture_output=True, check=True)
-        argv = [*dagster, "asset", "materialize", "-m", "calllog_pipeline.definitions"]
-        r = timed_process([*argv, "--select", selection(provider), "--partition", day], env)
-        if r["rc"] != 0:
-            raise RuntimeError(f"dagster asset materialize {provider} {day} failed ({r['rc']})")
+        r = _materialize("calllog_pipeline.definitions", selection(provider), day, env)
         lake = Path(work) / "lake"
         r["raw_records"] = _rows(lake, f"raw/{provider}/*/date={day}/*.parquet")
         r["calls"] = _rows(lake, f"calls/date={day}/provider={provider}/*.parquet")
     return r
+
+
+def dagster_alone(day: str) -> dict:
+    """``bench/noop_defs.py`` materialized like ``ours``: Dagster's own cost of such a run."""
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work:
+        env = {**os.environ, "DAGSTER_HOME": work, "PYTHONWARNINGS": "ignore"}
+        return _materialize("bench.noop_defs", "noop", day, env)
 
 
 def dlt(provider: str, day: str, sim_env: dict, omni_records: int) -> dict:
@@ -132,7 +148,9 @@ def run(sizes: tuple[int, ...], limited_size: int | None = None) -> list[dict]:
     """Unlimited at every size in ``sizes``; under the rate limits at ``limited_size``."""
     day = yesterday().isoformat()
     plan = [(n, False) for n in sizes] + ([(limited_size, True)] if limited_size else [])
-    rows = []
+    alone = dagster_alone(day)
+    rows = [{"provider": "Dagster alone (no-op asset)", "ours_wall": alone["wall"], "ours_cpu": alone["cpu"]}]
+    print(f"[bench] e2e {_row(rows[0])}", file=sys.stderr, flush=True)
     for calls_per_day, limited in plan:
         spec = SimSpec(calls_per_day=calls_per_day, rate_limits=RATE_LIMITS if limited else {})
         with Simulator(spec) as sim:
@@ -165,6 +183,9 @@ def run(sizes: tuple[int, ...], limited_size: int | None = None) -> list[dict]:
 
 
 def _row(r: dict) -> str:
+    if "calls_per_day" not in r:  # Dagster alone: our side's columns only
+        ours = f"| {r['provider']} | - | none | 0 | {r['ours_wall']:.1f} | - | - | {r['ours_cpu']:.1f} |"
+        return ours + " - |" * 7
     ideal = (
         f"| {r['ideal_s']:.1f} | {r['ours_vs_ideal']:.2f}x | {r['dlt_vs_ideal']:.2f}x |"
         if r["limited"]

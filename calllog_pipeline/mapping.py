@@ -656,15 +656,28 @@ def records(payloads: pa.Array) -> Iterator[tuple[Any, int]]:
 Invalid = dict[int, dict[str, Any]]
 
 
+def mapped_batches(
+    raw: RawDay, endpoint: str, map_batch: Callable[[pa.Array], list[TableBatch]]
+) -> Iterator[TableBatch]:
+    """``map_batch(payloads)`` of each raw batch of ``endpoint``, each run with the collector
+    paused (``gc_paused``); ``map_batch`` returns only Arrow batches, so the records it decoded
+    are freed when it returns."""
+    for payloads in batches(raw, endpoint):
+        with gc_paused():
+            mapped = map_batch(payloads)
+        yield from mapped
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while one batch is mapped.
 
     A batch's decoded records stay alive until its columns are built, so the collector would
-    move them to its oldest generation and then, every few batches, traverse the whole heap
-    (Dagster's objects included) to find no cycles: decoded JSON and the columns built from it
-    have none, and they are freed by reference counting once the batch is mapped. This cut a
-    LeadConnector day's normalize CPU by about a quarter (docs/benchmarks.md, Analysis)."""
+    traverse them again and again and move them to its older generations, whose collections
+    traverse the whole heap (Dagster's objects included), to find no cycles: decoded JSON and
+    the rows and columns built from it have none. Whatever ran inside must have dropped the
+    batch's objects before the block ends (return only Arrow data from a function): they are
+    then freed by reference counting, and the collector, enabled again, never sees them."""
     if not gc.isenabled():
         yield
         return
@@ -770,6 +783,36 @@ def take_column(
 
 # Coercions that return a value of this type as it is (``as_str``: unless it is blank).
 _UNCHANGED = {as_str: str, as_float: float, as_bool: bool}
+
+
+def take_first(
+    records: list[dict[str, Any]], fields: list[tuple[str, Any]], invalid: Invalid, false_is_null=False
+) -> list[Any]:
+    """Per record, the first of ``fields`` ((key, coerce) pairs) that gives a value: a field is
+    read (and an invalid value in it kept) only when the ones before it gave nothing."""
+    (key, coerce), *others = fields
+    found = take_column(records, key, coerce, invalid, false_is_null)
+    for key, coerce in others:
+        if None not in found:
+            break
+        also: Invalid = {}
+        more = take_column(records, key, coerce, also, false_is_null)
+        for i, values in also.items():
+            if found[i] is None:
+                invalid.setdefault(i, {}).update(values)
+        found = [f if f is not None else m for f, m in zip(found, more, strict=True)]
+    return found
+
+
+def local_times(values: list[Any], zone: tzinfo, fmt: str) -> pa.Array:
+    """``parse_local`` over a column, null where a value is not a time in ``fmt``."""
+    moments = []
+    for value in values:
+        try:
+            moments.append(parse_local(value, "", zone, fmt))
+        except Reject:
+            moments.append(None)
+    return pa.array(moments, schemas.TIMESTAMP)
 
 
 def refused(

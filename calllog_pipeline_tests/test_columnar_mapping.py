@@ -115,3 +115,24 @@ def test_dialnexa_duration_reads_the_second_spelling_only_when_the_first_gives_n
     assert calls["c4"]["duration_s"] is None
     assert calls["c5"]["duration_s"] is None
     assert calls["c5"]["extra"] == {"_invalid": {"duration_sec": "z"}}
+
+
+def test_omnidimension_fallback_fields_and_what_extra_keeps():
+    """``agent_id`` is read only when ``bot_id`` gives nothing; words in a number field are kept
+    beside the values no column could take, per record, whatever else is in the batch."""
+    from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
+
+    base = {"time_of_call": "03/08/2026 06:59:59", "call_status": "completed"}
+    records = [
+        {**base, "id": 1, "bot_id": 5.5, "agent_id": "a1", "from_number": "Chat", "channel_type": "Fax"},
+        {**base, "id": 2, "bot_id": "b2", "agent_id": 7.5, "sentiment_score": "Happy", "note": "kept"},
+        {**base, "id": 3, "bot_id": False, "agent_id": False, "from_number": False, "channel_type": "Web"},
+    ]
+    calls = {row["call_id"]: row for row in run(omnidimension, {"call_logs": records}, batch_size=3)["calls"]}
+    assert calls["1"]["agent_id"] == "a1"
+    assert calls["1"]["extra"] == {"from_number": "Chat", "_invalid": {"bot_id": 5.5, "channel_type": "Fax"}}
+    assert calls["2"]["agent_id"] == "b2"
+    assert calls["2"]["extra"] == {"note": "kept", "_invalid": {"sentiment_score": "Happy"}}
+    assert calls["3"]["agent_id"] is None and calls["3"]["channel"] == "web_call"
+    assert calls["3"]["extra"] is None
+    assert {row["started_at"] for row in calls.values()} == {utc(2026, 3, 8, 6, 59, 59)}

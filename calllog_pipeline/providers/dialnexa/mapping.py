@@ -46,6 +46,7 @@ from calllog_pipeline.mapping import (
     json_column,
     json_redacted_at_ingest,
     take_column,
+    take_first,
     take_times,
 )
 
@@ -226,8 +227,13 @@ def map_calls(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenId
     """One raw batch of ``/calls`` or ``/call-logs`` records as (possibly partial) canonical call
     rows, column by column; the records that cannot be calls are quarantined in ``out``."""
     with gc_paused():
-        calls = admit(out, endpoint, payloads, seen, _CALL_ID[endpoint], START, ("call_id", "id"))
-        return out.batch("calls", len(calls.records), call_columns(calls, endpoint))[1]
+        batch = _call_batch(out, endpoint, payloads, seen)  # its records are freed as it returns
+    return batch
+
+
+def _call_batch(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenIds) -> pa.RecordBatch:
+    calls = admit(out, endpoint, payloads, seen, _CALL_ID[endpoint], START, ("call_id", "id"))
+    return out.batch("calls", len(calls.records), call_columns(calls, endpoint))[1]
 
 
 START = ("created_at", iso_times, "is not an ISO-8601 time")
@@ -326,13 +332,7 @@ def _log_id(record: dict[str, Any]) -> str | None:
 def _durations(records: list[dict], started_at: pa.Array, ended_at: pa.Array, invalid: Invalid) -> list:
     """The field is `duration_seconds` in one example and `duration_sec` in another (both pages);
     without either, the time from start to end (when the end is not before the start)."""
-    seconds = take_column(records, "duration_seconds", as_float, invalid)
-    other_invalid: Invalid = {}
-    other = take_column(records, "duration_sec", as_float, other_invalid)
-    for i, values in other_invalid.items():
-        if seconds[i] is None:  # read only when duration_seconds gave nothing
-            invalid.setdefault(i, {}).update(values)
-    seconds = [s if s is not None else o for s, o in zip(seconds, other, strict=True)]
+    seconds = take_first(records, [("duration_seconds", as_float), ("duration_sec", as_float)], invalid)
     if None not in seconds:
         return seconds
     elapsed = pc.subtract(ended_at, started_at).cast(pa.int64()).to_pylist()  # microseconds

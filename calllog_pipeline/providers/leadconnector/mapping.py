@@ -28,14 +28,13 @@ from calllog_pipeline.mapping import (
     as_list,
     as_object,
     as_str,
-    batches,
     column,
     e164,
     extra_column,
-    gc_paused,
     iso_times,
     json_column,
     json_redacted_at_ingest,
+    mapped_batches,
     take_column,
     take_times,
 )
@@ -80,13 +79,13 @@ LINE_BREAK = re.compile(r"\r?\n")
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
     out = TableBuffers(PROVIDER, SPEAKERS, LINE_BREAK)
     seen = SeenIds()
+
+    def map_batch(payloads: pa.Array) -> list[TableBatch]:
+        calls = admit(out, ENDPOINT, payloads, seen, _call_id, START, ("id",))
+        return [*map_calls(out, calls), *out.drain()]  # drain: the quarantined records
+
     with json_redacted_at_ingest(raw, ENDPOINT):
-        for payloads in batches(raw, ENDPOINT):
-            with gc_paused():
-                calls = admit(out, ENDPOINT, payloads, seen, _call_id, START, ("id",))
-                mapped = list(map_calls(out, calls))
-            yield from mapped
-            yield from out.drain()  # the quarantined records
+        yield from mapped_batches(raw, ENDPOINT, map_batch)
 
 
 START = ("createdAt", iso_times, "is not an ISO-8601 time")

@@ -17,28 +17,36 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pyarrow as pa
+
 from calllog_pipeline import schemas
 from calllog_pipeline.mapping import (
+    Admitted,
+    Invalid,
     RawDay,
     Reject,
     SeenIds,
     TableBatch,
     TableBuffers,
     absent,
+    admit,
     as_bool,
     as_float,
     as_int,
     as_list,
     as_object,
     as_str,
-    batches,
+    column,
     dump_json,
     e164,
+    extra_column,
+    json_column,
     json_redacted_at_ingest,
+    local_times,
+    mapped_batches,
     parse_local,
-    record_id_of,
-    records,
-    take,
+    take_column,
+    take_first,
 )
 from calllog_pipeline.timeutil import LATER_PASS_IDS, during_call, in_later_hour
 
@@ -126,16 +134,20 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     context = raw.source_context(ENDPOINT)
     zone = source_zone(context)
     later_pass = frozenset(map(str, context.get(LATER_PASS_IDS, ())))  # see raw.repeated_hour
+    start = (
+        "time_of_call",
+        lambda values: local_times(values, zone, TIME_OF_CALL),
+        f"does not match {TIME_OF_CALL}",
+    )
     out = TableBuffers(PROVIDER, SPEAKERS, HTML_BREAK)
     seen = SeenIds()
+
+    def map_batch(payloads: pa.Array) -> list[TableBatch]:
+        calls = admit(out, ENDPOINT, payloads, seen, _call_id, start, ("id",))
+        return [map_calls(out, calls, zone, later_pass), *out.drain()]  # drain: actions, turns, quarantine
+
     with json_redacted_at_ingest(raw, ENDPOINT):
-        for payloads in batches(raw, ENDPOINT):
-            for record, digest in records(payloads):
-                try:
-                    normalize_call(out, record, digest, zone, seen, later_pass)
-                except Reject as rejected:
-                    out.reject(ENDPOINT, record, rejected.reason, rejected.detail, record_id_of(record, "id"))
-            yield from out.drain()
+        yield from mapped_batches(raw, ENDPOINT, map_batch)
 
 
 def source_zone(context: Mapping[str, str]) -> tzinfo:
@@ -146,23 +158,84 @@ def source_zone(context: Mapping[str, str]) -> tzinfo:
         raise ValueError(f"omnidimension source_context timezone is not an IANA zone: {name!r}") from None
 
 
-def normalize_call(
-    out: TableBuffers,
-    record: Any,
-    digest: int,
-    zone: tzinfo,
-    seen: SeenIds,
-    later_pass: frozenset[str] = frozenset(),
-) -> None:
-    row = call_row(record, zone)
-    call_id = row["call_id"]
-    if call_id in later_pass:  # the fetch placed its repeated local hour in the later pass
-        row["started_at"] = in_later_hour(row["started_at"], zone)
-    if not seen.check(call_id, digest):
-        return
-    out.calls.append(row)
+def _call_id(record: dict[str, Any]) -> str | Reject:
+    call_id = as_str(record.get("id"))
+    return Reject("missing_id", "record has no id") if call_id is None else call_id
+
+
+def map_calls(out: TableBuffers, calls: Admitted, zone: tzinfo, later_pass: frozenset[str]) -> TableBatch:
+    """The calls of a batch, column by column; each call's turns and actions go to ``out``."""
+    records = calls.records
+    started = calls.started_at.to_pylist()
+    started_at = calls.started_at
+    if later_pass and not later_pass.isdisjoint(calls.call_ids):  # the fetch placed their hour later
+        started = [
+            in_later_hour(at, zone) if call_id in later_pass else at
+            for call_id, at in zip(calls.call_ids, started, strict=True)
+        ]
+        started_at = pa.array(started, schemas.TIMESTAMP)
+    for record, call_id, at in zip(records, calls.call_ids, started, strict=True):
+        nested_rows(out, record, call_id, CallClock(zone, at))
+    return out.batch(
+        "calls", len(records), {"call_id": calls.call_ids, "started_at": started_at, **call_columns(records)}
+    )
+
+
+def call_columns(records: list[dict[str, Any]]) -> dict[str, Any]:
+    invalid: Invalid = {}
+    not_phone: Invalid = {}
+    status_raw = take_column(records, "call_status", as_str, invalid, false_is_null=True)
+    agent_id = take_first(records, [("bot_id", as_str), ("agent_id", as_str)], invalid, false_is_null=True)
+    agent_name = take_column(records, "bot_name", as_str, invalid, false_is_null=True)
+    duration_s = take_first(
+        records,
+        [("call_duration_in_seconds", as_float), ("call_duration", minutes_seconds)],
+        invalid,
+        false_is_null=True,
+    )
+    statuses = {raw: _status(raw) for raw in set(status_raw)}
+    end_reason = [_end_reason(r, raw) for r, raw in zip(records, status_raw, strict=True)]
+    direction = _words(records, "call_direction", schemas.DIRECTIONS, invalid)
+    channel = _channels(records, invalid)
+    from_number = _phones(records, "from_number", not_phone)
+    to_number = _phones(records, "to_number", not_phone)
+    sentiment = _words(records, "sentiment_score", schemas.SENTIMENTS, invalid)
+    summary = take_column(records, "sentiment_analysis_details", as_str, invalid, false_is_null=True)
+    transcript = [conversation_text(v) for v in column(records, "call_conversation")]
+    recording_url = take_column(records, "recording_url", as_str, invalid, false_is_null=True)
+    is_test = take_column(records, "is_simulation", as_bool, invalid)
+    cost_usd = take_column(records, "aggregated_estimated_cost", as_float, invalid, false_is_null=True)
+    tokens = take_column(records, "total_tokens", as_int, invalid, false_is_null=True)
+    extracted = _json_objects(records, "extracted_variables", invalid)
+    for i, record in enumerate(records):
+        if nested := _unreadable_nested(record):
+            invalid.setdefault(i, {}).update(nested)
+    return {
+        "agent_id": agent_id,
+        "agent_name": agent_name,
+        "duration_s": duration_s,
+        "status": [statuses[raw] for raw in status_raw],
+        "status_raw": status_raw,
+        "end_reason": end_reason,
+        "direction": direction,
+        "channel": channel,
+        "from_number": from_number,
+        "to_number": to_number,
+        "sentiment": sentiment,
+        "summary": summary,
+        "transcript": transcript,
+        "recording_url": recording_url,
+        "is_test": is_test,
+        "cost_usd": cost_usd,
+        "tokens": tokens,
+        "extracted": extracted,
+        "extra": extra_column(records, MAPPED, invalid, [not_phone.get(i) for i in range(len(records))]),
+    }
+
+
+def nested_rows(out: TableBuffers, record: dict[str, Any], call_id: str, clock: CallClock) -> None:
+    """A call's turns and tool calls (or its conversation text) and its post-call deliveries."""
     interactions = as_list(record.get("interactions"))  # a list, or (rarely) its JSON text
-    clock = CallClock(zone, row["started_at"])
     if interactions:
         ordered = _in_order(interactions)
         times = [clock.read(i.get("time_of_call"), TIME_OF_CALL) for i in ordered]  # read once for both
@@ -171,58 +244,6 @@ def normalize_call(
     else:
         out.add_transcript(call_id, record.get("call_conversation"))
     out.actions.extend(post_call_rows(call_id, as_object(record.get("post_call_actions")), clock))
-
-
-def call_row(record: Any, zone: tzinfo) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise Reject("wrong_shape", f"expected a JSON object, got {type(record).__name__}")
-    call_id = as_str(record.get("id"))
-    if call_id is None:
-        raise Reject("missing_id", "record has no id")
-    started_at = parse_local(record.get("time_of_call"), "time_of_call", zone, TIME_OF_CALL)
-    invalid: dict[str, Any] = {}
-    not_phone: dict[str, Any] = {}
-    status_raw = take(record, "call_status", as_str, invalid, false_is_null=True)
-    return {
-        "provider": PROVIDER,
-        "call_id": call_id,
-        "agent_id": _first(record, ("bot_id", "agent_id"), invalid),
-        "agent_name": take(record, "bot_name", as_str, invalid, false_is_null=True),
-        "started_at": started_at,
-        "ended_at": None,  # no end time; interaction times suggest time_of_call may be the log time
-        "duration_s": _duration(record, invalid),
-        "status": _status(status_raw),
-        "status_raw": status_raw,
-        "end_reason": _end_reason(record, status_raw),
-        "direction": _word(record, "call_direction", schemas.DIRECTIONS, invalid),
-        "channel": _channel(record, invalid),
-        "from_number": _phone(record, "from_number", not_phone),
-        "to_number": _phone(record, "to_number", not_phone),
-        "sentiment": _word(record, "sentiment_score", schemas.SENTIMENTS, invalid),
-        "summary": take(record, "sentiment_analysis_details", as_str, invalid, false_is_null=True),
-        "transcript": conversation_text(record.get("call_conversation")),
-        "recording_url": take(record, "recording_url", as_str, invalid, false_is_null=True),
-        "is_test": take(record, "is_simulation", as_bool, invalid),
-        "cost_usd": take(record, "aggregated_estimated_cost", as_float, invalid, false_is_null=True),
-        "tokens": take(record, "total_tokens", as_int, invalid, false_is_null=True),
-        "extracted": _json_object(record, "extracted_variables", invalid),
-        "extra": _extra(record, not_phone, invalid),
-    }
-
-
-def _first(record: dict, keys: tuple[str, ...], invalid: dict) -> str | None:
-    for key in keys:
-        value = take(record, key, as_str, invalid, false_is_null=True)
-        if value is not None:
-            return value
-    return None
-
-
-def _duration(record: dict[str, Any], invalid: dict[str, Any]) -> float | None:
-    seconds = take(record, "call_duration_in_seconds", as_float, invalid, false_is_null=True)
-    if seconds is not None:
-        return seconds
-    return take(record, "call_duration", minutes_seconds, invalid, false_is_null=True)
 
 
 def minutes_seconds(value: Any) -> float | None:
@@ -271,22 +292,32 @@ def _machine_answered(record: dict[str, Any]) -> bool:
     )
 
 
-def _word(record: dict, key: str, vocabulary: tuple[str, ...], invalid: dict) -> str | None:
+def _words(records: list[dict], key: str, vocabulary: tuple[str, ...], invalid: Invalid) -> list[str | None]:
     """A lower-cased vocabulary word ("Positive" -> "positive"); other values are kept as invalid."""
-    value = take(record, key, as_str, invalid, false_is_null=True)
-    if value is None:
-        return None
-    word = value.strip().lower()
-    if word not in vocabulary:
-        invalid[key] = value
-        return None
-    return word
+    values = take_column(records, key, as_str, invalid, false_is_null=True)
+    words = [None if v is None else v.strip().lower() for v in values]
+    out = []
+    for i, (value, word) in enumerate(zip(values, words, strict=True)):
+        if word is not None and word not in vocabulary:
+            invalid.setdefault(i, {})[key] = value
+            word = None
+        out.append(word)
+    return out
 
 
-def _channel(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:
-    value = take(record, "channel_type", as_str, invalid, false_is_null=True)
-    if value is None:
-        return None
+def _channels(records: list[dict], invalid: Invalid) -> list[str | None]:
+    values = take_column(records, "channel_type", as_str, invalid, false_is_null=True)
+    known = {value: _channel(value) for value in set(values) if value is not None}
+    out = []
+    for i, value in enumerate(values):
+        channel = None if value is None else known[value]
+        if value is not None and channel is None:
+            invalid.setdefault(i, {})["channel_type"] = value
+        out.append(channel)
+    return out
+
+
+def _channel(value: str) -> str | None:
     lowered = value.lower()
     if "chat" in lowered:  # "Widget-Chat" in the page's example
         return "chat"
@@ -294,17 +325,17 @@ def _channel(record: dict[str, Any], invalid: dict[str, Any]) -> str | None:
         return "web_call"
     if any(word in lowered for word in ("phone", "call", "sip", "pstn", "telephony")):
         return "phone"
-    invalid["channel_type"] = value
     return None
 
 
-def _phone(record: dict[str, Any], key: str, not_phone: dict[str, Any]) -> str | None:
+def _phones(records: list[dict], key: str, not_phone: Invalid) -> list[str | None]:
     """E.164 or None; chat calls put words here ("Chat", "Assistant"), kept in ``extra``."""
-    value = record.get(key)
-    number = e164(value)
-    if number is None and value not in (None, False, ""):
-        not_phone[key] = value
-    return number
+    values = column(records, key)
+    numbers = [e164(v) for v in values]
+    for i, (value, number) in enumerate(zip(values, numbers, strict=True)):
+        if number is None and value not in (None, False, ""):
+            not_phone.setdefault(i, {})[key] = value
+    return numbers
 
 
 def conversation_text(value: Any) -> str | None:
@@ -318,23 +349,13 @@ def conversation_text(value: Any) -> str | None:
     return "\n".join(filter(None, map(str.strip, lines))) or None
 
 
-def _json_object(record: dict[str, Any], key: str, invalid: dict[str, Any]) -> str | None:
-    value = record.get(key)
-    if value is None or value is False:
-        return None
-    if (found := as_object(value)) is None:
-        invalid[key] = value
-        return None
-    return dump_json(found)
-
-
-def _extra(record: dict[str, Any], not_phone: dict[str, Any], invalid: dict[str, Any]) -> str | None:
-    rest = {k: v for k, v in record.items() if k not in MAPPED and v is not None}
-    rest.update(not_phone)
-    invalid.update(_unreadable_nested(record))
-    if invalid:
-        rest["_invalid"] = invalid
-    return dump_json(rest) if rest else None
+def _json_objects(records: list[dict], key: str, invalid: Invalid) -> list[str | None]:
+    values = column(records, key)
+    found = [None if v is None or v is False else as_object(v) for v in values]
+    for i, (value, obj) in enumerate(zip(values, found, strict=True)):
+        if obj is None and value is not None and value is not False:
+            invalid.setdefault(i, {})[key] = value
+    return json_column(found)
 
 
 def _unreadable_nested(record: dict[str, Any]) -> dict[str, Any]:
