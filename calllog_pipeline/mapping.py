@@ -103,7 +103,13 @@ def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and value in _INT64 else None
 
 
+_BOOL_TEXT = {"true": True, "false": False}
+
+
 def as_bool(value: Any) -> bool | None:
+    """A JSON boolean, also when sent as text (``"true"``, ``"False"``)."""
+    if isinstance(value, str):
+        return _BOOL_TEXT.get(value.strip().lower())
     return value if isinstance(value, bool) else None
 
 

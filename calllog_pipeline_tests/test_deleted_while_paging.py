@@ -89,3 +89,22 @@ def test_a_call_deleted_while_omnidimension_is_searched_costs_no_other_call(tmp_
         result = materialize("omnidimension", "call_logs", resource("omnidimension", server), tmp_path)
     assert result.success, failure(result)
     assert set(deep_landed("omnidimension", "call_logs", tmp_path)) == set(DEEP_DAY) - {deleted}
+
+
+# A total that is absurd (a placeholder, a count of every call ever made, a server bug): the
+# listing ends where its pages end, and the day costs its own pages, not one request per page the
+# total claims.
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), ENDPOINTS, ids=[f"{p}-{e}" for p, e in ENDPOINTS])
+def test_an_absurd_total_costs_the_pages_that_exist(provider, endpoint, tmp_path):
+    def answer(path: str, query: dict[str, str]) -> dict:
+        rows, page, size = LISTINGS[provider, endpoint](query)
+        return envelope(provider, endpoint, rows[(page - 1) * size : page * size], 2**64, page, size)
+
+    with Listing(answer) as server:
+        result = materialize(provider, endpoint, resource(provider, server), tmp_path)
+        requests = len(server.requests)
+    assert result.success, failure(result)
+    assert landed(provider, endpoint, tmp_path) == sorted(DAY_CALLS)
+    assert requests < 20

@@ -91,3 +91,21 @@ def test_the_last_local_time_there_is_has_no_later_reading():
     (endpoint,) = REGISTRY["omnidimension"].endpoints
     moment = endpoint.record_time({"time_of_call": "12/31/9999 23:59:59"}, {"timezone": "UTC"})
     assert endpoint.later_time(moment, {"timezone": "UTC"}) is None
+
+
+@pytest.mark.parametrize(
+    ("normalize", "name", "field"),
+    [
+        (leadconnector, "leadconnector_call_logs.json", "trialCall"),
+        (omnidimension, "omnidimension_call_logs.json", "is_simulation"),
+    ],
+    ids=["leadconnector", "omnidimension"],
+)
+def test_a_test_call_flag_sent_as_text_is_read(normalize, name, field):
+    records = []
+    for i, flag in enumerate(["true", "False", " TRUE ", "maybe"]):
+        record = {**fixture(name)[0], field: flag, "id": f"flag_{i}"}
+        records.append(record)
+    tables = run(normalize, {"call_logs": records}, {"timezone": "UTC"})
+    by_id = {row["call_id"]: row["is_test"] for row in tables["calls"]}
+    assert by_id == {"flag_0": True, "flag_1": False, "flag_2": True, "flag_3": None}

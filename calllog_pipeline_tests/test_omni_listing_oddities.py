@@ -81,3 +81,28 @@ def test_times_in_a_format_no_reader_knows_fail_the_day_instead_of_filing_page_1
     assert "Mon 4th of May" in message
     assert "OmniDimension /calls/logs: none of the 150 records on page 1 has a time_of_call" in message
     assert "time format may have changed" in message
+
+
+def test_an_absurd_total_costs_a_few_requests_not_a_request_per_page_it_claims(tmp_path):
+    def absurd(number, body, seen):
+        body["total_records"] = 10**12
+        return body
+
+    with serve(absurd) as server:
+        result = run(server, tmp_path)
+        requests = len(server.requests)
+    assert result.success, failure(result)
+    assert landed("omnidimension", "call_logs", tmp_path) == sorted(DAY_CALLS)
+    assert requests < 80
+
+
+@pytest.mark.parametrize("total", [-1, 0, 200, 2**64], ids=["minus-one", "zero", "capped-200", "2**64"])
+def test_a_total_that_counts_short_or_nothing_or_too_much_loses_no_call(total, tmp_path):
+    def count(number, body, seen):
+        body["total_records"] = total
+        return body
+
+    with serve(count) as server:
+        result = run(server, tmp_path)
+    assert result.success, failure(result)
+    assert landed("omnidimension", "call_logs", tmp_path) == sorted(DAY_CALLS)

@@ -205,6 +205,9 @@ def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[li
             count = int(total)
         except ValueError:
             raise ShapeChanged(".".join(total_path), f"not a count: {total!r}"[:80]) from None
+        # A negative count ("unknown") or one no listing holds (a placeholder) is only a hint: the
+        # fetch reads pages until they end, and the footer and metadata need a 64-bit integer.
+        count = min(max(count, 0), MAX_TOTAL)
         if records is None and count == 0:
             return [], 0  # an empty list serialized as null: nothing to list, not a changed shape
         if not isinstance(records, list):
@@ -215,6 +218,7 @@ def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[li
 
 
 _MISSING = object()
+MAX_TOTAL = 2**53
 
 
 def id_field(record: dict) -> str | None:

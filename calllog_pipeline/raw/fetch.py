@@ -281,28 +281,35 @@ class WindowFetch:
         records, total = response.body
         return Page(number, records, total, fetched_at, response.headers.get("etag"))
 
-    async def _fetch_all(self, numbers: Iterable[int]) -> None:
-        """Fetch pages with bounded concurrency, accepting each as it arrives."""
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for n in numbers:
-            queue.put_nowait(n)
-        total = queue.qsize()
+    async def _fetch_all(self, numbers: range) -> None:
+        """Fetch pages ``numbers`` in order with bounded concurrency, accepting each as it arrives.
+
+        The listing ends at a page that comes back empty twice (once may be a lagging replica):
+        the pages after it are not asked for, however many the total claims (a placeholder or a
+        count of records the listing does not hold; the repair reads on if the listing grows)."""
+        pending = iter(numbers)
+        end = math.inf  # the first page known to be past the listing's end
         reported = time.monotonic()
 
         async def worker() -> None:
-            nonlocal reported
-            while not queue.empty():
-                number = queue.get_nowait()
-                if self.coverage.beyond_window(number):
-                    continue
+            nonlocal reported, end
+            for number in pending:  # shared: each number goes to one worker, in order
+                if number >= end or self.coverage.beyond_window(number):
+                    return
                 page = await self._fetch(number)
+                if page.listed == 0 and not page.not_modified:
+                    page = await self._fetch(number)
+                    if page.listed == 0:
+                        end = min(end, number)
                 self._accept(page)
                 if time.monotonic() - reported >= PROGRESS_EVERY_S:
                     reported = time.monotonic()
-                    self.progress(f"{self.stats.pages} pages, {self.stats.records} records ({total} queued)")
+                    self.progress(
+                        f"{self.stats.pages} pages, {self.stats.records} records (to page {numbers.stop - 1})"
+                    )
 
         async with first_error(), asyncio.TaskGroup() as group:
-            for _ in range(min(self.concurrency, total)):
+            for _ in range(min(self.concurrency, max(0, numbers.stop - numbers.start))):
                 group.create_task(worker())
 
     async def _fetch_searched(self, first: Page) -> None:

@@ -148,12 +148,26 @@ class WindowPlan:
             else:
                 boundary.slow = 0
         self.read[page.number] = page
+        self._reach_past_total(page)
         holds_window = any(moment in self.window for moment in times)
         self.inside = self.inside or holds_window
         self.probes += not holds_window
         self._count[page.number] = len(page.records)
         if times:
             self._newest[page.number], self._oldest[page.number] = max(times), min(times)
+
+    def _reach_past_total(self, page: Page) -> None:
+        """A full page at or past the last page by the total: the total counts short (capped,
+        cached, "-1" for unknown; nothing promises it is exact), and the listing goes on. The search
+        may then look twice as deep: a boundary that found nothing older within the old count is
+        open again."""
+        if page.number < self.pages or len(page.records) < self.size:
+            return
+        pages, self.pages = self.pages, 2 * max(self.pages, page.number)
+        for boundary in (self.top, self.bottom):
+            if boundary.high == pages + 1:
+                boundary.high = self.pages + 1
+                boundary.straddles = None if boundary.straddles == pages + 1 else boundary.straddles
 
     def ready(self) -> list[Page]:
         """Pages read that are now known to be needed, each handed over once."""
