@@ -877,6 +877,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def datetimes(times: pa.Array) -> list[datetime | None]:
+    """A UTC timestamp column as aware datetimes: ``to_pylist`` converts each value's zone and
+    costs ~9 µs a value; from the integers, ~0.8."""
+    return [None if us is None else _EPOCH + us * _MICROSECOND for us in times.cast(pa.int64()).to_pylist()]
+
+
 def json_column(values: list[Any]) -> list[str | None]:
     """``dump_json`` over a column."""
     if _JSON_REDACTED.get():

@@ -37,6 +37,7 @@ from calllog_pipeline.mapping import (
     as_object,
     as_str,
     column,
+    datetimes,
     dump_json,
     e164,
     extra_column,
@@ -166,7 +167,7 @@ def _call_id(record: dict[str, Any]) -> str | Reject:
 def map_calls(out: TableBuffers, calls: Admitted, zone: tzinfo, later_pass: frozenset[str]) -> TableBatch:
     """The calls of a batch, column by column; each call's turns and actions go to ``out``."""
     records = calls.records
-    started = calls.started_at.to_pylist()
+    started = datetimes(calls.started_at)
     started_at = calls.started_at
     if later_pass and not later_pass.isdisjoint(calls.call_ids):  # the fetch placed their hour later
         started = [
