@@ -171,14 +171,6 @@ def record_id_of(record: Any, *keys: str) -> str | None:
 # --- times --------------------------------------------------------------------------------------------
 
 
-def parse_iso_utc(value: Any, field: str) -> datetime:
-    """An ISO-8601 instant as an aware UTC datetime; raises ``Reject`` when absent or not a date."""
-    _require_text(value, field)
-    if (moment := timeutil.parse_iso_utc(value)) is None:
-        raise Reject("unparseable_time", f"{field} is not an ISO-8601 time: {value!r}"[:200])
-    return moment
-
-
 parse_iso_utc_or_none = timeutil.parse_iso_utc  # optional times: anything unusable is None
 
 
@@ -862,12 +854,14 @@ def iso_times(values: list[Any]) -> pa.Array:
         times = pc.cast(pc.if_else(usual, text, pa.scalar(None, pa.string())), schemas.TIMESTAMP)
     except pa.ArrowInvalid:
         usual, times = pa.array([False] * len(text)), pa.nulls(len(text), schemas.TIMESTAMP)
-    odd = pc.and_(text.is_valid(), pc.invert(usual))
-    if not pc.any(odd).as_py():
+    odd = pc.indices_nonzero(pc.and_(text.is_valid(), pc.invert(usual))).to_pylist()
+    if text.null_count > values.count(None):  # values that are not text (epoch numbers, or junk)
+        odd += [i for i, v in enumerate(values) if v is not None and type(v) is not str]
+    if not odd:
         return times
     micros = np.array(pc.fill_null(times.cast(pa.int64()), 0))
     missing = np.array(times.is_null())
-    for i in pc.indices_nonzero(odd).to_pylist():
+    for i in odd:
         if (moment := timeutil.parse_iso_utc(values[i])) is not None:
             micros[i], missing[i] = (moment - _EPOCH) // _MICROSECOND, False
     return pa.array(micros, pa.int64(), mask=missing).cast(schemas.TIMESTAMP)

@@ -12,8 +12,16 @@ from zoneinfo import ZoneInfo
 LATER_PASS_IDS = "repeated_hour_later_ids"
 
 
+# An API that sends epoch numbers instead of ISO text sends seconds or milliseconds; only numbers
+# within these years are read as times, so a stray 0 or -1 is refused rather than taken for 1970.
+_EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01 UTC
+
+
 def parse_iso_utc(value: object) -> datetime | None:
-    """An ISO-8601 string (``...Z`` or with an offset) as aware UTC; None if it is not one."""
+    """An ISO-8601 string (``...Z`` or with an offset) as aware UTC, also a number of epoch seconds
+    or milliseconds (years 2000-2099); None if it is neither."""
+    if type(value) in (int, float):
+        return from_epoch(value)
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -29,6 +37,14 @@ def parse_iso_utc(value: object) -> datetime | None:
         return moment.astimezone(UTC)
     except OverflowError:  # a valid time that is before year 1 or after 9999 in UTC
         return None
+
+
+def from_epoch(number: float) -> datetime | None:
+    low, high = _EPOCH_SECONDS
+    for scale in (1, 1000):
+        if low * scale <= number < high * scale:
+            return datetime.fromtimestamp(number / scale, UTC)
+    return None
 
 
 def parse_local(value: object, fmt: str, timezone: str | tzinfo) -> datetime | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
@@ -109,3 +110,26 @@ def test_a_test_call_flag_sent_as_text_is_read(normalize, name, field):
     tables = run(normalize, {"call_logs": records}, {"timezone": "UTC"})
     by_id = {row["call_id"]: row["is_test"] for row in tables["calls"]}
     assert by_id == {"flag_0": True, "flag_1": False, "flag_2": True, "flag_3": None}
+
+
+@pytest.mark.parametrize(
+    ("normalize", "name", "endpoint", "field"),
+    [
+        (dialnexa, "dialnexa_calls.json", "calls", "created_at"),
+        (leadconnector, "leadconnector_call_logs.json", "call_logs", "createdAt"),
+    ],
+    ids=["dialnexa", "leadconnector"],
+)
+def test_a_start_time_sent_as_epoch_seconds_or_milliseconds_is_read(normalize, name, endpoint, field):
+    """An API sending epoch numbers instead of ISO text; a stray 0 or -1 is not taken for 1970."""
+    sent = {"s": 1_772_451_000, "ms": 1_772_451_000_250, "float": 1_772_451_000.5, "zero": 0, "neg": -1}
+    records = [{**fixture(name)[0], field: value, "id": f"epoch_{k}"} for k, value in sent.items()]
+    tables = run(normalize, {endpoint: records}, {"timezone": "UTC"})
+    started = {row["call_id"]: row["started_at"] for row in tables["calls"]}
+    assert started == {
+        "epoch_s": datetime(2026, 3, 2, 11, 30, tzinfo=UTC),
+        "epoch_ms": datetime(2026, 3, 2, 11, 30, 0, 250_000, tzinfo=UTC),
+        "epoch_float": datetime(2026, 3, 2, 11, 30, 0, 500_000, tzinfo=UTC),
+    }
+    assert {q["reason"] for q in tables["quarantine"]} == {"unparseable_time"}
+    assert len(tables["quarantine"]) == 2
