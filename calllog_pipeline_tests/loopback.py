@@ -36,7 +36,23 @@ class Reply:
 DROP = None  # returned by an answer: close the connection without a response
 
 
-class Listing:
+class _Loopback:
+    """A threaded HTTP server on 127.0.0.1 (``url``), stopped on leaving its ``with`` block."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Listing(_Loopback):
     """An API on loopback: ``answer(path, query)`` gives the answer to every GET; ``requests``
     keeps each request's path, query and headers, ``queries`` the queries alone, ``arrived`` the
     monotonic time each arrived."""
@@ -73,19 +89,10 @@ class Listing:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> Listing:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
-class ForwardingProxy:
+class ForwardingProxy(_Loopback):
     """An HTTP forwarding proxy on loopback (what ``HTTP_PROXY`` points at): each request arrives
     in absolute form (``GET http://host:port/path?query``), is recorded in ``forwarded`` and passed
     on to its server directly. With ``credentials`` ("user:password") it answers 407 to a request
@@ -135,16 +142,7 @@ class ForwardingProxy:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> ForwardingProxy:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
 HOP_BY_HOP = frozenset(
