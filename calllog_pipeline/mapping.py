@@ -466,7 +466,9 @@ def _repeat(moment: datetime, n: int) -> pa.Array:
 
 
 class TableBuffers:
-    """One RowBuffer per canonical table for one provider-day; ``drain`` yields the filled ones.
+    """What a provider-day's mapping gathers between batches: quarantined records and calls'
+    transcripts; ``drain`` yields them as batches. Tables built from whole columns go through
+    ``batch``.
 
     ``speakers``/``separator`` describe the provider's ``label: words`` transcripts: those added
     with ``add_transcript`` are split into turns a whole batch at a time (``transcript_turns``).
@@ -480,20 +482,13 @@ class TableBuffers:
     ):
         self.provider = provider
         self.ingested_at = ingested_now()
-        self.calls = RowBuffer("calls")
-        self.actions = RowBuffer("actions")
-        self._turns: dict[str, list] = _turn_columns()
         self.quarantine = RowBuffer("quarantine")
         self.speakers, self.separator = speakers or {}, separator
         self._transcripts: tuple[list[str], list[Any]] = ([], [])
 
     def drain(self) -> Iterator[tuple[str, pa.RecordBatch]]:
-        for buffer in (self.calls, self.actions, self.quarantine):
-            if len(buffer):
-                yield buffer.table, buffer.take_batch(self.ingested_at)
-        if turns := len(self._turns["call_id"]):
-            columns, self._turns = self._turns, _turn_columns()
-            yield self.batch("interactions", turns, columns)
+        if len(self.quarantine):
+            yield "quarantine", self.quarantine.take_batch(self.ingested_at)
         if self._transcripts[0]:
             call_ids, texts = self._transcripts
             self._transcripts = ([], [])
@@ -502,7 +497,7 @@ class TableBuffers:
     def batch(self, table: str, n: int, columns: Mapping[str, Any]) -> TableBatch:
         """``n`` rows of ``table`` from whole columns: a list or Arrow array per column, or one value
         for every row; a column not given is null. ``provider`` and ``ingested_at`` are filled in;
-        interaction texts are redacted, as ``drain`` does."""
+        interaction texts are redacted (``redact_texts``)."""
         schema = schemas.TABLES[table]
         arrays = []
         for field in schema:
@@ -535,20 +530,6 @@ class TableBuffers:
                 "payload": dump_json(record) or "null",
             }
         )
-
-    def add_turns(self, call_id: str, turns: Iterable[tuple], source: str = "transcript") -> None:
-        """Interaction rows from ``(speaker, text)`` or ``(speaker, text, at, response_latency_s)``,
-        gathered column by column (texts are redacted a batch at a time, in ``drain``)."""
-        columns = self._turns
-        for index, (speaker, text, *timing) in enumerate(turns):
-            at, latency = (*timing, None, None)[:2]
-            columns["call_id"].append(call_id)
-            columns["turn_index"].append(index)
-            columns["speaker"].append(speaker)
-            columns["text"].append(text)
-            columns["at"].append(at)
-            columns["response_latency_s"].append(latency)
-            columns["source"].append(source)
 
     def add_transcript(self, call_id: str, text: Any) -> None:
         """The call's ``label: words`` transcript, split into turns when the buffers are drained."""
@@ -583,13 +564,6 @@ class TableBuffers:
 def redact_texts(column: pa.Array) -> pa.Array:
     """``redact_value`` over a string column: free text is redacted by the one policy too."""
     return pa.array(redact_strings(column.to_pylist()), type=column.type)
-
-
-def _turn_columns() -> dict[str, list]:
-    return {
-        name: []
-        for name in ("call_id", "turn_index", "speaker", "text", "at", "response_latency_s", "source")
-    }
 
 
 class SeenIds:
@@ -809,8 +783,83 @@ def take_first(
 
 
 def local_times(values: list[Any], zone: tzinfo, fmt: str) -> pa.Array:
-    """``parse_local`` over a column, null where a value is not a time in ``fmt``."""
-    return pa.array([local_time(value, zone, fmt) for value in values], schemas.TIMESTAMP)
+    """``local_time`` over a column, null where a value is not a time in ``fmt``.
+
+    Values in the usual zero-padded layout are read as ``_local_in_hour`` reads one, a column at
+    a time: each distinct hour's cached UTC start plus minutes and seconds (Arrow slices, NumPy
+    sums); any other value, or one in an hour whose offset changes, by ``local_time`` itself."""
+    micros = np.zeros(len(values), np.int64)
+    found = np.zeros(len(values), np.bool_)
+    text = pa.array([v if type(v) is str else None for v in values], pa.string())
+    layout = _HOUR_COLUMNS.get(fmt)
+    usual = pc.fill_null(pc.match_substring_regex(text, layout), False) if layout and len(text) else None
+    if usual is not None and usual.true_count:
+        at = np.flatnonzero(usual.to_numpy(zero_copy_only=False))
+        usual_text = text.filter(usual)
+        hours = pc.dictionary_encode(pc.utf8_slice_codeunits(usual_text, 0, 13))  # "<date> HH"
+        starts = [_hour_start(hour, fmt, zone) for hour in hours.dictionary.to_pylist()]
+        known = np.array([start is not None for start in starts], np.bool_)
+        start_us = np.array([0 if s is None else (s - _EPOCH) // _MICROSECOND for s in starts], np.int64)
+        hour = hours.indices.to_numpy()
+        minute, second = (
+            pc.cast(pc.utf8_slice_codeunits(usual_text, i, i + 2), pa.int64()).to_numpy() for i in (14, 17)
+        )
+        read = known[hour]
+        micros[at[read]] = start_us[hour[read]] + ((minute * 60 + second) * 1_000_000)[read]
+        found[at[read]] = True
+    for i in np.flatnonzero(~found & text.is_valid().to_numpy(zero_copy_only=False)).tolist():
+        if (moment := local_time(values[i], zone, fmt)) is not None:  # other layouts, offset changes
+            micros[i], found[i] = (moment - _EPOCH) // _MICROSECOND, True
+    return _timestamps(micros, found)
+
+
+# ``_HOUR_LAYOUTS`` for Arrow (RE2): the whole value, which ``_local_in_hour`` strips first (a value
+# with blanks around it is read by ``local_time``).
+_HOUR_COLUMNS = {fmt: f"^{layout.pattern}$" for fmt, layout in _HOUR_LAYOUTS.items()}
+
+
+def during_calls(times: pa.Array, started_at: pa.Array, zone: tzinfo) -> pa.Array:
+    """``timeutil.during_call`` over a column: each time, read in the earlier pass of a repeated
+    (DST fall-back) hour, moved to the later pass when that is nearer the start of its call
+    (``started_at``, the same length)."""
+    micros, found = _micros(times)
+    start, started = _micros(started_at)
+    later, repeated = _later_readings(micros, found, zone)
+    nearer = repeated & started & (np.abs(later - start) < np.abs(micros - start))
+    return _timestamps(np.where(nearer, later, micros), found)
+
+
+def in_later_hours(times: pa.Array, zone: tzinfo, which: list[bool]) -> pa.Array:
+    """``timeutil.in_later_hour`` of the times where ``which`` is true; the others unchanged."""
+    micros, found = _micros(times)
+    later, repeated = _later_readings(micros, found, zone)
+    return _timestamps(np.where(repeated & np.array(which, np.bool_), later, micros), found)
+
+
+def _later_readings(micros: np.ndarray, found: np.ndarray, zone: tzinfo) -> tuple[np.ndarray, np.ndarray]:
+    """``timeutil.later_reading`` over microseconds since the epoch: (the later reading, whether
+    there is one), from the fall-backs of each time's UTC year."""
+    later, repeated = micros.copy(), np.zeros(len(micros), np.bool_)
+    years = micros.astype("datetime64[us]").astype("datetime64[Y]").astype(np.int64) + 1970
+    for year in np.unique(years[found]).tolist():
+        if not 1 < year < 9999:  # as later_reading: no transitions at the calendar's edges
+            continue
+        for transition, step in timeutil.fall_backs(zone, year):
+            end, size = (transition - _EPOCH) // _MICROSECOND, step // _MICROSECOND
+            hit = found & ~repeated & (years == year) & (micros >= end - size) & (micros < end)
+            later[hit] += size
+            repeated |= hit
+    return later, repeated
+
+
+def _micros(times: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A timestamp column as (microseconds since the epoch, 0 where null; where it is not null)."""
+    micros = pc.fill_null(times.cast(pa.int64()), 0).to_numpy()
+    return micros, times.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _timestamps(micros: np.ndarray, found: np.ndarray) -> pa.Array:
+    return pa.array(micros, pa.int64(), mask=~found).cast(schemas.TIMESTAMP)
 
 
 def refused(

@@ -71,7 +71,7 @@ def later_reading(moment: datetime, timezone: str | tzinfo) -> datetime | None:
     if not 1 < moment.year < 9999:  # the edges of the calendar: no transitions worth the overflow
         return None
     tz = zone(timezone) if isinstance(timezone, str) else timezone
-    for transition, step in _fall_backs(tz, moment.year):
+    for transition, step in fall_backs(tz, moment.year):
         if transition - step <= moment < transition:
             return moment + step
     return None
@@ -94,7 +94,7 @@ def in_later_hour(moment: datetime, timezone: str | tzinfo) -> datetime:
 
 
 @lru_cache(maxsize=256)
-def _fall_backs(tz: tzinfo, year: int) -> tuple[tuple[datetime, timedelta], ...]:
+def fall_backs(tz: tzinfo, year: int) -> tuple[tuple[datetime, timedelta], ...]:
     """(UTC instant, size) of each time ``tz``'s clocks go back during ``year`` (and on the first
     days of the next, so a repeated hour at New Year is not missed)."""
     found = []

@@ -165,3 +165,189 @@ def test_a_mapped_batch_leaves_no_cycles_behind(provider):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# --- OmniDimension's local times and nested lists, a batch at a time ----------------------------------
+
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "Australia/Lord_Howe"]
+DST_DAYS = ["2026-03-08", "2026-04-05", "2026-09-27", "2026-10-04", "2026-11-01", "2026-12-31"]
+ODD_LOCAL_TIMES = [
+    " 11/01/2026 01:30:00 ",  # blanks around it
+    "\u00a011/01/2026 01:30:00",
+    "11/1/2026 1:30 AM",
+    "11/01/2026 01:30:00.5",
+    "2026-11-01 01:30:00",
+    "2026-11-01T05:30:00Z",
+    "13/45/2026 99:00:00",
+    "02/30/2026 10:00:00",
+    "01/01/2026 24:00:00",
+    "01/01/2026 10:60:00",
+    "01/01/2026 10:00:60",
+    "01/01/2026 10:00:0\u0661",  # an Arabic-Indic digit
+    "",
+    " ",
+    None,
+    False,
+    7,
+]
+
+
+@pytest.mark.parametrize("zone_name", ZONES)
+def test_local_times_of_a_column_equal_the_value_by_value_read(zone_name):
+    """Every 7 min 13 s across each 2026 DST change (Lord Howe moves by 30 minutes), in both
+    layouts, and values in other layouts or none: the column reads what each value reads alone."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(zone_name)
+    for fmt in ("%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        values = [
+            (datetime.fromisoformat(day) + timedelta(seconds=step)).strftime(fmt)
+            for day in DST_DAYS
+            for step in range(0, 26 * 3600, 7 * 60 + 13)
+        ]
+        values += ODD_LOCAL_TIMES
+        expected = [mapping.local_time(value, zone, fmt) for value in values]
+        assert mapping.local_times(values, zone, fmt).to_pylist() == expected
+        assert (
+            mapping.local_times(ODD_LOCAL_TIMES, zone, fmt).to_pylist() == expected[-len(ODD_LOCAL_TIMES) :]
+        )
+    assert mapping.local_times([], zone, "%m/%d/%Y %H:%M:%S").to_pylist() == []
+
+
+@pytest.mark.parametrize(
+    ("zone_name", "day"),
+    [
+        ("America/New_York", "11/01/2026"),
+        ("Pacific/Chatham", "04/05/2026"),
+        ("Australia/Lord_Howe", "04/05/2026"),
+    ],
+)
+def test_times_during_calls_and_in_later_hours_equal_the_value_by_value_rules(zone_name, day):
+    """Around a fall-back, each time (read in the earlier pass) against call starts before, inside
+    and after the repeated hour, or unknown; and moved to the later pass where asked."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    import pyarrow as pa
+
+    from calllog_pipeline import schemas
+
+    zone = ZoneInfo(zone_name)
+    times = [
+        mapping.local_time(f"{day} {h:02d}:{m:02d}:{s:02d}", zone, "%m/%d/%Y %H:%M:%S")
+        for h in range(0, 6)
+        for m in range(0, 60, 7)
+        for s in (0, 59)
+    ]
+    times += [None, mapping.local_time("12/31/2026 23:30:00", zone, "%m/%d/%Y %H:%M:%S")]
+    shifts = [timedelta(minutes=m) for m in (-95, -40, -1, 0, 3, 40, 61, 95)]
+    starts = [None if i % 9 == 0 else t and t + shifts[i % len(shifts)] for i, t in enumerate(times)]
+    column = pa.array(times, schemas.TIMESTAMP)
+    expected = [t and timeutil.during_call(t, s, zone) for t, s in zip(times, starts, strict=True)]
+    assert mapping.during_calls(column, pa.array(starts, schemas.TIMESTAMP), zone).to_pylist() == expected
+    assert expected != times  # the day has a repeated hour, and some times were moved
+    which = [i % 2 == 0 for i in range(len(times))]
+    later = [t and timeutil.in_later_hour(t, zone) if w else t for t, w in zip(times, which, strict=True)]
+    assert mapping.in_later_hours(column, zone, which).to_pylist() == later
+
+
+def _omni(i: int, **changes) -> dict:
+    import copy
+
+    from fixtures.memory_raw import fixture
+
+    record = copy.deepcopy(fixture("omnidimension_call_logs.json")[0])
+    return record | {"id": i} | changes
+
+
+def _odd_nested_calls() -> list[dict]:
+    import json
+
+    calls = []
+    reversed_turns = _omni(1)
+    reversed_turns["interactions"].reverse()
+    calls.append(reversed_turns)
+    as_text = _omni(2)  # numbered by text, in reverse: "10" comes after "9"
+    for turn, sequence in zip(as_text["interactions"], ["9", 10, "11", " 12 "], strict=True):
+        turn["interaction_sequence"] = sequence
+    as_text["interactions"].reverse()
+    calls.append(as_text)
+    unnumbered = _omni(3)  # one interaction without a number: the order they were sent in
+    unnumbered["interactions"].reverse()
+    unnumbered["interactions"][1]["interaction_sequence"] = "second"
+    calls.append(unnumbered)
+    tools = _omni(4)
+    tools["interactions"][0]["function_call_data"] = {"function_name": "lookup", "args": {"q": 1}}
+    tools["interactions"][1]["function_call_data"] = json.dumps(
+        [{"function_name": "book", "success": "false"}]
+    )
+    tools["interactions"][2]["function_call_data"] = "offer()"  # unreadable: kept in _invalid
+    tools["interactions"][2]["time_of_call"] = "soon"
+    tools["interactions"].append("not a turn")
+    calls.append(tools)
+    calls.append(_omni(5, interactions=json.dumps(_omni(5)["interactions"])))
+    calls.append(_omni(6, interactions=False))  # the conversation text instead
+    calls.append(_omni(7, interactions={"not": "a list"}))
+    deliveries = _omni(8)
+    hooks = deliveries["post_call_actions"]
+    hooks["email_service_ids"] = {
+        "id": 81,
+        "name": "mail",
+        "status": "failed",
+        "create_date": "2026-05-04 14:47:00",
+    }
+    hooks["slack_service_ids"] = json.dumps([{"id": 82, "response_code": "204"}])
+    hooks["hubspot_service_ids"] = 7  # unreadable
+    hooks["new_service_ids"] = [{"id": 83, "create_date": "later"}, "not a delivery"]
+    calls.append(deliveries)
+    calls.append(_omni(9, post_call_actions="sent"))
+    calls.append(_omni(10, post_call_actions=json.dumps(_omni(10)["post_call_actions"])))
+    return calls
+
+
+def test_omnidimension_turns_and_actions_of_a_batch_map_as_each_call_alone():
+    """Nested lists of odd shapes in one batch, and the same calls one per batch: the same rows,
+    each call's turns in order, unreadable nested values kept, no credential in any table."""
+    import json
+
+    from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
+
+    records = _odd_nested_calls()
+    context = {"timezone": "America/New_York"}
+    together = run(omnidimension, {"call_logs": records}, context)
+    alone = run(omnidimension, {"call_logs": records}, context, batch_size=1)
+    for table in together:
+        key = lambda row: (row.get("call_id") or "", json.dumps(row, default=str, sort_keys=True))  # noqa: E731
+        assert sorted(together[table], key=key) == sorted(alone[table], key=key), table
+    assert not together["quarantine"]
+    assert "secret_key_" not in json.dumps(together, default=str)
+
+    def turns(call_id: str) -> list[tuple]:
+        return [
+            (t["turn_index"], t["speaker"], t["text"][:12])
+            for t in together["interactions"]
+            if t["call_id"] == call_id
+        ]
+
+    in_order = turns("2")
+    assert turns("1") == in_order and turns("5") == in_order
+    assert in_order[0] == (0, "agent", "Hello, I am ")  # the greeting has no user query
+    assert turns("3")[0] == (0, "user", "y")  # as sent: "second" is no number
+    assert {t["source"] for t in together["interactions"] if t["call_id"] in ("6", "7")} == {"transcript"}
+    calls = {c["call_id"]: c for c in together["calls"]}
+    assert calls["4"]["extra"]["_invalid"] == {"interactions[88249].function_call_data": "offer()"}
+    assert calls["7"]["extra"]["_invalid"] == {"interactions": {"not": "a list"}}
+    assert calls["8"]["extra"]["_invalid"] == {"post_call_actions.hubspot_service_ids": 7}
+    assert calls["9"]["extra"]["_invalid"] == {"post_call_actions": "sent"}
+    tools = [(a["action_id"], a["name"], a["succeeded"]) for a in together["actions"] if a["call_id"] == "4"]
+    assert tools[:3] == [
+        ("88247:0", "lookup", None),
+        ("88248:0", "book", False),
+        ("88250:0", "offer_calendly_meeting", True),
+    ]  # in interaction order, then the call's deliveries
+    assert [a["action_type"] for a in together["actions"] if a["call_id"] == "4"][3:] == ["webhook"]
+    kinds = [a["action_type"] for a in together["actions"] if a["call_id"] == "8"]
+    assert kinds == ["function_call", "webhook", "email", "notification", "other"]
+    at = {a["action_id"]: a["executed_at"] for a in together["actions"] if a["call_id"] == "8"}
+    assert at["81"] == utc(2026, 5, 4, 18, 47) and at["83"] is None  # read in New York

@@ -32,3 +32,13 @@ def test_shared_mapping_base_stands_alone():
     loaded = modules_loaded_by("import calllog_pipeline.mapping")
     for package in ("dagster", "duckdb", "calllog_pipeline.normalized", "calllog_pipeline.providers"):
         assert not _under(loaded, package), package
+
+
+def test_simulator_stands_alone_and_simulates_every_registered_provider():
+    loaded = modules_loaded_by("import calllog_pipeline.simulator")
+    pipeline = ("calllog_pipeline.providers", "calllog_pipeline.raw", "calllog_pipeline.normalized")
+    for package in ("dagster", *pipeline):
+        assert not _under(loaded, package), package
+    from calllog_pipeline.simulator.app import PROVIDER_MODULES
+
+    assert sorted(PROVIDER_MODULES) == sorted(REGISTRY)

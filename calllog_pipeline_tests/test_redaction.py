@@ -463,13 +463,17 @@ def test_the_normalized_layer_redacts_json_columns_and_transcript_text():
             continue  # known keys come from the environment in a real run (see above)
         assert secret not in dump_json(record), name
     buffers = TableBuffers("dialnexa", {"user": "user", "agent": "agent"}, re.compile(r"\n"))
-    buffers.add_turns(
-        "c1", [("user", "my card is fine, the token is Bearer abc123def456"), ("agent", "Thanks")]
-    )
+    turns = {
+        "call_id": "c1",
+        "turn_index": [0, 1],
+        "speaker": ["user", "agent"],
+        "text": ["my card is fine, the token is Bearer abc123def456", "Thanks"],
+        "source": "turns",
+    }
     buffers.add_transcript("c2", "user: call me, the token is Bearer abc123def456\nagent: Thanks")
     texts = [
         text
-        for table, batch in buffers.drain()
+        for table, batch in [buffers.batch("interactions", 2, turns), *buffers.drain()]
         if table == "interactions"
         for text in batch["text"].to_pylist()
     ]

@@ -26,7 +26,7 @@ from calllog_pipeline.simulator import (
 NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
 DN = {"Authorization": "Bearer sim-dialnexa-key"}
 LC = {"Authorization": "Bearer sim-leadconnector-key", "Version": "2021-04-15"}
-OM = {"Authorization": "Bearer sim-omnidim-key"}
+OM = {"Authorization": "Bearer sim-omnidimension-key"}
 LC_PATH = "/leadconnector/voice-ai/dashboard/call-logs"
 OM_PATH = "/omnidimension/api/v1/calls/logs"
 

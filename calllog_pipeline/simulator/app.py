@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import threading
 import time
 from collections import Counter, deque
@@ -16,15 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import dialnexa, leadconnector, omnidimension
 from .common import ApiError, Reply
 from .config import PROVIDERS, SimulatorConfig
 from .world import World, digest, unit
 
 Handler = Callable[[World, Mapping[str, str], Mapping[str, str], int], Reply]
 
-# Each provider module speaks its own dialect: errors, pre-checks, rate-limit headers, truth ids.
-PROVIDER_MODULES = {"dialnexa": dialnexa, "leadconnector": leadconnector, "omnidimension": omnidimension}
+# Each provider module (named after its provider) speaks its own dialect: errors, pre-checks,
+# rate-limit headers, truth ids.
+PROVIDER_MODULES = {p: importlib.import_module(f".{p}", __package__) for p in PROVIDERS}
 MALFORMED_BODY = b'{"data": [{"id": "partial", "status": \x7f<html>502 upstream garbage</html>,,'
 
 
@@ -160,10 +161,9 @@ async def _serve(sim: Simulator, endpoint: Endpoint, request: Request) -> Respon
 
 
 ROUTES = {
-    "/dialnexa/v1/calls": Endpoint("dialnexa", dialnexa.list_calls),
-    "/dialnexa/v1/call-logs": Endpoint("dialnexa", dialnexa.list_call_logs),
-    "/leadconnector/voice-ai/dashboard/call-logs": Endpoint("leadconnector", leadconnector.list_call_logs),
-    "/omnidimension/api/v1/calls/logs": Endpoint("omnidimension", omnidimension.list_call_logs),
+    module.BASE_PATH + path: Endpoint(provider, handler)
+    for provider, module in PROVIDER_MODULES.items()
+    for path, handler in module.ROUTES.items()
 }
 
 

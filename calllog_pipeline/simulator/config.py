@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+# The simulated providers: each has a module of this name in this package (the simulator does not
+# import the pipeline, so it keeps its own list; a test holds it equal to providers.REGISTRY).
 PROVIDERS = ("dialnexa", "leadconnector", "omnidimension")
 
 
@@ -90,11 +92,7 @@ class Incident:
 
 
 def _default_api_keys() -> dict[str, str]:
-    return {
-        "dialnexa": "sim-dialnexa-key",
-        "leadconnector": "sim-leadconnector-key",
-        "omnidimension": "sim-omnidim-key",
-    }
+    return {provider: f"sim-{provider}-key" for provider in PROVIDERS}
 
 
 @dataclass

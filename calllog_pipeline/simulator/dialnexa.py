@@ -14,6 +14,7 @@ from .config import RateLimit, SimulatorConfig
 from .world import DAY_MS, TECHNICAL_REASONS, Call, World, conversation, digest, iso_ms, person, phone, to_ms
 
 PROVIDER = "dialnexa"
+BASE_PATH = "/dialnexa/v1"  # the API's root under the simulator's URL
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 FAR_FUTURE_MS = 2**53
@@ -342,3 +343,11 @@ def list_call_logs(
     if headers.get("if-none-match") == etag:
         return Reply(304, b"", {"etag": etag})
     return Reply(200, body, {"content-type": "application/json", "etag": etag})
+
+
+ROUTES = {"/calls": list_calls, "/call-logs": list_call_logs}  # below BASE_PATH
+
+
+def pipeline_env(config: SimulatorConfig, base_url: str) -> dict[str, str]:
+    """The pipeline's environment variables for this provider, served at ``base_url``."""
+    return {"DIALNEXA_BASE_URL": base_url, "DIALNEXA_API_KEY": config.api_keys[PROVIDER]}

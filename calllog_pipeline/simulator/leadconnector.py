@@ -13,6 +13,7 @@ from .config import RateLimit, SimulatorConfig
 from .world import Call, World, conversation, hex_id, iso_ms, object_id, person, phone, summary
 
 PROVIDER = "leadconnector"
+BASE_PATH = "/leadconnector"  # the API's root under the simulator's URL
 MAX_PAGE_SIZE = 50
 DEFAULT_PAGE_SIZE = 10
 FAR_FUTURE_MS = 2**53
@@ -319,3 +320,15 @@ def list_call_logs(
             "callLogs": [render(world, c, clock_ms) for c in calls],
         }
     )
+
+
+ROUTES = {"/voice-ai/dashboard/call-logs": list_call_logs}  # below BASE_PATH
+
+
+def pipeline_env(config: SimulatorConfig, base_url: str) -> dict[str, str]:
+    """The pipeline's environment variables for this provider, served at ``base_url``."""
+    return {
+        "LEADCONNECTOR_BASE_URL": base_url,
+        "LEADCONNECTOR_API_KEY": config.api_keys[PROVIDER],
+        "LEADCONNECTOR_LOCATION_ID": config.location_id,
+    }

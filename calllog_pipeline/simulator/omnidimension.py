@@ -18,6 +18,7 @@ from .config import RateLimit, SimulatorConfig
 from .world import Call, World, conversation, person, phone, summary
 
 PROVIDER = "omnidimension"
+BASE_PATH = "/omnidimension/api/v1"  # the API's root under the simulator's URL
 MAX_PAGE_SIZE = 150
 DEFAULT_PAGE_SIZE = 30
 FAR_FUTURE_MS = 2**53
@@ -380,3 +381,15 @@ def list_call_logs(
         match=match if filtered else None,
     )  # fmt: skip
     return json_reply({"call_log_data": [render(world, c, clock_ms) for c in calls], "total_records": total})
+
+
+ROUTES = {"/calls/logs": list_call_logs}  # below BASE_PATH
+
+
+def pipeline_env(config: SimulatorConfig, base_url: str) -> dict[str, str]:
+    """The pipeline's environment variables for this provider, served at ``base_url``."""
+    return {
+        "OMNIDIM_BASE_URL": base_url,
+        "OMNIDIM_API_KEY": config.api_keys[PROVIDER],
+        "OMNIDIM_TIMEZONE": config.omni_timezone,
+    }

@@ -15,25 +15,15 @@ from .app import PROVIDER_MODULES, Simulator, build_app
 from .config import PROVIDERS, Faults, Incident, RateLimit, SimulatorConfig
 from .world import to_ms
 
-PATH_PREFIX = {
-    "dialnexa": "/dialnexa/v1",
-    "leadconnector": "/leadconnector",
-    "omnidimension": "/omnidimension/api/v1",
-}
+PATH_PREFIX = {provider: module.BASE_PATH for provider, module in PROVIDER_MODULES.items()}
 
 
 def env_for(config: SimulatorConfig, url: str) -> dict[str, str]:
     """Environment variables pointing the pipeline at a simulator served at `url`."""
-    return {
-        "DIALNEXA_BASE_URL": url + PATH_PREFIX["dialnexa"],
-        "DIALNEXA_API_KEY": config.api_keys["dialnexa"],
-        "LEADCONNECTOR_BASE_URL": url + PATH_PREFIX["leadconnector"],
-        "LEADCONNECTOR_API_KEY": config.api_keys["leadconnector"],
-        "LEADCONNECTOR_LOCATION_ID": config.location_id,
-        "OMNIDIM_BASE_URL": url + PATH_PREFIX["omnidimension"],
-        "OMNIDIM_API_KEY": config.api_keys["omnidimension"],
-        "OMNIDIM_TIMEZONE": config.omni_timezone,
-    }
+    env: dict[str, str] = {}
+    for module in PROVIDER_MODULES.values():
+        env.update(module.pipeline_env(config, url + module.BASE_PATH))
+    return env
 
 
 class SimulatorServer:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
-from typing import Any
+from datetime import tzinfo
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from calllog_pipeline import schemas
 from calllog_pipeline.mapping import (
@@ -37,19 +38,19 @@ from calllog_pipeline.mapping import (
     as_object,
     as_str,
     column,
-    datetimes,
     dump_json,
+    during_calls,
     e164,
     extra_column,
+    in_later_hours,
     json_column,
     json_redacted_at_ingest,
-    local_time,
     local_times,
     mapped_batches,
     take_column,
     take_first,
 )
-from calllog_pipeline.timeutil import LATER_PASS_IDS, during_call, in_later_hour
+from calllog_pipeline.timeutil import LATER_PASS_IDS
 
 PROVIDER = "omnidimension"
 ENDPOINT = "call_logs"
@@ -145,7 +146,7 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
 
     def map_batch(payloads: pa.Array) -> list[TableBatch]:
         calls = admit(out, ENDPOINT, payloads, seen, _call_id, start, ("id",))
-        return [map_calls(out, calls, zone, later_pass), *out.drain()]  # drain: actions, turns, quarantine
+        return [*map_calls(out, calls, zone, later_pass), *out.drain()]  # drain: quarantine, transcripts
 
     with json_redacted_at_ingest(raw, ENDPOINT):
         yield from mapped_batches(raw, ENDPOINT, map_batch)
@@ -164,25 +165,35 @@ def _call_id(record: dict[str, Any]) -> str | Reject:
     return Reject("missing_id", "record has no id") if call_id is None else call_id
 
 
-def map_calls(out: TableBuffers, calls: Admitted, zone: tzinfo, later_pass: frozenset[str]) -> TableBatch:
-    """The calls of a batch, column by column; each call's turns and actions go to ``out``."""
+def map_calls(
+    out: TableBuffers, calls: Admitted, zone: tzinfo, later_pass: frozenset[str]
+) -> list[TableBatch]:
+    """The calls of a batch, column by column, then their turns and actions, a batch at a time."""
     records = calls.records
-    started = datetimes(calls.started_at)
     started_at = calls.started_at
     if later_pass and not later_pass.isdisjoint(calls.call_ids):  # the fetch placed their hour later
-        started = [
-            in_later_hour(at, zone) if call_id in later_pass else at
-            for call_id, at in zip(calls.call_ids, started, strict=True)
-        ]
-        started_at = pa.array(started, schemas.TIMESTAMP)
-    for record, call_id, at in zip(records, calls.call_ids, started, strict=True):
-        nested_rows(out, record, call_id, CallClock(zone, at))
-    return out.batch(
-        "calls", len(records), {"call_id": calls.call_ids, "started_at": started_at, **call_columns(records)}
+        started_at = in_later_hours(started_at, zone, [call_id in later_pass for call_id in calls.call_ids])
+    nested = flatten(records)
+    for i in nested.by_text:  # no structured turns: the conversation text is split instead
+        out.add_transcript(calls.call_ids[i], records[i].get("call_conversation"))
+    columns = {
+        "call_id": calls.call_ids,
+        "started_at": started_at,
+        **call_columns(records, nested.unreadable),
+    }
+    mapped = [out.batch("calls", len(records), columns)]
+    at = during_calls(  # each interaction's time, read once for its turns and its tool calls
+        local_times([turn.get("time_of_call") for turn in nested.turns], zone, TIME_OF_CALL),
+        started_at.take(nested.turn_call),
+        zone,
     )
+    mapped += action_batches(out, nested, at, calls.call_ids, started_at, zone)
+    mapped += turn_batches(out, nested, at, calls.call_ids)
+    return mapped
 
 
-def call_columns(records: list[dict[str, Any]]) -> dict[str, Any]:
+def call_columns(records: list[dict[str, Any]], unreadable: Invalid) -> dict[str, Any]:
+    """The calls' own columns; the nested values in ``unreadable`` (``flatten``) join ``extra``."""
     invalid: Invalid = {}
     not_phone: Invalid = {}
     status_raw = take_column(records, "call_status", as_str, invalid, false_is_null=True)
@@ -208,9 +219,8 @@ def call_columns(records: list[dict[str, Any]]) -> dict[str, Any]:
     cost_usd = take_column(records, "aggregated_estimated_cost", as_float, invalid, false_is_null=True)
     tokens = take_column(records, "total_tokens", as_int, invalid, false_is_null=True)
     extracted = _json_objects(records, "extracted_variables", invalid)
-    for i, record in enumerate(records):
-        if nested := _unreadable_nested(record):
-            invalid.setdefault(i, {}).update(nested)
+    for i, nested in unreadable.items():
+        invalid.setdefault(i, {}).update(nested)
     return {
         "agent_id": agent_id,
         "agent_name": agent_name,
@@ -232,19 +242,6 @@ def call_columns(records: list[dict[str, Any]]) -> dict[str, Any]:
         "extracted": extracted,
         "extra": extra_column(records, MAPPED, invalid, [not_phone.get(i) for i in range(len(records))]),
     }
-
-
-def nested_rows(out: TableBuffers, record: dict[str, Any], call_id: str, clock: CallClock) -> None:
-    """A call's turns and tool calls (or its conversation text) and its post-call deliveries."""
-    interactions = as_list(record.get("interactions"))  # a list, or (rarely) its JSON text
-    if interactions:
-        ordered = _in_order(interactions)
-        times = [clock.read(i.get("time_of_call"), TIME_OF_CALL) for i in ordered]  # read once for both
-        out.add_turns(call_id, structured_turns(ordered, times), source="turns")
-        out.actions.extend(function_call_rows(call_id, ordered, times))
-    else:
-        out.add_transcript(call_id, record.get("call_conversation"))
-    out.actions.extend(post_call_rows(call_id, as_object(record.get("post_call_actions")), clock))
 
 
 def minutes_seconds(value: Any) -> float | None:
@@ -359,41 +356,77 @@ def _json_objects(records: list[dict], key: str, invalid: Invalid) -> list[str |
     return json_column(found)
 
 
-def _unreadable_nested(record: dict[str, Any]) -> dict[str, Any]:
-    """Nested values no row can be made of (kept in ``_invalid`` rather than lost): the page sends
-    lists and objects, or ``false`` for none; their JSON text is read too."""
-    found: dict[str, Any] = {}
-    post_call = record.get("post_call_actions")
-    if not absent(post_call):
-        if (kinds := as_object(post_call)) is None:
-            found["post_call_actions"] = post_call
+# --- interactions, tool calls and post-call deliveries, a batch at a time -------------------------------
+
+
+class Nested(NamedTuple):
+    """A batch's nested lists, flattened (``flatten``)."""
+
+    turns: list[dict[str, Any]]  # every call's interactions, call by call, each call's in order
+    turn_call: pa.Array  # the position in the batch of each interaction's call
+    tools: list[list[Any] | None]  # each interaction's tool calls (``function_call_data``) as a list
+    deliveries: list[tuple[int, str, dict[str, Any]]]  # (call position, integration kind, delivery)
+    by_text: list[int]  # positions of calls without interactions (their conversation text is split)
+    unreadable: Invalid  # call position -> nested values no row can be made of (kept in ``_invalid``)
+
+
+def flatten(records: list[dict[str, Any]]) -> Nested:
+    """The interactions and post-call deliveries of a batch of calls, as flat lists.
+
+    Nested values no row can be made of are kept, by call, in ``unreadable`` rather than lost: the
+    page sends lists and objects, or ``false`` for none; their JSON text is read too (and redacted
+    as it is decoded, by ``as_list`` / ``as_object``)."""
+    turns: list[dict[str, Any]] = []
+    turn_call: list[int] = []
+    deliveries: list[tuple[int, str, dict[str, Any]]] = []
+    by_text: list[int] = []
+    unreadable: Invalid = {}
+    for i, record in enumerate(records):
+        found: dict[str, Any] = {}
+        if type(sent := record.get("post_call_actions")) is dict or absent(sent):
+            post_call = sent
+        elif (post_call := as_object(sent)) is None:
+            found["post_call_actions"] = sent
+        if type(post_call) is dict:
+            for kind, items in post_call.items():
+                if type(items) is not list and (items := listed(items)) is None:  # the usual list first
+                    found[f"post_call_actions.{kind}"] = post_call[kind]
+                    continue
+                deliveries.extend((i, kind, item) for item in items if type(item) is dict)
+        interactions = record.get("interactions")
+        listed_turns = interactions if type(interactions) is list else as_list(interactions)
+        if listed_turns:
+            for turn in listed_turns:
+                if type(turn) is dict:
+                    turns.append(turn)
+                    turn_call.append(i)
         else:
-            found.update(
-                (f"post_call_actions.{kind}", items)
-                for kind, items in kinds.items()
-                if type(items) is not list and listed(items) is None  # the usual list first: it runs per call
-            )
-    interactions = record.get("interactions")
-    if absent(interactions):
-        return found
-    turns = as_list(interactions)
-    if turns is None:
-        found["interactions"] = interactions
-        return found
-    for turn in turns:
-        if (
-            type(turn) is not dict
-            or (calls := turn.get("function_call_data")) is False
-            or type(calls) is list
-        ):
+            by_text.append(i)
+            if listed_turns is None and not absent(interactions):
+                found["interactions"] = interactions
+        if found:
+            unreadable[i] = found
+    tools = _tool_calls(turns, turn_call, unreadable)
+    order = _in_order(turns, turn_call)
+    if order is not None:
+        turns, tools = [turns[k] for k in order], [tools[k] for k in order]
+        turn_call = [turn_call[k] for k in order]
+    return Nested(turns, pa.array(turn_call, pa.int64()), tools, deliveries, by_text, unreadable)
+
+
+def _tool_calls(turns: list[dict[str, Any]], turn_call: list[int], unreadable: Invalid) -> list[list | None]:
+    """Each interaction's ``function_call_data`` as a list (``false`` when it called no tool); an
+    unreadable value is kept in ``unreadable`` under the interaction's id."""
+    tools = [turn.get("function_call_data") for turn in turns]
+    for k, calls in enumerate(tools):
+        if type(calls) is list or calls is False:
             continue
-        if listed(calls) is None:
+        tools[k] = listed(calls)
+        if tools[k] is None:
+            turn = turns[k]
             name = as_str(turn.get("id")) or as_str(turn.get("interaction_sequence"))
-            found[f"interactions[{name}].function_call_data"] = calls
-    return found
-
-
-# --- interactions and their tool calls ----------------------------------------------------------------
+            unreadable.setdefault(turn_call[k], {})[f"interactions[{name}].function_call_data"] = calls
+    return tools
 
 
 def listed(value: Any) -> list[Any] | None:
@@ -408,71 +441,110 @@ def listed(value: Any) -> list[Any] | None:
     return found
 
 
-def _in_order(interactions: list[Any]) -> list[dict[str, Any]]:
-    turns = [i for i in interactions if isinstance(i, dict)]
-    if all(as_int(i.get("interaction_sequence")) is not None for i in turns):
-        turns.sort(key=lambda i: as_int(i["interaction_sequence"]))  # by number, also when sent as text
-    return turns
+def _in_order(turns: list[dict[str, Any]], turn_call: list[int]) -> np.ndarray | None:
+    """The order that puts each call's interactions in ``interaction_sequence`` order (by number,
+    also when sent as text; a stable sort), or None when they already are (most calls). A call
+    with an interaction without a usable number keeps the order it was sent in."""
+    numbers = (turn.get("interaction_sequence") for turn in turns)
+    sequence = [s if type(s) is int and _INT64_MIN <= s <= _INT64_MAX else as_int(s) for s in numbers]
+    calls = np.array(turn_call, np.int64)
+    unnumbered = np.zeros(calls[-1] + 1 if len(calls) else 0, np.bool_)
+    unnumbered[calls[np.array([s is None for s in sequence], np.bool_)]] = True
+    position = np.arange(len(turns))
+    key = np.where(unnumbered[calls], position, np.array([0 if s is None else s for s in sequence], np.int64))
+    if np.all((key[1:] >= key[:-1]) | (calls[1:] != calls[:-1])):
+        return None
+    order = np.argsort(key, kind="stable")
+    return order[np.argsort(calls[order], kind="stable")]
 
 
-@dataclass(frozen=True)
-class CallClock:
-    """Reads the local times of what happened during one call (turns, tool calls, webhooks)."""
-
-    zone: tzinfo
-    started_at: datetime | None
-
-    def read(self, value: Any, fmt: str) -> datetime | None:
-        """A local time as UTC, or None if unreadable; on a DST fall-back day, in the pass of the
-        repeated hour that does not put it before the call began (``timeutil.during_call``)."""
-        moment = local_time(value, self.zone, fmt)
-        return moment and during_call(moment, self.started_at, self.zone)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def structured_turns(ordered: list[dict[str, Any]], times: list[datetime | None]) -> list[tuple]:
-    """(speaker, text, at, latency) turns: the user's query, then the agent's answer, per interaction
-    (``ordered`` by ``_in_order``, ``times`` their ``time_of_call`` read by the call's clock).
+def turn_batches(out: TableBuffers, nested: Nested, at: pa.Array, call_ids: list[str]) -> list[TableBatch]:
+    """(speaker, text, at, latency) turns: the user's query, then the agent's answer, per interaction.
 
     The first interaction has an empty ``user_query`` (the agent greets first): empty turns are
-    skipped. ``total_response_time`` is the agent's response latency.
-    """
-    turns: list[tuple] = []
-    for interaction, at in zip(ordered, times, strict=True):
-        query = as_str(interaction.get("user_query"))
-        if query:
-            turns.append(("user", query.strip(), at, None))
-        answer = as_str(interaction.get("bot_response"))
-        if answer:
-            latency = as_float(interaction.get("total_response_time"))
-            turns.append(("agent", answer.strip(), at, latency))
-    return turns
+    skipped. ``total_response_time`` is the agent's response latency. Both turns of an
+    interaction share its time (``at``)."""
+    said = [_words_of(turn.get(key)) for turn in nested.turns for key in ("user_query", "bot_response")]
+    text = pa.array(said, pa.string())  # two rows an interaction, null where nothing is said
+    if not (n := len(text) - text.null_count):
+        return []
+    row = np.flatnonzero(text.is_valid().to_numpy(zero_copy_only=False))
+    turn, by_agent = pa.array(row >> 1), pa.array((row & 1).astype(np.bool_))
+    latency = pa.array([as_float(t.get("total_response_time")) for t in nested.turns], pa.float64())
+    call = nested.turn_call.take(turn).to_numpy()
+    first = np.r_[True, call[1:] != call[:-1]]
+    turn_index = np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    columns = {
+        "call_id": pa.array(call_ids, pa.string()).take(pa.array(call)),
+        "turn_index": pa.array(turn_index, pa.int32()),
+        "speaker": pc.if_else(by_agent, "agent", "user"),
+        "text": text.drop_null(),
+        "at": at.take(turn),
+        "response_latency_s": pc.if_else(by_agent, latency.take(turn), pa.scalar(None, pa.float64())),
+        "source": "turns",
+    }
+    return [out.batch("interactions", n, columns)]
 
 
-def function_call_rows(
-    call_id: str, ordered: list[dict[str, Any]], times: list[datetime | None]
-) -> list[dict[str, Any]]:
-    rows = []
-    for interaction, at in zip(ordered, times, strict=True):
-        calls = listed(interaction.get("function_call_data"))
-        if not calls:  # `false` when the turn called no tool (an unreadable value is in _invalid)
+def _words_of(value: Any) -> str | None:
+    """A turn's text, stripped; None when it says nothing."""
+    if type(value) is str:
+        return value.strip() or None
+    words = as_str(value)
+    return words and words.strip()
+
+
+def action_batches(
+    out: TableBuffers,
+    nested: Nested,
+    at: pa.Array,
+    call_ids: list[str],
+    started_at: pa.Array,
+    zone: tzinfo,
+) -> list[TableBatch]:
+    """Each call's tool calls (in interaction order), then its post-call deliveries."""
+    rows, calls, turns = [], [], []
+    turn_call = nested.turn_call.to_pylist()
+    for k, tools in enumerate(nested.tools):
+        if not tools:  # `false` when the turn called no tool (an unreadable value is in _invalid)
             continue
-        turn_id = as_str(interaction.get("id")) or f"{call_id}/{interaction.get('interaction_sequence')}"
-        for position, call in enumerate(c for c in calls if isinstance(c, dict)):
-            rows.append(function_call_row(call_id, f"{turn_id}:{position}", call, at))
-    return rows
+        turn = nested.turns[k]
+        call_id = call_ids[turn_call[k]]
+        turn_id = as_str(turn.get("id")) or f"{call_id}/{turn.get('interaction_sequence')}"
+        for position, call in enumerate(c for c in tools if type(c) is dict):
+            rows.append(function_call_row(f"{turn_id}:{position}", call))
+            calls.append(turn_call[k])
+            turns.append(k)
+    delivery_call = [i for i, _, _ in nested.deliveries]
+    delivered = during_calls(
+        local_times([item.get("create_date") for _, _, item in nested.deliveries], zone, WEBHOOK_TIME),
+        started_at.take(pa.array(delivery_call, pa.int64())),
+        zone,
+    )
+    rows += [post_call_row(kind, item) for _, kind, item in nested.deliveries]
+    if not rows:
+        return []
+    owner = np.array(calls + delivery_call, np.int64)
+    order = np.argsort(owner, kind="stable")  # call by call, each call's tool calls first
+    rows = [rows[k] for k in order]
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    columns["call_id"] = pa.array(call_ids, pa.string()).take(pa.array(owner[order]))
+    columns["executed_at"] = pa.concat_arrays([at.take(pa.array(turns, pa.int64())), delivered]).take(order)
+    return [out.batch("actions", len(rows), columns)]
 
 
-def function_call_row(call_id: str, action_id: str, call: dict[str, Any], at: datetime | None) -> dict:
+def function_call_row(action_id: str, call: dict[str, Any]) -> dict[str, Any]:
+    """One tool call's action columns (besides its call and time)."""
     result = call.get("result")
     rest = {k: v for k, v in call.items() if k not in FUNCTION_CALL_MAPPED and v is not None}
     return {
-        "provider": PROVIDER,
-        "call_id": call_id,
         "action_id": action_id,
         "action_type": "function_call",
         "action_type_raw": "function_call_data",
         "name": as_str(call.get("function_name")),
-        "executed_at": at,
         "succeeded": as_bool(call.get("success")),
         "latency_s": as_float(call.get("time_taken")),
         "parameters": dump_json(call.get("args")) if call.get("args") is not False else None,
@@ -481,34 +553,20 @@ def function_call_row(call_id: str, action_id: str, call: dict[str, Any], at: da
     }
 
 
-def post_call_rows(call_id: str, post_call: Any, clock: CallClock) -> list[dict[str, Any]]:
-    if not isinstance(post_call, dict):
-        return []
-    rows = []
-    for kind, items in post_call.items():
-        for item in listed(items) or ():  # an unreadable value is in _invalid
-            if isinstance(item, dict):
-                rows.append(post_call_row(call_id, kind, item, clock))
-    return rows
-
-
-def post_call_row(call_id: str, kind: str, item: dict[str, Any], clock: CallClock) -> dict[str, Any]:
-    """One delivery of a post-call integration. Its ``payload`` is not kept: it repeats the call's own
-    fields (summary, transcript, numbers, e-mail) and embeds the ``call_sid`` credential
-    (omnidimension-call-logs.txt)."""
+def post_call_row(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    """One delivery of a post-call integration (besides its call and its ``create_date``). Its
+    ``payload`` is not kept: it repeats the call's own fields (summary, transcript, numbers,
+    e-mail) and embeds the ``call_sid`` credential (omnidimension-call-logs.txt)."""
     rest = {k: v for k, v in item.items() if k not in WEBHOOK_MAPPED and v is not None}
     parameters = {
         k: item[k] for k in ("webhook_url", "webhook_method") if item.get(k) not in (None, False, "")
     }
     body = item.get("response_body")
     return {
-        "provider": PROVIDER,
-        "call_id": call_id,
         "action_id": as_str(item.get("id")),
         "action_type": POST_CALL_KINDS.get(kind, "other"),
         "action_type_raw": kind,
         "name": as_str(item.get("name")),
-        "executed_at": clock.read(item.get("create_date"), WEBHOOK_TIME),
         "succeeded": delivery_succeeded(item),
         "latency_s": None,
         "parameters": dump_json(parameters) if parameters else None,
