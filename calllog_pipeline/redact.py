@@ -2,10 +2,11 @@
 
 Everything that leaves the process goes through here: raw payloads and normalized JSON columns
 (``redact_json``), other record values such as transcript text (``redact_value``), log lines
-(``RedactingFilter``) and error and alert messages (``redact_text``). Providers echo secrets back
-in their records: LeadConnector custom actions carry ``authenticationValue`` and ``Authorization``
-header entries, OmniDimension webhook payloads are JSON documents inside a string, embedding
-``call_sid: secret_key_...``, and recording URLs may be presigned (``X-Amz-Signature``).
+(``RedactingFilter``, tracebacks included) and error and alert messages (``redact_text``).
+Providers echo secrets back in their records: LeadConnector custom actions carry
+``authenticationValue`` and ``Authorization`` header entries, OmniDimension webhook payloads are
+JSON documents inside a string, embedding ``call_sid: secret_key_...``, and recording URLs may be
+presigned (``X-Amz-Signature``).
 
 The policy:
 
@@ -29,7 +30,7 @@ The policy:
   (``sk_<hex>``), OpenAI/Anthropic (``sk-...``), Slack (``xox?-``), GitHub (``ghp_``,
   ``github_pat_``) and Google (``AIza...``) keys;
 * a string holding a JSON document is redacted as a document, recursively, and so is a JSON
-  document quoted inside a longer text ("HTTP 400: {...}"); a string holding JSON escapes of
+  document quoted inside a longer text ("HTTP 400: {...}", a traceback); a string holding JSON escapes of
   letters or slashes (``\\u0070assword``, ``https:\\/\\/user:pw@host``) is read with them
   resolved, so an escape hides nothing (where that finds a credential, the text is given back
   resolved);
@@ -782,18 +783,43 @@ _LETTER_ESCAPE = re.compile(r"\\(?:u(?![dD][89a-fA-F])[0-9a-fA-F]{4}|/)")
 
 
 def _document_inside(text: str) -> tuple[int, int] | None:
-    """The span of a JSON object or array inside a longer text, if it holds one."""
-    starts = [at for at in (text.find("{"), text.find("[")) if at != -1]
-    if not starts:
-        return None
-    start, end = min(starts), max(text.rfind("}"), text.rfind("]")) + 1
-    if end - start < 2:
-        return None
-    try:
-        document = orjson.loads(text[start:end])
-    except orjson.JSONDecodeError:
-        return None
-    return (start, end) if isinstance(document, (dict, list)) else None
+    """The span of the first JSON object or array inside a longer text, if it holds one (a few
+    openings are tried: a traceback quotes a body more than once, amid other brackets)."""
+    at = _OPENING.search(text)
+    for _ in range(8):
+        if at is None:
+            return None
+        if (end := _balanced_end(text, at.start())) is not None:
+            try:
+                document = orjson.loads(text[at.start() : end])
+            except orjson.JSONDecodeError:
+                document = None
+            if isinstance(document, (dict, list)):
+                return at.start(), end
+        at = _OPENING.search(text, at.end())
+    return None
+
+
+_OPENING = re.compile(r"[{\[]")
+_JSON_SYNTAX = re.compile(r'[{}\[\]"\\]')
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Where the brackets opened at ``start`` close, strings (and their escapes) skipped."""
+    depth, in_string, skip = 0, False, -1
+    for m in _JSON_SYNTAX.finditer(text, start):
+        at, c = m.start(), m.group()
+        if at < skip:
+            continue
+        if c == "\\":
+            skip = at + 2
+        elif c == '"':
+            in_string = not in_string
+        elif not in_string:
+            depth += 1 if c in "{[" else -1
+            if depth == 0:
+                return at + 1
+    return None
 
 
 def _unescaped(text: str) -> str:
@@ -965,7 +991,18 @@ class RedactingFilter(logging.Filter):
         redacted = redact_text(message, self.known)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        # A traceback (``log.exception``, ``exc_info=True``) prints the exception's message, which
+        # may quote a request or a body: formatted here, redacted, and kept for the handler to use.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text, self.known)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info, self.known)
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 # The filter for Dagster's ``context.log`` (one instance, so adding it twice is a no-op).

@@ -410,3 +410,41 @@ def test_shapes_sent_by_a_provider_reach_no_raw_or_normalized_parquet_file(tmp_p
     for secret in E2E_SECRETS:
         assert secret not in text, secret
     assert "Ms. Aubergine" in text and "Bearer [REDACTED]" in text
+
+
+def test_a_logged_traceback_is_redacted_like_the_message(caplog):
+    logger = logging.getLogger("calllog_pipeline.test_redaction_shapes.traceback")
+    logger.addFilter(RedactingFilter([API_KEY]))
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        try:
+            raise ValueError(f"provider said: api_key=tb-secret-123456 (sent {API_KEY})")
+        except ValueError:
+            logger.exception("page 3 failed")
+    assert "ValueError: provider said: api_key=[REDACTED]" in caplog.text
+    assert "tb-secret-123456" not in caplog.text and API_KEY not in caplog.text
+
+
+def test_a_failing_normalize_day_logs_and_reports_its_error_redacted(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from calllog_pipeline.lake import Lake
+    from calllog_pipeline.normalized import Privacy, assets, build_normalized_assets
+    from calllog_pipeline.providers import REGISTRY
+
+    def broken(*_):  # an error quoting a record, as a library's message may
+        raise ValueError('could not read {"Name": "Authorization", "Value": "nf-secret-123456"}')
+
+    monkeypatch.setattr(assets, "raw_versions", broken)
+    provider = next(iter(REGISTRY.values()))
+    part = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = dg.materialize(
+            build_normalized_assets([provider], part),
+            resources={"lake": Lake(root=str(tmp_path / "lake")), "privacy": Privacy()},
+            partition_key="2026-03-02",
+            instance=instance,
+            raise_on_error=False,
+        )
+        said = "\n".join(str(event) for event in instance.all_logs(result.run_id))
+    assert not result.success and "normalization failed" in said and "could not read" in said
+    assert "nf-secret-123456" not in said
