@@ -16,7 +16,8 @@ The policy:
   and are kept; numbers are kept only under counters that only look like secrets
   (``ALLOWED_KEYS`` such as ``total_tokens``, any count of ``tokens``, names ending in ``count``);
   an error's name (``ProviderAuthError: ...``) is not a credential name, nor is a word that only
-  holds a fragment (``passenger``, ``passage``, ``passive``, ``compass``, ``author``, ``authority``);
+  holds a fragment (``passenger``, ``passage``, ``passive``, ``passed``, ``passing``, ``compass``,
+  ``bypass``, ``secretary``, ``tokenizer``, ``author``, ``authority``);
 * header entries ``{key|name|header|field: <name>, value|val: <credential>}`` (also spelled
   ``Key``/``Name``/``Value``, ...) and ``[name, value]`` pairs in a list of pairs: the value of
   one naming a credential, under the same rules as a key;
@@ -114,7 +115,7 @@ def is_credential_name(name: str) -> bool:
 
 _MESSAGE_NAMES = ("error", "errors", "exception")
 # Ordinary words holding a fragment: "author" (not "authoriz"/"authoris", which names a credential).
-_BENIGN = re.compile(r"passeng|passag|passiv|compass|author(?!i[sz])")
+_BENIGN = re.compile(r"passeng|passag|passiv|passed|passing|compass|bypass|secretar|tokeniz|author(?!i[sz])")
 
 
 @lru_cache(maxsize=4096)
@@ -351,9 +352,15 @@ def _is_name_char(c: str) -> bool:
 
 
 def _name_around(lowered: str, start: int, end: int) -> tuple[int, int]:
-    while start > 0 and _is_name_char(lowered[start - 1]):
+    # At most _LONGEST_NAME characters either way: a long run of name characters holding many
+    # markers ("tokentoken...") would otherwise be read once per marker.
+    floor = max(0, start - _LONGEST_NAME)
+    while start > floor and _is_name_char(lowered[start - 1]):
         start -= 1
-    return start, _NAME_END.match(lowered, end).end()
+    return start, _NAME_END.match(lowered, end, end + _LONGEST_NAME).end()
+
+
+_LONGEST_NAME = 64
 
 
 # --- text: inline credentials ---------------------------------------------------------------------
@@ -392,8 +399,10 @@ _SHAPED = re.compile(
 )
 # A private key's body, up to its END line (newlines may come JSON-escaped).
 _PEM_BODY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----((?:[A-Za-z0-9+/=\s:,\-]|\\+[nr])+?)-----END")
-# Quotes may be escaped once or more (a JSON document inside a string, seen in JSON text).
-_ASSIGNED_VALUE = re.compile(r"(?:\\*['\"])?[ \t]*[:=][ \t]*(?:\\*['\"])?([^\s\"'\\&,;)\]}]+)")
+# "name = value": what comes between them (quotes may be escaped once or more: a JSON document
+# inside a string, seen in JSON text), and the value.
+_VALUE = re.compile(r"[^\s\"'\\&,;)\]}]+")
+_ASSIGNED = re.compile(r"(?:\\*['\"])?[ \t]*[:=][ \t]*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}])")
 
 
 def _continues_word(text: str, start: int) -> bool:
@@ -453,18 +462,37 @@ def _query_span(text: str, lowered: str, at: int, end: int) -> tuple[int, int] |
 
 def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
     start, end = _name_around(lowered, start, end)
-    if not is_credential_name(lowered[start:end]) or not (m := _ASSIGNED_VALUE.match(text, end)):
+    if not is_credential_name(lowered[start:end]) or not (m := _ASSIGNED.match(text, end)):
         return None
-    value = m.group(1)
+    value_start, value_end = m.end(), _run_end(text, m.end())
+    if value_end - value_start > 64:  # no word or number kept below is longer (nor copied: see _run_end)
+        return value_start, value_end
+    value = text[value_start:value_end]
     if value == REDACTED or value.lower() in ("true", "false", "null", "none"):
         return None
     if is_counter_name(lowered[start:end]) and _is_number(value):
         return None
     # "Authorization: Basic <credential>": the assigned word is the scheme and the credential follows
     # it. The name says it is a credential, so it goes however short (the scheme's own rule guesses).
-    if value.lower() in _SCHEME_WORDS and (credential := _SCHEME_VALUE.match(text, m.end(1))):
+    if value.lower() in _SCHEME_WORDS and (credential := _SCHEME_VALUE.match(text, value_end)):
         return credential.span(1)
-    return m.span(1)
+    return value_start, value_end
+
+
+def _run_end(text: str, start: int) -> int:
+    """Where the assigned value beginning at ``start`` ends. The last run found is remembered: in
+    "token=token=token=..." every marker's value ends where the first one's does, and reading it
+    again for each would cost the square of the text's length."""
+    global _last_run
+    seen, run_start, run_end = _last_run
+    if seen is text and run_start <= start < run_end:
+        return run_end
+    run_end = _VALUE.match(text, start).end()
+    _last_run = (text, start, run_end)  # one tuple, replaced whole: safe across threads
+    return run_end
+
+
+_last_run: tuple[str, int, int] = ("", 0, 0)
 
 
 def _shaped_span(text: str, start: int) -> tuple[int, int] | None:

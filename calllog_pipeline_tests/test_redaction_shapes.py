@@ -197,6 +197,11 @@ KEPT = {
     "total_tokens": 812,
     "passenger": "Ms. Aubergine",
     "author": "agent-7",
+    "tokenizer": "cl100k_base",
+    "secretary": "Ms. Moneypenny",
+    "checks_passed": 3,
+    "passing_score": 0.8,
+    "bypass_reason": "manual",
     "tags": ["password", "reset"],
     "pairs": [["lang", "en"], ["total_tokens", 12]],
     "desk": "sk-desk-2",  # a word that begins like a key
@@ -448,3 +453,15 @@ def test_a_failing_normalize_day_logs_and_reports_its_error_redacted(tmp_path, m
         said = "\n".join(str(event) for event in instance.all_logs(result.run_id))
     assert not result.success and "normalization failed" in said and "could not read" in said
     assert "nf-secret-123456" not in said
+
+
+def test_long_texts_full_of_markers_are_redacted_like_short_ones():
+    # Long runs of markers with no separator (a minified blob, a pasted log) used to be read once
+    # per marker (a 100 kB "tokentoken..." took minutes); names and values are now read once.
+    assert redact_text("token=" * 3000) == "token=" + REDACTED
+    assert redact_text("password=" + "x" * 50_000 + " ok") == f"password={REDACTED} ok"
+    assert redact_text("api_key=x " * 2000) == f"api_key={REDACTED} " * 2000
+    assert redact_text("token" * 3000 + "=abc123456") == "token" * 3000 + "=" + REDACTED
+    record = {"note": "a" * 50_000 + " auth_token: tk-123456 " + "token=" * 1000}
+    assert redact_json(record) == orjson.dumps(redact_value(record))
+    assert b"tk-123456" not in redact_json(record)
