@@ -2,10 +2,11 @@
 
 Everything that leaves the process goes through here: raw payloads and normalized JSON columns
 (``redact_json``), other record values such as transcript text (``redact_value``), log lines
-(``RedactingFilter``) and error and alert messages (``redact_text``). Providers echo secrets back
-in their records: LeadConnector custom actions carry ``authenticationValue`` and ``Authorization``
-header entries, OmniDimension webhook payloads are JSON documents inside a string, embedding
-``call_sid: secret_key_...``, and recording URLs may be presigned (``X-Amz-Signature``).
+(``RedactingFilter``, tracebacks included) and error and alert messages (``redact_text``).
+Providers echo secrets back in their records: LeadConnector custom actions carry
+``authenticationValue`` and ``Authorization`` header entries, OmniDimension webhook payloads are
+JSON documents inside a string, embedding ``call_sid: secret_key_...``, and recording URLs may be
+presigned (``X-Amz-Signature``).
 
 The policy:
 
@@ -14,14 +15,32 @@ The policy:
   key every string and number inside a container is replaced. Booleans and nulls carry no secret
   and are kept; numbers are kept only under counters that only look like secrets
   (``ALLOWED_KEYS`` such as ``total_tokens``, any count of ``tokens``, names ending in ``count``);
-  an error's name (``ProviderAuthError: ...``) is not a credential name;
-* header lists of ``{key|name, value}`` entries: the value of an entry with a credential name;
+  an error's name (``ProviderAuthError: ...``) is not a credential name, nor is a word that only
+  holds a fragment (``passenger``, ``passage``, ``passive``, ``passed``, ``passing``, ``compass``,
+  ``bypass``, ``secretary``, ``tokenizer``, ``author``, ``authority``);
+* header entries ``{key|name|header|field: <name>, value|val: <credential>}`` (also spelled
+  ``Key``/``Name``/``Value``, ...) and ``[name, value]`` pairs in a list of pairs: the value of
+  one naming a credential, under the same rules as a key;
 * inside any string: the known secret values (API keys), ``Bearer``/``Basic``/``Token``
   credentials in any case, OmniDimension ``secret_key_...`` values, secret URL query parameters
-  (``X-Amz-Signature``, ``X-Amz-Credential``, ``token``, ``sig``, ``key``, ...), the password
-  of a URL (``https://user:password@host``) and
-  ``name=value`` / ``name: value`` assignments with a credential name;
-* a string holding a JSON document is redacted as a document, recursively.
+  (``X-Amz-Signature``, ``X-Goog-Signature``, ``X-Amz-Credential``, ``token``, ``sig``, ``key``,
+  ...), also in a URL encoded once or twice inside another, the password of a URL
+  (``https://user:password@host``, also URL-encoded), ``name=value`` / ``name: value``
+  assignments with a credential name, and credentials known by their shape: JWTs, the body of a
+  PEM private key, Stripe (``sk_live_``, ``sk_test_``, ``rk_live_``, ``whsec_``), ElevenLabs
+  (``sk_<hex>``), OpenAI/Anthropic (``sk-...``), Slack (``xox?-``), GitHub (``ghp_``,
+  ``github_pat_``) and Google (``AIza...``) keys;
+* a string holding a JSON document is redacted as a document, recursively, and so is a JSON
+  document quoted inside a longer text ("HTTP 400: {...}", a traceback); a string holding JSON escapes of
+  letters or slashes (``\\u0070assword``, ``https:\\/\\/user:pw@host``) is read with them
+  resolved, so an escape hides nothing (where that finds a credential, the text is given back
+  resolved);
+* a known secret used as a key is replaced as well.
+
+``redact_value`` walks decoded values; ``redact_serialized``/``redact_json`` read the JSON text
+and walk only what the text cannot answer (credential-named keys holding containers, header
+entries and pairs not in the common order, strings holding escapes of their own). Both give the
+same bytes, and a second pass finds nothing more (normalize relies on it: see ``policy_fingerprint``).
 """
 
 from __future__ import annotations
@@ -88,12 +107,15 @@ def _normal(name: str) -> str:
 def is_credential_name(name: str) -> bool:
     """Whether a key, header or parameter name says its value is a credential. An error's name
     (``ProviderAuthError: DialNexa refused ...``, ``"token_error": "expired"``) introduces a
-    message, not a credential."""
-    normal = _normal(name)
+    message, not a credential; words that only contain a fragment (``passenger``, ``author``)
+    name none."""
+    normal = _BENIGN.sub("", _normal(name))
     return any(fragment in normal for fragment in _FRAGMENTS) and not normal.endswith(_MESSAGE_NAMES)
 
 
 _MESSAGE_NAMES = ("error", "errors", "exception")
+# Ordinary words holding a fragment: "author" (not "authoriz"/"authoris", which names a credential).
+_BENIGN = re.compile(r"passeng|passag|passiv|passed|passing|compass|bypass|secretar|tokeniz|author(?!i[sz])")
 
 
 @lru_cache(maxsize=4096)
@@ -165,8 +187,11 @@ class _InJson:
         self._shift = len(counters)  # the markers' indexes in ``_scan`` are theirs plus this
         self._plain = frozenset(range(self._shift)) | {_URL + self._shift}
         self._scan = BytesAhoCorasick(
-            counters + [m.encode() for m in _MARKERS] + lowered, matchkind=MatchKind.LeftmostFirst
+            counters + [m.encode() for m in _MARKERS] + lowered + list(_ESCAPES_IN_JSON),
+            matchkind=MatchKind.LeftmostFirst,
         )
+        first_escape = self._shift + len(_MARKERS) + len(lowered)
+        self._escapes = frozenset(range(first_escape, first_escape + len(_ESCAPES_IN_JSON)))
         self._overlaps: dict[int, list[tuple[int, bytes]]] = {}
         for index, marker in enumerate(m.encode() for m in _MARKERS):
             for secret in lowered:
@@ -176,16 +201,18 @@ class _InJson:
         self._secret_markers = frozenset(range(len(_MARKERS), len(_MARKERS) + len(lowered)))
         self._special = self._secret_markers | frozenset(self._overlaps)  # hits that need a look
 
-    def find(self, data: bytes, lowered: bytes) -> tuple[list[tuple[int, int, int]], list[str]]:
+    def find(self, data: bytes, lowered: bytes) -> tuple[list[tuple[int, int, int]], list[str] | None]:
         """The markers in ``lowered`` (``data.lower()``), as ``_SCAN`` finds them, and the secrets
-        ``data`` holds, as they appear in it."""
+        ``data`` holds, as they appear in it; None for those if a string in ``data`` holds JSON
+        escapes of its own (``\\u0041``, ``\\/``), which may hide anything: it is walked."""
         found = self._scan.find_matches_as_indexes(lowered)
         if not found:
             return found, []
+        ids = set(map(_FIRST, found))
+        if not self._escapes.isdisjoint(ids):
+            return found, None
         if self._shift:
-            if (ids := set(map(_FIRST, found))) <= self._plain and (
-                _URL + self._shift not in ids or b"@" not in data
-            ):
+            if ids <= self._plain and (_URL + self._shift not in ids or b"@" not in data):
                 # Only counters and URLs, none of which can hold a password: all ``_triage``
                 # would drop. Most OmniDimension records (six counters and a recording URL each).
                 return [], []
@@ -208,6 +235,9 @@ class _InJson:
 
 
 _FIRST = operator.itemgetter(0)
+# "\\u" and "\\/" as serialized JSON shows them (orjson writes no other): a string holding an
+# escape of a letter or a slash (a JSON document inside it, or text copied out of one).
+_ESCAPES_IN_JSON = (b"\\\\u", b"\\\\/")
 # A token counter holding a number ("total_tokens":12), as ``_triage`` keeps it without a look.
 _COUNTERS = tuple(b'tokens":' + bytes([c]) for c in b"-0123456789")
 
@@ -257,11 +287,28 @@ _MARKERS = (
     "basic",
     "://",  # a URL, which may carry a password before its host (https://user:password@host)
     "%3d",  # an URL-encoded "=" (a URL carried inside a query parameter)
+    "%253d",  # the same encoded twice (a URL inside a URL inside a query parameter)
+    "%3a%2f%2f",  # an URL-encoded "://"
+    "%253a%252f%252f",  # and encoded twice
+    # Credentials known by their shape, wherever they stand (an LLM prompt, a tool call's
+    # arguments, an error body): JWTs, private keys, and API keys with a published prefix.
+    "eyj",  # a JWT's header: base64 of '{"'
+    "-----begin",  # a PEM block
+    "sk_",  # Stripe sk_live_/sk_test_, ElevenLabs sk_<hex>
+    "rk_live_",  # Stripe restricted keys
+    "whsec_",  # Stripe webhook signing secret
+    "sk-",  # OpenAI sk-..., sk-proj-..., Anthropic sk-ant-...
+    "xox",  # Slack xoxb-, xoxp-, ...
+    "ghp_",  # GitHub personal access tokens (each marker costs scan time: only the common kinds)
+    "github_pat_",
+    "aiza",  # Google API keys
 )
 _NAME_MARKERS = _MARKERS.index("bearer")  # markers before this one are parts of credential names
 _EQUALS = len(_MARKERS)  # "=" (query parameters, assignments) is found with str.find: a one-byte
 # pattern would turn the automaton's fast scan off.
-_EQUALS_SIGNS = frozenset({_EQUALS, _MARKERS.index("%3d")})
+_EQUALS_SIGNS = frozenset({_EQUALS, _MARKERS.index("%3d"), _MARKERS.index("%253d")})
+_ENCODED_URLS = frozenset({_MARKERS.index("%3a%2f%2f"), _MARKERS.index("%253a%252f%252f")})
+_SHAPES = frozenset(range(_MARKERS.index("eyj"), len(_MARKERS)))
 _SCAN = BytesAhoCorasick([m.encode() for m in _MARKERS], matchkind=MatchKind.LeftmostFirst)
 _SCAN_TEXT = AhoCorasick(_MARKERS, matchkind=MatchKind.LeftmostFirst)  # for non-ASCII text
 # Authorization schemes, whose value is the credential.
@@ -297,9 +344,6 @@ def _equals(text: str) -> list[tuple[int, int, int]]:
     return found
 
 
-_ENCODED_SEPARATORS = ("3f", "26")  # "?" and "&" URL-encoded, after their "%"
-
-
 _NAME_END = re.compile(r"[\w.\-]*")  # names (keys, parameters, assignment targets)
 
 
@@ -308,9 +352,15 @@ def _is_name_char(c: str) -> bool:
 
 
 def _name_around(lowered: str, start: int, end: int) -> tuple[int, int]:
-    while start > 0 and _is_name_char(lowered[start - 1]):
+    # At most _LONGEST_NAME characters either way: a long run of name characters holding many
+    # markers ("tokentoken...") would otherwise be read once per marker.
+    floor = max(0, start - _LONGEST_NAME)
+    while start > floor and _is_name_char(lowered[start - 1]):
         start -= 1
-    return start, _NAME_END.match(lowered, end).end()
+    return start, _NAME_END.match(lowered, end, end + _LONGEST_NAME).end()
+
+
+_LONGEST_NAME = 64
 
 
 # --- text: inline credentials ---------------------------------------------------------------------
@@ -322,12 +372,50 @@ _SECRET_KEY_VALUE = re.compile(r"(?i)secret_key_[A-Za-z0-9_\-]+")  # OmniDimensi
 # Whitespace and quotes may come JSON-escaped (``\n``, ``\"``): the patterns also run over JSON text.
 _SCHEME_VALUE = re.compile(r"(?:\s|\\[nrt])+([A-Za-z0-9._~+/\-]+=*)")
 _QUERY_VALUE = re.compile(r"[^&#\s\"'\\]+")
-_ENCODED_QUERY_VALUE = re.compile(r"(?:[^&#%\s\"'\\]|%(?!26)[0-9A-Fa-f]{2})+")  # up to an encoded "&"
-_ASSIGNED_VALUE = re.compile(r"(?:\\?['\"])?[ \t]*[:=][ \t]*(?:\\?['\"])?([^\s\"'\\&,;)\]}]+)")
+
+
+@lru_cache(maxsize=4)
+def _encoded_query_value(percent: str) -> re.Pattern:
+    """A parameter's value in a URL encoded once (``percent`` "%") or twice ("%25"), up to its
+    encoded "&"."""
+    return re.compile(rf"(?:[^&#%\s\"'\\]|%(?!{percent[1:]}26)[0-9A-Fa-f]{{2}})+")
+
+
+@lru_cache(maxsize=4)
+def _encoded_url_password(percent: str) -> re.Pattern:
+    """``user:password@`` after an encoded "://" (``user%3Apassword%40``), encoded as ``percent``."""
+    sep, at = percent + "3a", percent + "40"
+    return re.compile(rf"(?i)[^\s/@:%\"'\\&?#]+{sep}((?:[^\s/@%\"'\\&?#]|%(?!{at[1:]})[0-9a-f]{{2}})+){at}")
+
+
+# Credentials by their shape (``_MARKERS`` finds where they may begin; matched in their case).
+_SHAPED = re.compile(
+    r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"  # JWT: header.payload.signature
+    r"|sk_(?:live|test)_[A-Za-z0-9]{8,}|rk_live_[A-Za-z0-9]{8,}|sk_[0-9a-f]{32,}|whsec_[A-Za-z0-9+/=]{16,}"
+    r"|sk-(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{20,}"
+    r"|xox[abeprs]-[A-Za-z0-9\-]{10,}"
+    r"|ghp_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
+    r"|AIza[A-Za-z0-9_\-]{35}"
+)
+# A private key's body, up to its END line (newlines may come JSON-escaped).
+_PEM_BODY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----((?:[A-Za-z0-9+/=\s:,\-]|\\+[nr])+?)-----END")
+# "name = value": what comes between them (quotes may be escaped once or more: a JSON document
+# inside a string, seen in JSON text), and the value.
+_VALUE = re.compile(r"[^\s\"'\\&,;)\]}]+")
+_ASSIGNED = re.compile(r"(?:\\*['\"])?[ \t]*[:=][ \t]*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}])")
+
+
+def _continues_word(text: str, start: int) -> bool:
+    """Whether ``text[start]`` is inside a word ("total_tokens"): after a letter, digit or "_"
+    that is not the end of a JSON escape (``\nBearer ...`` in JSON text begins a word)."""
+    if not start or not (text[start - 1].isalnum() or text[start - 1] == "_"):
+        return False
+    # After any backslash: JSON text and the decoded text read alike (both see "\\n").
+    return not (text[start - 1] in "nrtbf" and text[start - 2 : start - 1] == "\\")
 
 
 def _scheme_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
-    if start and (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
+    if _continues_word(lowered, start):
         return None  # inside a word: "total_tokens"
     if not (m := _SCHEME_VALUE.match(text, end)):
         return None
@@ -358,32 +446,62 @@ def _is_basic_credential(value: str) -> bool:
 
 def _query_span(text: str, lowered: str, at: int, end: int) -> tuple[int, int] | None:
     start, _ = _name_around(lowered, at, at)
-    encoded = end - at > 1  # "name%3Dvalue" inside an encoded URL: "%3F" or "%26" before the name
-    if encoded and lowered[start - 1 : start] == "%" and lowered[start : start + 2] in _ENCODED_SEPARATORS:
-        start += 2  # the separator's hex digits read as part of the name
+    percent = lowered[at : end - 2]  # "name%3Dvalue" inside an encoded URL ("%"), "%253D" twice ("%25")
+    # After "%3F"/"%26" ("%253F"/"%2526") the name scan also took the separator's hex digits.
+    separator = next((s for s in ("3f", "26") if lowered.startswith(percent[1:] + s, start)), None)
+    if percent and separator and lowered[start - 1 : start] == "%":
+        start += len(percent) - 1 + len(separator)
     elif start == 0 or text[start - 1] not in "?&":
         return None
     name = lowered[start:at]
     if name and (name in _SECRET_PARAMS or is_credential_name(name)):
-        m = (_ENCODED_QUERY_VALUE if encoded else _QUERY_VALUE).match(text, end)
+        m = (_encoded_query_value(percent) if percent else _QUERY_VALUE).match(text, end)
         return m.span() if m else None
     return None
 
 
 def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
     start, end = _name_around(lowered, start, end)
-    if not is_credential_name(lowered[start:end]) or not (m := _ASSIGNED_VALUE.match(text, end)):
+    if not is_credential_name(lowered[start:end]) or not (m := _ASSIGNED.match(text, end)):
         return None
-    value = m.group(1)
+    value_start, value_end = m.end(), _run_end(text, m.end())
+    if value_end - value_start > 64:  # no word or number kept below is longer (nor copied: see _run_end)
+        return value_start, value_end
+    value = text[value_start:value_end]
     if value == REDACTED or value.lower() in ("true", "false", "null", "none"):
         return None
     if is_counter_name(lowered[start:end]) and _is_number(value):
         return None
     # "Authorization: Basic <credential>": the assigned word is the scheme and the credential follows
     # it. The name says it is a credential, so it goes however short (the scheme's own rule guesses).
-    if value.lower() in _SCHEME_WORDS and (credential := _SCHEME_VALUE.match(text, m.end(1))):
+    if value.lower() in _SCHEME_WORDS and (credential := _SCHEME_VALUE.match(text, value_end)):
         return credential.span(1)
-    return m.span(1)
+    return value_start, value_end
+
+
+def _run_end(text: str, start: int) -> int:
+    """Where the assigned value beginning at ``start`` ends. The last run found is remembered: in
+    "token=token=token=..." every marker's value ends where the first one's does, and reading it
+    again for each would cost the square of the text's length."""
+    global _last_run
+    seen, run_start, run_end = _last_run
+    if seen is text and run_start <= start < run_end:
+        return run_end
+    run_end = _VALUE.match(text, start).end()
+    _last_run = (text, start, run_end)  # one tuple, replaced whole: safe across threads
+    return run_end
+
+
+_last_run: tuple[str, int, int] = ("", 0, 0)
+
+
+def _shaped_span(text: str, start: int) -> tuple[int, int] | None:
+    """A credential known by its shape beginning at ``start``, not inside a longer word."""
+    if _continues_word(text, start):
+        return None
+    if m := _PEM_BODY.match(text, start):
+        return m.span(1)
+    return m.span() if (m := _SHAPED.match(text, start)) else None
 
 
 def _is_number(text: str) -> bool:
@@ -404,10 +522,23 @@ def _span_at(text: str, lowered: str, marker: int, start: int, end: int) -> tupl
         span = m.span()
     elif marker == _URL:
         span = m.span(1) if (m := _URL_PASSWORD.match(text, end)) else None
+    elif marker in _ENCODED_URLS:
+        span = (
+            m.span(1)
+            if (
+                m := _encoded_url_password("%25" if lowered.startswith("%25", start) else "%").match(
+                    text, end
+                )
+            )
+            else None
+        )
+    elif marker in _SHAPES:
+        span = _shaped_span(text, start)
     else:
         span = _scheme_span(text, lowered, start, end) if marker in _SCHEMES else None
         span = span or _assignment_span(text, lowered, start, end)
-    return span if span and text[span[0] : span[1]] != REDACTED else None
+    # Already replaced (a second pass, or a known secret replaced first) stays as it is.
+    return span if span and not text.startswith(REDACTED, span[0]) else None
 
 
 def _scrub(
@@ -444,7 +575,10 @@ def _scrub(
 
 # --- structure ------------------------------------------------------------------------------------
 
-_HEADER_NAME_KEY = re.compile(r'"(?:key|name)\\*"\s*:\s*\\*\Z')
+_HEADER_NAME_KEY = re.compile(r'"(?:key|name|header|field)\\*"\s*:\s*\\*\Z')
+# A string opening a ``[name, value]`` pair (a header list as ``requests`` and ``httpx`` take it).
+_PAIR_OPEN = re.compile(r"\[\s*\\*\Z")
+_PAIR_NAME_END = re.compile(r'\\*"\s*,')
 
 
 _AFTER_KEY = re.compile(r"[\s\\]*:[\s\\]*(.)")  # after a key's closing quote: the value's first character
@@ -454,15 +588,18 @@ _KEPT_STARTS = frozenset("-0123456789tfn")  # a number, true, false or null
 
 
 def _triage(
-    lowered_json: str, hits: list[tuple[int, int, int]]
+    lowered_json: str, hits: list[tuple[int, int, int]], text_json: str | None = None
 ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]] | None:
     """What a (lower-cased) JSON text needs: None if it holds a credential only its structure
     shows and that must be walked (a credential-named key or a header entry naming a credential
     whose value is not a plain string; keys of JSON documents embedded in strings, their quotes
     escaped, count too). Otherwise the hits still worth a look inside string values (kept keys
     such as ``"total_tokens":12`` dropped) and the spans of the string values that go whole
-    (``"authenticationValue":"sk_..."``, ``{"key":"Authorization","value":"Bearer ..."}``)."""
+    (``"authenticationValue":"sk_..."``, ``{"key":"Authorization","value":"Bearer ..."}``).
+    ``text_json``: the text before lower-casing, where the letter case of a header entry's keys
+    matters (``"Key"`` is left to the walk)."""
     text, left, values = lowered_json, [], []
+    cased = text_json or lowered_json
     for hit in hits:
         marker, at, end = hit
         if marker == _COUNTER_KEY:
@@ -499,16 +636,23 @@ def _triage(
             if span[1] > span[0]:  # an empty string stays empty
                 values.append(span)
             continue
-        # A value: a credential only as the name of a header entry (checked first: the string may
-        # be a long text, and names are cached).
+        # A value: a credential only as the name of a header entry or of a [name, value] pair
+        # (checked first: the string may be a long text, and names are cached).
+        if _PAIR_OPEN.search(text, max(0, open_quote - 8), open_quote) and _PAIR_NAME_END.match(
+            text, close_quote - 1 if text[close_quote - 1] == "\\" else close_quote
+        ):
+            if is_credential_name(text[open_quote + 1 : close_quote].rstrip("\\")):
+                return None  # the walk tells a list of pairs from any other list
+            left.append(hit)
+            continue
         if _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote) and is_credential_name(
             text[open_quote + 1 : close_quote].rstrip("\\")
         ):
-            # Only {"key": <name>, "value": "<string>"} in that order is read here: "key" wins
-            # over "name" and a value may come first, which the walk sorts out.
+            # Only {"key": <name>, "value": "<string>"} in that order and that case is read here:
+            # other names and a value first are left to the walk.
             if (
-                text[open_quote - 6 : open_quote] != '"key":'
-                or (span := _string_after(text, close_quote, ',"value":')) is None
+                cased[open_quote - 6 : open_quote] != '"key":'
+                or (span := _string_after(cased, close_quote, ',"value":')) is None
             ):
                 return None
             if span[1] > span[0]:  # an empty string stays empty
@@ -541,9 +685,36 @@ def _walked(triaged: tuple[list, list] | None) -> bool:
     return triaged is None or bool(triaged[1])
 
 
-def _is_secret_header(entry: dict) -> bool:
-    name = entry.get("key", entry.get("name"))
-    return isinstance(name, str) and "value" in entry and is_credential_name(name)
+# The keys of a header entry (``{"key": "Authorization", "value": ...}``), as APIs spell them.
+_ENTRY_VALUES = ("value", "Value", "VALUE", "val")
+_ENTRY_NAMES = ("key", "name", "Key", "Name", "KEY", "NAME", "header", "Header", "field", "Field")
+
+
+def _secret_entry(entry: dict) -> str | None:
+    """The key holding the credential of a header entry whose name is a credential's, if it is one."""
+    for value_key in _ENTRY_VALUES:
+        if value_key in entry:
+            break
+    else:
+        return None
+    for name_key in _ENTRY_NAMES:
+        name = entry.get(name_key)
+        if isinstance(name, str) and is_credential_name(name) and not _kept(name, entry[value_key]):
+            return value_key
+    return None
+
+
+def _is_pair_list(value: list) -> bool:
+    """``[[name, value], ...]``: headers or parameters as pairs."""
+    return bool(value) and all(
+        type(item) is list and len(item) == 2 and type(item[0]) is str for item in value
+    )
+
+
+def _secret_pair(pair: list) -> int | None:
+    """1 (the value's index) if a ``[name, value]`` pair names a credential."""
+    name, value = pair
+    return 1 if is_credential_name(name) and not _kept(name, value) else None
 
 
 def _redact_document(value: Any, secrets: tuple[str, ...]) -> Any:
@@ -562,19 +733,25 @@ def _redact_document(value: Any, secrets: tuple[str, ...]) -> Any:
     return copy
 
 
-def _copy(value: dict | list, strings: list[str], places: list, secret: bool) -> dict | list:
-    """``value`` copied, with what ``secret`` or a credential name marks replaced; every other
-    string is noted with its place in the copy (in ``strings`` and ``places``)."""
+def _copy(
+    value: dict | list, strings: list[str], places: list, secret: bool, pair: bool = False
+) -> dict | list:
+    """``value`` copied, with what ``secret``, a credential name or a header entry or pair naming
+    a credential marks replaced; every other string is noted with its place in the copy (in
+    ``strings`` and ``places``). ``pair``: ``value`` is an item of a list of ``[name, value]``."""
+    pairs = False
     if isinstance(value, dict):
         out: dict | list = {}
-        header = not secret and _is_secret_header(value)
+        header = None if secret else _secret_entry(value)
         items = value.items()
     else:
-        out, header, items = [None] * len(value), False, enumerate(value)
+        out, items = [None] * len(value), enumerate(value)
+        header = _secret_pair(value) if pair and not secret else None
+        pairs = not secret and _is_pair_list(value)
     for key, item in items:
         hidden = secret
-        if header:
-            hidden = key == "value"
+        if header is not None:
+            hidden = key == header
         elif not secret and isinstance(key, str) and is_credential_name(key):
             if _kept(key, item):
                 out[key] = item
@@ -588,7 +765,7 @@ def _copy(value: dict | list, strings: list[str], places: list, secret: bool) ->
                 strings.append(item)
                 places.append((out, key))
         elif isinstance(item, (dict, list)):
-            item = _copy(item, strings, places, hidden)
+            item = _copy(item, strings, places, hidden, pairs)
         elif hidden and isinstance(item, (int, float)) and not isinstance(item, bool):
             item = REDACTED
         out[key] = item
@@ -603,14 +780,78 @@ def _scan(text: str) -> tuple[str, list[tuple[int, int, int]]]:
 def _redact_string(text: str, secrets: tuple[str, ...]) -> str:
     scanned = _scan(text)
     stripped = text.strip()
-    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]") and _walked(_triage(*scanned)):
-        try:
-            document = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            document = None
-        if isinstance(document, (dict, list)):
-            return orjson.dumps(_redact_document(document, secrets)).decode()
+    escaped = "\\" in text and _LETTER_ESCAPE.search(text) is not None
+    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
+        if escaped or _walked(_triage(*scanned)):
+            try:
+                document = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                document = None
+            if isinstance(document, (dict, list)):
+                redacted = _redact_document(document, secrets)
+                return text if redacted == document else _dumps(redacted, secrets).decode()
+    elif (inside := _document_inside(text)) is not None:
+        # A message quoting a JSON body ("HTTP 400: {...}"): the body is read as a document, the
+        # words around it as text.
+        start, end = inside
+        return "".join(_redact_string(part, secrets) for part in (text[:start], text[start:end], text[end:]))
+    if escaped:
+        # Text copied out of JSON (``https:\/\/user:pw@host``): read with its escapes resolved,
+        # and kept as it was where that finds nothing.
+        plain = _unescaped(text)
+        if (redacted := _redact_string(plain, secrets)) != plain:
+            return redacted
     return _scrub(text, secrets, scanned)
+
+
+# A JSON escape standing for a letter or a slash (``\u0070``, ``\/``; surrogates, which stand for
+# neither, are left). Inside a JSON document carried by a string, or text copied out of one, it
+# hides a credential's name, a URL or a known secret from every pattern.
+_LETTER_ESCAPE = re.compile(r"\\(?:u(?![dD][89a-fA-F])[0-9a-fA-F]{4}|/)")
+
+
+def _document_inside(text: str) -> tuple[int, int] | None:
+    """The span of the first JSON object or array inside a longer text, if it holds one (a few
+    openings are tried: a traceback quotes a body more than once, amid other brackets)."""
+    at = _OPENING.search(text)
+    for _ in range(8):
+        if at is None:
+            return None
+        if (end := _balanced_end(text, at.start())) is not None:
+            try:
+                document = orjson.loads(text[at.start() : end])
+            except orjson.JSONDecodeError:
+                document = None
+            if isinstance(document, (dict, list)):
+                return at.start(), end
+        at = _OPENING.search(text, at.end())
+    return None
+
+
+_OPENING = re.compile(r"[{\[]")
+_JSON_SYNTAX = re.compile(r'[{}\[\]"\\]')
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Where the brackets opened at ``start`` close, strings (and their escapes) skipped."""
+    depth, in_string, skip = 0, False, -1
+    for m in _JSON_SYNTAX.finditer(text, start):
+        at, c = m.start(), m.group()
+        if at < skip:
+            continue
+        if c == "\\":
+            skip = at + 2
+        elif c == '"':
+            in_string = not in_string
+        elif not in_string:
+            depth += 1 if c in "{[" else -1
+            if depth == 0:
+                return at + 1
+    return None
+
+
+def _unescaped(text: str) -> str:
+    return _LETTER_ESCAPE.sub(lambda m: "/" if m[0] == "\\/" else chr(int(m[0][2:], 16)), text)
 
 
 # --- the entry points -------------------------------------------------------------------------------
@@ -620,7 +861,14 @@ def redact_value(value: Any, known_secrets: Iterable[str] | None = None) -> Any:
     """A copy of ``value`` (decoded JSON: dict, list, str, number, ...) with every credential
     replaced by ``[REDACTED]``. ``known_secrets``: credential values to replace wherever they
     appear, in addition to ``known_secrets()``."""
-    return _redact_document(value, _secrets(known_secrets)[0])
+    secrets = _secrets(known_secrets)[0]
+    redacted = _redact_document(value, secrets)
+    if isinstance(redacted, (dict, list)) and secrets:
+        # A known secret used as a key (usage counted per API key) is replaced too, as in JSON text.
+        data = orjson.dumps(redacted, option=orjson.OPT_NON_STR_KEYS)
+        if (replaced := _dumps_replaced(data, secrets)) is not data:
+            return orjson.loads(replaced)
+    return redacted
 
 
 def redact_strings(
@@ -643,6 +891,8 @@ def _changing(texts: Sequence[str | None], secrets: tuple[str, ...]) -> set[int]
     joined = "\n".join(text or "" for text in texts)  # no marker holds "\n": none spans two texts
     lowered = _lower(joined)
     at = [start for _, start, _ in _hits(lowered)]
+    if "\\" in joined:
+        at += [m.start() for m in _LETTER_ESCAPE.finditer(joined)]
     for secret in secrets:
         found = joined.find(secret)
         while found != -1:
@@ -697,12 +947,14 @@ def _redact_scanned(
     data: bytes,
     lowered_bytes: bytes,
     hits: list[tuple[int, int, int]],
-    present: list[str],
+    present: list[str] | None,
     plain: tuple[str, ...],
     option: int,
 ) -> bytes:
     """``redact_serialized`` once ``data`` is lower-cased and its markers (``hits``) and the
-    secrets it holds (``present``, as they appear in JSON) are found."""
+    secrets it holds (``present``, as they appear in JSON; None: walk the value) are found."""
+    if present is None:
+        return _dumps(_redact_document(value, plain), plain, option)
     if not hits and not present and b"=" not in data:
         return data  # nothing to redact
     if data.isascii():  # byte offsets are character offsets
@@ -710,14 +962,31 @@ def _redact_scanned(
         hits = hits + _equals(lowered)
     else:
         lowered, hits = _scan(data.decode())
-    if (triaged := _triage(lowered, hits)) is None or (present and triaged[1]):
-        return orjson.dumps(_redact_document(value, plain), option=option)
+    if (triaged := _triage(lowered, hits, text := data.decode())) is None or (present and triaged[1]):
+        return _dumps(_redact_document(value, plain), plain, option)
     left, values = triaged
     if not left and not values and not present:
         return data
-    text = data.decode()
     scrubbed = _scrub(text, present, (lowered, left), values)  # only the secrets it holds: each is a search
     return data if scrubbed is text else scrubbed.encode()
+
+
+def _dumps(document: Any, secrets: Sequence[str], option: int = 0) -> bytes:
+    """A walked document as JSON text: the walk replaces values; a known secret written as a
+    key is replaced here, as the passes over JSON text replace it."""
+    return _dumps_replaced(orjson.dumps(document, option=option), secrets)
+
+
+def _dumps_replaced(data: bytes, secrets: Sequence[str]) -> bytes:
+    for secret in secrets:
+        if (in_json := _json_form(secret)) in data:
+            data = data.replace(in_json, REDACTED.encode())
+    return data
+
+
+@lru_cache(maxsize=256)
+def _json_form(secret: str) -> bytes:
+    return orjson.dumps(secret)[1:-1]
 
 
 # --- what a text was redacted under ---------------------------------------------------------------
@@ -750,7 +1019,18 @@ class RedactingFilter(logging.Filter):
         redacted = redact_text(message, self.known)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        # A traceback (``log.exception``, ``exc_info=True``) prints the exception's message, which
+        # may quote a request or a body: formatted here, redacted, and kept for the handler to use.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text, self.known)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info, self.known)
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 # The filter for Dagster's ``context.log`` (one instance, so adding it twice is a no-op).

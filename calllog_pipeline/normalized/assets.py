@@ -23,6 +23,7 @@ from calllog_pipeline.normalized.privacy import Privacy
 from calllog_pipeline.normalized.versions import input_version, raw_versions
 from calllog_pipeline.providers.base import Provider
 from calllog_pipeline.raw.assets import raw_asset_key
+from calllog_pipeline.redact import LOG_FILTER, redact_text
 from calllog_pipeline.versions import ABSENT, run_version
 
 DESCRIPTIONS = {
@@ -107,6 +108,7 @@ def build_normalized_asset(
     )
     def normalize(context: dg.AssetExecutionContext, config: NormalizeConfig, lake: Lake, privacy: Privacy):
         written = writer.Written()
+        context.log.addFilter(LOG_FILTER)  # a traceback may quote a record: redacted like the raw step's
         failed: dict[str, str] = {}
         versions: dict[str, str | None] = {}
         kept: list[str] = []
@@ -131,7 +133,7 @@ def build_normalized_asset(
                 continue
             except Exception as exc:  # noqa: BLE001 - a failing day spares the others; reported below
                 context.log.error(f"{provider.title} {day}: normalization failed\n{traceback.format_exc()}")
-                failed[day] = f"{type(exc).__name__}: {exc}"
+                failed[day] = redact_text(f"{type(exc).__name__}: {exc}")
                 continue
             context.log.info(f"{provider.name} {day}: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
         if failed:
