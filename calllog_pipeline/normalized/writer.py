@@ -66,6 +66,9 @@ def write_provider_day(
         written.paths[table][day] = path
         written.rows[table][day] = counts[table]
     written.reasons.update(reasons)
+    # The day's batches are freed by now, but Arrow's allocator keeps their pages for reuse: give
+    # them back, or the checks that read the files next add their memory on top (peak RSS).
+    pa.default_memory_pool().release_unused()
     return counts
 
 
