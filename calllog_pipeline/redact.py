@@ -417,6 +417,8 @@ def _continues_word(text: str, start: int) -> bool:
 def _scheme_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
     if _continues_word(lowered, start):
         return None  # inside a word: "total_tokens"
+    if lowered.startswith("bearer:", start):
+        end += 1  # "Bearer: <credential>", as some logs print it
     if not (m := _SCHEME_VALUE.match(text, end)):
         return None
     value = m.group(1)
@@ -602,6 +604,8 @@ def _triage(
     cased = text_json or lowered_json
     for hit in hits:
         marker, at, end = hit
+        if values and values[-1][0] <= at < values[-1][1]:
+            continue  # inside a string that goes whole ("authenticationValue":"sk_live_...")
         if marker == _COUNTER_KEY:
             # Most records count tokens, several times: "...tokens":<number, true, false or null>
             # is a kept counter, known without looking further. Anything else is read as "token".
@@ -750,8 +754,8 @@ def _copy(
         pairs = not secret and _is_pair_list(value)
     for key, item in items:
         hidden = secret
-        if header is not None:
-            hidden = key == header
+        if header is not None and key == header:
+            hidden = True
         elif not secret and isinstance(key, str) and is_credential_name(key):
             if _kept(key, item):
                 out[key] = item

@@ -141,6 +141,18 @@ SHAPES = [
         {"id": "s20"},
     ),
     (
+        "a credential-named key beside a header entry's name and value",
+        {"id": "s22", "entry": {"key": "Authorization", "value": "hv-0022-abcdef", "token": "tk-0022-abc"}},
+        "0022",
+        {"id": "s22"},
+    ),
+    (
+        "Bearer followed by a colon",
+        {"id": "s21", "note": "retrying with Bearer: brc-0021-abcdef"},
+        "brc-0021-abcdef",
+        {"id": "s21"},
+    ),
+    (
         "a JWT standing alone",
         {
             "id": "s14",
