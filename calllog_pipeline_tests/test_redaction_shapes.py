@@ -184,11 +184,11 @@ SHAPES = [
         {"id": "s17"},
     ),
     (
-        "Slack and GitHub tokens in a transcript",
+        "Slack and ElevenLabs keys in a transcript",
         {
             "id": "s18",
             "transcript": "human: the bot token is xoxb-1234567890-0018abcdefghij\n"
-            "bot: and ghp_0018aBcDeFgHiJkLmNoPqRsTuVwXyZ012345 for the repo",
+            "bot: and sk_0018" + "3f9a" * 11 + " for the voice",
         },
         "0018",
         {"id": "s18"},
