@@ -184,7 +184,6 @@ class _InJson:
         # where 'tokens":' would match (unless a secret could begin inside one: then none).
         counters = [] if _overlapping(_COUNTERS, lowered) else list(_COUNTERS)
         self._shift = len(counters)  # the markers' indexes in ``_scan`` are theirs plus this
-        self._plain = frozenset(range(self._shift)) | {_URL + self._shift}
         self._scan = BytesAhoCorasick(
             counters + [m.encode() for m in _MARKERS] + lowered + list(_ESCAPES_IN_JSON),
             matchkind=MatchKind.LeftmostFirst,
@@ -199,22 +198,31 @@ class _InJson:
                         self._overlaps.setdefault(index, []).append((size, secret))
         self._secret_markers = frozenset(range(len(_MARKERS), len(_MARKERS) + len(lowered)))
         self._special = self._secret_markers | frozenset(self._overlaps)  # hits that need a look
+        # Hits that change nothing: token counters, and URLs without a password (``_passwords``)
+        # unless a secret may begin inside their "://" ("/K9f..." after "https:/").
+        self._plain = frozenset(range(self._shift))
+        if _URL not in self._overlaps:
+            self._plain |= {_URL + self._shift}
 
-    def find(self, data: bytes, lowered: bytes) -> tuple[list[tuple[int, int, int]], list[str] | None]:
+    def find(
+        self, data: bytes, lowered: bytes, found: list[tuple[int, int, int]] | None = None
+    ) -> tuple[list[tuple[int, int, int]], list[str] | None]:
         """The markers in ``lowered`` (``data.lower()``), as ``_SCAN`` finds them, and the secrets
         ``data`` holds, as they appear in it; None for those if a string in ``data`` holds JSON
-        escapes of its own (``\\u0041``, ``\\/``), which may hide anything: it is walked."""
-        found = self._scan.find_matches_as_indexes(lowered)
+        escapes of its own (``\\u0041``, ``\\/``), which may hide anything: it is walked.
+        ``found``: this automaton's matches in ``lowered``, if the caller has them already."""
+        if found is None:
+            found = self._scan.find_matches_as_indexes(lowered)
         if not found:
             return found, []
         ids = set(map(_FIRST, found))
         if not self._escapes.isdisjoint(ids):
             return found, None
+        if ids <= self._plain and not (b"@" in data and self._passwords(lowered, found)):
+            # Only counters and URLs without a password: all ``_triage`` would drop. Most
+            # OmniDimension records (six counters and a recording URL each).
+            return [], []
         if self._shift:
-            if ids <= self._plain and (_URL + self._shift not in ids or b"@" not in data):
-                # Only counters and URLs, none of which can hold a password: all ``_triage``
-                # would drop. Most OmniDimension records (six counters and a recording URL each).
-                return [], []
             shift = self._shift  # counters dropped (``_triage`` keeps them), markers renumbered
             found = [(marker - shift, start, end) for marker, start, end in found if marker >= shift]
         special = self._special.intersection(map(_FIRST, found))  # C-level: most records have none
@@ -223,6 +231,38 @@ class _InJson:
         # Something like a secret (in any case): the exact, slower way.
         present = [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
         return _SCAN.find_matches_as_indexes(lowered), present
+
+    def _passwords(self, lowered: bytes, found: list[tuple[int, int, int]]) -> bool:
+        """Whether a URL among the matches may hold a password: an "@" after its "://", before
+        its string ends (where ``_triage`` looks)."""
+        url = _URL + self._shift
+        return any(marker == url and _password_after(lowered, end) for marker, _, end in found)
+
+    def changing(self, payloads: Sequence[bytes]) -> list[tuple[int, bytes, list[tuple[int, int, int]]]]:
+        """The payloads of a page that ``find`` and ``_redact_scanned`` may change, each with its
+        index, lower-cased, and its matches; the others hold only counters, URLs without a
+        password and no "=", which those give back as they are. One pass over the page joined (a
+        call per payload cost more than the scan of a small one; scanning a few payloads at a time
+        was no faster). No pattern holds a newline, so no match spans two payloads and each one's
+        matches are those it has alone."""
+        starts = list(itertools.accumulate((len(data) + 1 for data in payloads), initial=0))
+        joined = b"\n".join(payloads)
+        lowered = joined.lower()
+        found = self._scan.find_matches_as_indexes(lowered)
+        plain, url = self._plain, _URL + self._shift
+        at = [start for marker, start, _ in found if marker not in plain]
+        at += _positions(joined, b"=")
+        if b"@" in joined:
+            at += [start for marker, start, end in found if marker == url and _password_after(lowered, end)]
+        if not at:
+            return []
+        found_at = list(map(_SECOND, found))
+        changing = []
+        for i in sorted({bisect.bisect_right(starts, start) - 1 for start in at}):
+            begin, end = starts[i], starts[i + 1] - 1
+            hits = found[bisect.bisect_left(found_at, begin) : bisect.bisect_left(found_at, end)]
+            changing.append((i, lowered[begin:end], [(m, s - begin, e - begin) for m, s, e in hits]))
+        return changing
 
     def _hidden(self, lowered: bytes, found: list[tuple[int, int, int]]) -> bool:
         """Whether a secret may begin inside a marker's match, where the automaton cannot see it."""
@@ -234,6 +274,15 @@ class _InJson:
 
 
 _FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
+
+
+def _password_after(lowered: bytes, end: int) -> bool:
+    """Whether an "@" follows a URL's "://" (ending at ``end``) in the same JSON string."""
+    quote = lowered.find(b'"', end)
+    return quote != -1 and lowered.find(b"@", end, quote) != -1
+
+
 # "\\u" and "\\/" as serialized JSON shows them (orjson writes no other): a string holding an
 # escape of a letter or a slash (a JSON document inside it, or text copied out of one).
 _ESCAPES_IN_JSON = (b"\\\\u", b"\\\\/")
@@ -932,14 +981,26 @@ def redact_serialized_many(
     option: int = 0,
 ) -> list[bytes]:
     """``redact_serialized`` for each value and its payload (a page of records), the secrets
-    looked up once. (Scanning the page's payloads joined was tried: no faster, as the lowered
-    text is then sliced per record.)"""
+    looked up once and the page scanned in one pass (``_InJson.changing``): only the payloads
+    it shows may change are looked at one by one (most pages: none, or a few)."""
+    if len(values) != len(payloads):
+        raise ValueError(f"{len(values)} values for {len(payloads)} payloads")
     plain, in_json = _secrets(known_secrets)
-    out = []
-    for value, data in zip(values, payloads, strict=True):
-        lowered = data.lower()
-        out.append(_redact_scanned(value, data, lowered, *in_json.find(data, lowered), plain, option))
+    out = list(payloads)
+    for i, lowered, found in in_json.changing(payloads):
+        data = payloads[i]
+        out[i] = _redact_scanned(values[i], data, lowered, *in_json.find(data, lowered, found), plain, option)
     return out
+
+
+def _positions(data: bytes, byte: bytes) -> list[int]:
+    """Every offset of ``byte`` in ``data``."""
+    found = []
+    at = data.find(byte)
+    while at != -1:
+        found.append(at)
+        at = data.find(byte, at + 1)
+    return found
 
 
 def _redact_scanned(

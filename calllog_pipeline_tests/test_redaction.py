@@ -252,6 +252,24 @@ def test_a_page_is_redacted_exactly_as_each_record_alone():
     assert all(API_KEY.encode() not in payload for payload in page)
 
 
+def test_a_page_finds_what_only_an_equals_sign_or_an_at_sign_shows_beside_clean_records():
+    """A page is scanned joined: a record whose only sign is an "=" (a signed URL's ``sig=``) or
+    a URL's "@" (its password) is still looked at, between records that come back untouched."""
+    clean = {"id": "c", "total_tokens": 7, "recording_url": "https://rec.example/c.mp3"}
+    records = [
+        clean,
+        {"id": "s", "url": "https://cdn.example/r.mp3?sig=abcdef123456"},
+        clean,
+        {"id": "p", "total_tokens": 7, "recording_url": "https://u:pw-0042@rec.example/p.mp3"},
+        {"id": "m", "total_tokens": 7, "mail": "ops@example.com"},
+    ]
+    payloads = [orjson.dumps(record) for record in records]
+    page = redact_serialized_many(records, payloads, [API_KEY])
+    assert [orjson.loads(out) for out in page] == [redact_value(record, [API_KEY]) for record in records]
+    assert b"abcdef123456" not in page[1] and b"pw-0042" not in page[3]
+    assert page[0] is payloads[0] and page[2] is payloads[2] and page[4] is payloads[4]
+
+
 def test_a_page_of_token_counters_and_urls_comes_back_as_the_walk_gives_it():
     """OmniDimension records count tokens six times and carry a recording URL: a record holding
     only those comes back as it came, read from its bytes; anything else in it, in any case and
@@ -323,6 +341,7 @@ def test_string_values_under_credential_names_are_redacted_in_the_text_as_the_wa
         ("apikey-987654", "id apikey-987654"),  # begins where the marker "api" begins
         ("AbCdEf-7654321", "plain AbCdEf-7654321 text"),  # no marker at all, mixed case
         ("Zz-token-0099", "x Zz-token-0099 y"),  # holds a marker
+        ("/K9f2LmQ8pZw7Rt", "https://K9f2LmQ8pZw7Rt"),  # begins inside "://" (base64 may begin with "/")
     ],
 )
 def test_a_known_secret_is_found_wherever_it_meets_a_marker(secret, text):

@@ -328,6 +328,22 @@ def test_generated_records_the_fast_paths_agree_with_the_walk_and_keep_nothing_t
     assert orjson.dumps(redact_value(orjson.loads(walked), [API_KEY])) == walked
 
 
+@settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
+@given(st.lists(RECORDS, max_size=5))
+def test_generated_pages_are_redacted_as_the_walk_redacts_each_record(records):
+    """A page is scanned joined and only the records it shows may change are looked at: each
+    comes back as the walk gives it."""
+    payloads = [orjson.dumps(record) for record in records]
+    page = redact_serialized_many(records, payloads, [API_KEY])
+    assert page == [orjson.dumps(redact_value(record, [API_KEY])) for record in records]
+
+
 # --- end to end: a provider on loopback sends the shapes; no Parquet file holds them ------------------
 
 
