@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import contextlib
 import email.utils
 import logging
@@ -21,16 +22,16 @@ import math
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 from aiolimiter import AsyncLimiter
-from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from calllog_pipeline.redact import redact_text
@@ -93,7 +94,7 @@ class _Retryable(Exception):
 class Response:
     status: int
     body: Any  # decoded JSON; None for 304
-    headers: httpx.Headers
+    headers: Mapping[str, str]  # looked up case-insensitively
     size: int
     fetched_at: float = field(default_factory=time.time)
 
@@ -272,21 +273,11 @@ class ApiClient:
         self._budget = ServerBudget(settings.rate_limit_requests, settings.rate_limit_period_s)
         self._paused_until = 0.0
         self._in_flight = asyncio.Semaphore(settings.max_concurrency)
-        limits = httpx.Limits(max_connections=settings.max_concurrency * 2)
-        # httpx reads the proxy variables itself only when it picks the transport; ours is given.
+        # Requests go out on aiohttp, through the proxy the environment names; a given httpx
+        # ``transport`` (the tests' network edge) is the network itself, with no proxy.
         self._proxy = environment_proxy(settings.base_url) if transport is None else None
-        self._http = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/"),
-            headers={**settings.headers, **(self._proxy.forwarding_headers() if self._proxy else {})},
-            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
-            limits=limits,
-            # A GET may be redirected (a trailing-slash redirect, an API moved to a new path);
-            # httpx drops the Authorization header when one leads to another host.
-            follow_redirects=True,
-            max_redirects=5,
-            # httpx's API on aiohttp's connections: httpx's own pure-Python HTTP/1.1 stack cost
-            # 2.1 CPU-ms a 100-record page, this 1.4 (a 100,000-call DialNexa day reads 2,152 pages).
-            transport=transport or AiohttpTransport(limits=limits, proxy=self._proxy and self._proxy.proxy),
+        self._wire = (
+            _AiohttpWire(settings, self._proxy) if transport is None else _HttpxWire(settings, transport)
         )
 
     async def __aenter__(self) -> ApiClient:
@@ -296,7 +287,7 @@ class ApiClient:
         try:
             await self._budget.close()
         finally:
-            await self._http.aclose()
+            await self._wire.close()
 
     async def get(
         self,
@@ -369,29 +360,7 @@ class ApiClient:
             self.stats.requests += 1
             raw = None
             try:
-                raw = await self._http.get(path, params=params, headers=headers)
-            except httpx.ProxyError as exc:
-                if getattr(exc.__cause__, "status", None) == 407:  # CONNECT refused (an https API)
-                    raise self._proxy_refused() from None
-                raise self._retry(f"proxy error{self._via_proxy()}") from None
-            except httpx.TimeoutException:
-                raise self._retry(f"timeout{self._via_proxy()}") from None
-            except httpx.UnsupportedProtocol:
-                raise ProviderConfigError(
-                    f"{self.settings.provider_title}: the base URL {self._safe(self.settings.base_url)!r} "
-                    f"does not start with http:// or https://: fix {self.settings.base_url_env}."
-                ) from None
-            except httpx.DecodingError:
-                # A body its Content-Encoding does not describe (a proxy that decoded it already).
-                raise self._retry("undecodable body (Content-Encoding)") from None
-            except httpx.TooManyRedirects:
-                raise ProviderRequestError(
-                    f"{self.settings.provider_title} {path} redirects in a loop (more than 5 redirects "
-                    f"from {self._safe(self.settings.base_url)}): check {self.settings.base_url_env}. "
-                    "Not retried."
-                ) from None
-            except httpx.TransportError as exc:
-                raise self._retry(f"connection error: {type(exc).__name__}{self._via_proxy()}") from None
+                raw = await self._wire.get(path, params, headers, self)
             finally:
                 await self._budget.answer(request, raw.headers if raw is not None else None)
         self.stats.bytes += len(raw.content)
@@ -412,8 +381,8 @@ class ApiClient:
                 raise self._retry(f"unreadable page ({type(exc).__name__})") from None
         return response
 
-    def _interpret(self, path: str, raw: httpx.Response) -> Response:
-        status = raw.status_code
+    def _interpret(self, path: str, raw: Answer) -> Response:
+        status = raw.status
         if status == 304:
             self.stats.not_modified += 1
             return Response(status, None, raw.headers, len(raw.content))
@@ -435,9 +404,9 @@ class ApiClient:
             raise self._pause(f"HTTP {status}", wait)
         if status in (401, 403):
             said = self._safe(raw.text)[:200].strip()
-            if raw.history and raw.url.host != raw.history[0].url.host:
-                # httpx does not carry the key to another host: the API has moved, the key may be fine.
-                moved_to = self._safe(str(raw.url.copy_with(query=None)))
+            if raw.moved_to is not None:
+                # The key is not carried to another host: the API has moved, the key may be fine.
+                moved_to = self._safe(raw.moved_to)
                 raise ProviderAuthError(
                     f"{self.settings.provider_title} {path} redirected to {moved_to}, another host, which "
                     f"answered HTTP {status} (the API key is not sent to another host): "
@@ -466,7 +435,7 @@ class ApiClient:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
-            if (charset := raw.charset_encoding) and charset.replace("-", "").lower() != "utf8":
+            if (charset := raw.charset) and charset.replace("-", "").lower() != "utf8":
                 with contextlib.suppress(orjson.JSONDecodeError, LookupError, ValueError):
                     # JSON is UTF-8 by its RFC, but a server may say it sends another charset.
                     return Response(status, orjson.loads(raw.text), raw.headers, len(raw.content))
@@ -474,6 +443,19 @@ class ApiClient:
             kind = raw.headers.get("content-type", "no content type").split(";")[0]
             raise self._retry(f"unreadable JSON body ({self._safe(kind)[:40]})") from None
         return Response(status, body, raw.headers, len(raw.content))
+
+    def _not_a_url(self) -> ProviderConfigError:
+        return ProviderConfigError(
+            f"{self.settings.provider_title}: the base URL {self._safe(self.settings.base_url)!r} "
+            f"does not start with http:// or https://: fix {self.settings.base_url_env}."
+        )
+
+    def _redirect_loop(self, path: str) -> ProviderRequestError:
+        return ProviderRequestError(
+            f"{self.settings.provider_title} {path} redirects in a loop (more than 5 redirects "
+            f"from {self._safe(self.settings.base_url)}): check {self.settings.base_url_env}. "
+            "Not retried."
+        )
 
     def _via_proxy(self) -> str:
         return "" if self._proxy is None else f", through the proxy {self._proxy.address}"
@@ -531,6 +513,153 @@ class ApiClient:
 
     def _safe(self, text: str) -> str:
         return redact_text(text, self.settings.secrets)
+
+
+@dataclass
+class Answer:
+    """One HTTP answer, read whole, as the client needs it (whichever library read it)."""
+
+    status: int
+    headers: Mapping[str, str]  # looked up case-insensitively
+    content: bytes
+    charset: str | None  # as the Content-Type names it
+    moved_to: str | None = None  # where a redirect to another host led (no query), if one did
+
+    @property
+    def text(self) -> str:
+        """The body as text, in its named charset (UTF-8 when it names none or an unknown one)."""
+        charset = self.charset or "utf-8"
+        with contextlib.suppress(LookupError):
+            codecs.lookup(charset)
+            return self.content.decode(charset, errors="replace")
+        return self.content.decode("utf-8", errors="replace")
+
+
+def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Query parameters as strings, spelled as httpx spells them (True -> "true", None -> "")."""
+    spelled = {True: "true", False: "false", None: ""}
+    return [(k, spelled[v] if v is None or isinstance(v, bool) else str(v)) for k, v in params.items()]
+
+
+class _AiohttpWire:
+    """Requests on aiohttp's connections and C HTTP parser, with nothing between: httpx's own request
+    building (its URL is parsed three times a request) cost twice what aiohttp does for a page
+    (1.5-1.8 against 0.7-0.9 CPU-ms a 50-record LeadConnector page, body decode included), and a
+    100,000-call day reads 2,000-2,200 pages. Redirects are followed (at most 5); aiohttp drops the
+    Authorization header when one leads to another host."""
+
+    def __init__(self, settings: ClientSettings, proxy: EnvironmentProxy | None):
+        self.settings, self.proxy = settings, proxy
+        self.base = settings.base_url.rstrip("/")
+        # Sent with each request, not as the session's defaults: aiohttp adds a session's default
+        # headers to a proxy's CONNECT too, and the key must never reach a proxy.
+        self.headers = {**settings.headers, **(proxy.forwarding_headers() if proxy else {})}
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        """The session, made on first use: aiohttp wants it made inside the running event loop."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.settings.max_concurrency * 2,
+                    # httpx's: certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR when set.
+                    ssl=httpx.create_ssl_context(trust_env=True),
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=self.settings.connect_timeout_s,
+                    sock_read=self.settings.read_timeout_s,
+                ),
+                trust_env=False,  # the proxy is the one ``environment_proxy`` found, passed per request
+            )
+        return self._session
+
+    async def get(
+        self, path: str, params: Mapping[str, Any], headers: dict[str, str], client: ApiClient
+    ) -> Answer:
+        proxy = self.proxy
+        try:
+            async with self._open().get(
+                self.base + path,
+                params=_query(params),
+                headers={**self.headers, **headers},
+                max_redirects=5,
+                proxy=str(proxy.proxy.url) if proxy else None,
+                proxy_headers=dict(proxy.proxy.headers) if proxy else None,
+            ) as answer:
+                content = await answer.read()
+        except aiohttp.ClientHttpProxyError as exc:  # the proxy refused the tunnel (an https API)
+            if exc.status == 407:
+                raise client._proxy_refused() from None
+            raise client._retry(f"proxy error{client._via_proxy()}") from None
+        except aiohttp.ClientProxyConnectionError:
+            raise client._retry(f"proxy error{client._via_proxy()}") from None
+        except aiohttp.TooManyRedirects:
+            raise client._redirect_loop(path) from None
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
+            raise client._not_a_url() from None
+        except TimeoutError:  # aiohttp's connect and read timeouts are TimeoutErrors too
+            raise client._retry(f"timeout{client._via_proxy()}") from None
+        except aiohttp.ClientPayloadError as exc:
+            if "content-encoding" in str(exc).lower():
+                # A body its Content-Encoding does not describe (a proxy that decoded it already).
+                raise client._retry("undecodable body (Content-Encoding)") from None
+            raise client._retry(f"connection error: {type(exc).__name__}{client._via_proxy()}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise client._retry(f"connection error: {type(exc).__name__}{client._via_proxy()}") from None
+        moved = answer.history and answer.url.host != answer.history[0].url.host
+        return Answer(
+            answer.status,
+            answer.headers,
+            content,
+            answer.charset,
+            str(answer.url.with_query(None)) if moved else None,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _HttpxWire:
+    """Requests through a given httpx transport: the network edge tests stand in for."""
+
+    def __init__(self, settings: ClientSettings, transport: httpx.AsyncBaseTransport):
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/"),
+            headers=settings.headers,
+            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+            follow_redirects=True,
+            max_redirects=5,
+            transport=transport,
+        )
+
+    async def get(
+        self, path: str, params: Mapping[str, Any], headers: dict[str, str], client: ApiClient
+    ) -> Answer:
+        try:
+            raw = await self._http.get(path, params=params, headers=headers)
+        except httpx.TimeoutException:
+            raise client._retry("timeout") from None
+        except httpx.UnsupportedProtocol:
+            raise client._not_a_url() from None
+        except httpx.DecodingError:
+            raise client._retry("undecodable body (Content-Encoding)") from None
+        except httpx.TooManyRedirects:
+            raise client._redirect_loop(path) from None
+        except httpx.TransportError as exc:
+            raise client._retry(f"connection error: {type(exc).__name__}") from None
+        moved = raw.history and raw.url.host != raw.history[0].url.host
+        return Answer(
+            raw.status_code,
+            raw.headers,
+            raw.content,
+            raw.charset_encoding,
+            str(raw.url.copy_with(query=None)) if moved else None,
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
 
 
 @dataclass(frozen=True)
