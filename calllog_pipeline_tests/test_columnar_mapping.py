@@ -6,6 +6,10 @@ value took, nor on the other values of its batch."""
 
 from __future__ import annotations
 
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from fixtures.memory_raw import fixed_ingestion_time, run, utc  # noqa: F401
 
@@ -351,3 +355,101 @@ def test_omnidimension_turns_and_actions_of_a_batch_map_as_each_call_alone():
     assert kinds == ["function_call", "webhook", "email", "notification", "other"]
     at = {a["action_id"]: a["executed_at"] for a in together["actions"] if a["call_id"] == "8"}
     assert at["81"] == utc(2026, 5, 4, 18, 47) and at["83"] is None  # read in New York
+
+
+# Values a text, number or phone field may hold: every branch of the per-value coercions.
+ODD_VALUES = [
+    None, "", " ", "\t\n", "\x1c", "\u3000", "\u200b", " padded ", "x", "İ", 0, 7, -3, 2**63, 12.5,
+    float("nan"), True, False, {}, {"a": 1}, [], [1], "12.5", " 42 ", "1e3", "inf", "-0", "+16174753086",
+    "+1 (617) 475-3086", "0044 20 7946 0958", "+0123456", "+1234567", "+1234567890123456", "＋16174753086",
+    "+1617475308\u0661",
+]  # fmt: skip
+COLUMNS = [
+    (mapping.text_column, mapping.as_str, pa.string()),
+    (mapping.number_column, mapping.as_float, pa.float64()),
+    (mapping.phone_column, mapping.e164, pa.string()),
+]
+
+
+@pytest.mark.parametrize(("column", "coerce", "arrow_type"), COLUMNS)
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_arrow_columns_read_each_value_as_take_column(column, coerce, arrow_type, value):
+    # Alone, among values of the column's usual type, and where the field is missing.
+    usual = {pa.string(): "+16174753086", pa.float64(): 30}[arrow_type]
+    for values in ([value], [usual, value, None], [usual, value, "", value]):
+        records = [{"k": v} for v in values] + [{}]
+        expected_invalid: mapping.Invalid = {}
+        expected = mapping.take_column(records, "k", coerce, expected_invalid)
+        invalid: mapping.Invalid = {}
+        found = column(records, "k", invalid)
+        assert found.type == arrow_type
+        assert _same(found.to_pylist(), expected), values
+        assert invalid == expected_invalid, values
+
+
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_word_column_reads_each_value_as_take_column(value):
+    def word(v):
+        text = mapping.as_str(v)
+        return text.strip().lower() if text else None
+
+    for values in ([value], ["Completed", value, None, "completed"], [value, value]):
+        records = [{"k": v} for v in values]
+        expected_invalid: mapping.Invalid = {}
+        expected = mapping.take_column(records, "k", word, expected_invalid)
+        invalid: mapping.Invalid = {}
+        assert mapping.word_column(records, "k", word, invalid) == expected
+        assert invalid == expected_invalid
+
+
+def _same(found: list, expected: list) -> bool:
+    return len(found) == len(expected) and all(
+        f == e or (f != f and e != e) for f, e in zip(found, expected, strict=True)
+    )
+
+
+def test_arrow_whitespace_is_python_whitespace():
+    # ``text_column`` finds blank values with Arrow's ``utf8_is_space``, ``str.strip`` with
+    # ``str.isspace``: they must agree on every code point (a pyarrow upgrade could change one).
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    arrow = pc.utf8_is_space(pa.array(chars)).to_pylist()
+    assert [c for c, space in zip(chars, arrow, strict=True) if space != c.isspace()] == []
+
+
+def test_millisecond_layout_is_read_as_the_regular_expression_reads_it():
+    # The NumPy check of the usual layout accepts exactly what ``_ISO_USUAL`` accepts among
+    # 24-character values: every byte of a good value replaced by each printable ASCII byte.
+    good = "2026-03-08T06:59:59.123Z"
+    pattern = re.compile(mapping._ISO_USUAL)
+    for at in range(len(good)):
+        for byte in range(32, 127):
+            value = good[:at] + chr(byte) + good[at + 1 :]
+            for batch in ([value], [None, value, good]):
+                expected = [v is not None and pattern.fullmatch(v) is not None for v in batch]
+                assert mapping._in_millisecond_layout(pa.array(batch, pa.string())).to_pylist() == expected
+            assert mapping.iso_times([value, good, None]).to_pylist() == [
+                timeutil.parse_iso_utc(v) for v in (value, good, None)
+            ]
+    for value in ("2026-02-30T00:00:00.000Z", "2026-12-31T23:59:59.999Z", "1000-01-01T00:00:00.000Z"):
+        assert mapping.iso_times([value]).to_pylist() == [timeutil.parse_iso_utc(value)]
+
+
+def test_seen_ids_of_a_batch_are_judged_as_one_at_a_time():
+    calls = ["a", "b", "a", "c", "b", "d", "a"]
+    digests = [1, 2, 1, 3, 9, 4, 5]
+    one_by_one, batch = mapping.SeenIds(), mapping.SeenIds()
+    expected = [one_by_one._verdict(c, d) for c, d in zip(calls, digests, strict=True)]
+    found = batch.check_all(calls, digests)
+    assert (
+        [v if isinstance(v, bool) else v.reason for v in found]
+        == [v if isinstance(v, bool) else v.reason for v in expected]
+        == [True, True, False, True, "duplicate_id", True, "duplicate_id"]
+    )
+    # Ids new to the batch but seen in an earlier one (kept in the sorted arrays, too).
+    batch.RECENT = one_by_one.RECENT = 2
+    assert batch.check_all(["e", "f", "g"], [6, 7, 8]) == [True, True, True]
+    assert [v if isinstance(v, bool) else v.reason for v in batch.check_all(["a", "x", "e"], [1, 0, 9])] == [
+        False,
+        True,
+        "duplicate_id",
+    ]

@@ -261,12 +261,13 @@ def test_a_page_finds_what_only_an_equals_sign_or_an_at_sign_shows_beside_clean_
         {"id": "s", "url": "https://cdn.example/r.mp3?sig=abcdef123456"},
         clean,
         {"id": "p", "total_tokens": 7, "recording_url": "https://u:pw-0042@rec.example/p.mp3"},
-        {"id": "m", "total_tokens": 7, "mail": "ops@example.com"},
+        {"id": "m", "total_tokens": 7, "mail": "ops@example.com", "url": "https://rec.example/m.mp3"},
+        {"id": "t", "note": "mail ops@example.com, see https://u:pw-0043@h.example/x"},
     ]
     payloads = [orjson.dumps(record) for record in records]
     page = redact_serialized_many(records, payloads, [API_KEY])
     assert [orjson.loads(out) for out in page] == [redact_value(record, [API_KEY]) for record in records]
-    assert b"abcdef123456" not in page[1] and b"pw-0042" not in page[3]
+    assert b"abcdef123456" not in page[1] and b"pw-0042" not in page[3] and b"pw-0043" not in page[5]
     assert page[0] is payloads[0] and page[2] is payloads[2] and page[4] is payloads[4]
 
 
@@ -349,6 +350,24 @@ def test_a_known_secret_is_found_wherever_it_meets_a_marker(secret, text):
     out = redact_json(record, [secret])
     assert secret.encode() not in out
     assert out == orjson.dumps(redact_value(record, [secret]))
+
+
+@pytest.mark.parametrize(
+    "name", ["apiKey", "api_key", "x-api-key", "API Key", "api.key", "api__key", "OPENAI_API_KEY"]
+)
+def test_every_spelling_of_an_api_key_name_is_found_in_keys_texts_and_header_entries(name):
+    """However "api key" is spelled, as a key, an assignment or a header's name, it is found."""
+    record = {
+        name: "ak-0051-value",
+        "note": f"{name.replace(' ', '_')}=ak-0052-value",  # in a text, "API Key=" assigns to "Key"
+        "headers": [{"key": name, "value": "ak-0053-value"}],
+        "pairs": [[name, "ak-0054-value"]],
+        "about": "apiDetails for an external API",
+    }
+    out = redact_json(record)
+    assert out == orjson.dumps(redact_value(record))
+    assert b"ak-005" not in out
+    assert orjson.loads(out)["about"] == record["about"]
 
 
 def test_there_are_at_least_25_shapes():

@@ -34,20 +34,20 @@ from calllog_pipeline.mapping import (
     TableBatch,
     TableBuffers,
     admit,
-    as_float,
     as_object,
     as_str,
     batches,
     column,
-    e164,
     extra_column,
     gc_paused,
     iso_times,
     json_column,
     json_redacted_at_ingest,
-    take_column,
-    take_first,
+    number_column,
+    phone_column,
     take_times,
+    text_column,
+    word_column,
 )
 
 PROVIDER = "dialnexa"
@@ -232,7 +232,9 @@ def map_calls(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenId
 
 
 def _call_batch(out: TableBuffers, endpoint: str, payloads: pa.Array, seen: SeenIds) -> pa.RecordBatch:
-    calls = admit(out, endpoint, payloads, seen, _CALL_ID[endpoint], START, ("call_id", "id"))
+    calls = admit(
+        out, endpoint, payloads, seen, _CALL_ID[endpoint], START, ("call_id", "id"), _ID_KEY[endpoint]
+    )
     return out.batch("calls", len(calls.records), call_columns(calls, endpoint))[1]
 
 
@@ -243,25 +245,25 @@ def call_columns(calls: Admitted, endpoint: str) -> dict[str, Any]:
     records = calls.records
     invalid: Invalid = {}
     ended_at = take_times(records, "ended_at", invalid)
-    status_raw = take_column(records, "status", as_str, invalid)
-    agent_id = take_column(records, "agent_id", as_str, invalid)
-    agent_name = take_column(records, "agent_name", as_str, invalid)
+    status_raw = text_column(records, "status", invalid)
+    agent_id = text_column(records, "agent_id", invalid)
+    agent_name = text_column(records, "agent_name", invalid)
     duration_s = _durations(records, calls.started_at, ended_at, invalid)
-    end_reason = take_column(records, "end_reason", _end_reason, invalid)
-    direction = take_column(records, "direction", _direction, invalid)
-    from_number = take_column(records, "from_phone_number", e164, invalid)
-    to_number = take_column(records, "to_phone_number", e164, invalid)
-    sentiment = take_column(records, "sentiment", _sentiment, invalid)
-    summary = take_column(records, "summary", as_str, invalid)
-    transcript = take_column(records, "transcript", as_str, invalid)
-    recording_url = take_column(records, "recording_url", as_str, invalid)
+    end_reason = word_column(records, "end_reason", _end_reason, invalid)
+    direction = word_column(records, "direction", _direction, invalid)
+    from_number = phone_column(records, "from_phone_number", invalid)
+    to_number = phone_column(records, "to_phone_number", invalid)
+    sentiment = word_column(records, "sentiment", _sentiment, invalid)
+    summary = text_column(records, "summary", invalid)
+    transcript = text_column(records, "transcript", invalid)
+    recording_url = text_column(records, "recording_url", invalid)
     given = column(records, "analysis")
     analysis = [None if v is None else as_object(v) for v in given]
-    log_ids = [_log_id(r) for r in records] if endpoint == LOGS_ENDPOINT else None
     for i, (value, found) in enumerate(zip(given, analysis, strict=True)):
         if value is not None and value != "" and found is None:
             invalid.setdefault(i, {})["analysis"] = value
-    statuses = {raw: (canonical_status(raw), _direction_of(raw)) for raw in set(status_raw)}
+    status, status_direction = _status_columns(status_raw)
+    log_ids = _log_ids(records) if endpoint == LOGS_ENDPOINT else None
     return {
         "call_id": calls.call_ids,
         "agent_id": agent_id,
@@ -269,10 +271,10 @@ def call_columns(calls: Admitted, endpoint: str) -> dict[str, Any]:
         "started_at": calls.started_at,
         "ended_at": ended_at,
         "duration_s": duration_s,
-        "status": [statuses[raw][0] for raw in status_raw],
+        "status": status,
         "status_raw": status_raw,
         "end_reason": end_reason,
-        "direction": [d or statuses[raw][1] for d, raw in zip(direction, status_raw, strict=True)],
+        "direction": pc.coalesce(pa.array(direction, pa.string()), status_direction),
         "channel": "phone",
         "from_number": from_number,
         "to_number": to_number,
@@ -281,10 +283,21 @@ def call_columns(calls: Admitted, endpoint: str) -> dict[str, Any]:
         "transcript": transcript,
         "recording_url": recording_url,
         "extracted": json_column(analysis),
-        "extra": extra_column(
-            records, MAPPED, invalid, log_ids and [{"log_id": i} if i else None for i in log_ids]
-        ),
+        "extra": extra_column(records, MAPPED, invalid, log_ids),
     }
+
+
+def _status_columns(status_raw: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(canonical status, the direction the status implies) of each raw status, each distinct
+    status read once."""
+    codes = status_raw.dictionary_encode()
+    raws = codes.dictionary.to_pylist()
+    status = pa.array([canonical_status(raw) for raw in raws], pa.string()).take(codes.indices)
+    direction = pa.array([_direction_of(raw) for raw in raws], pa.string()).take(codes.indices)
+    if codes.indices.null_count:  # no status at all
+        status = status.fill_null(canonical_status(None))
+        direction = direction.fill_null(_direction_of(None))
+    return status, direction
 
 
 LOG_ID_PREFIX = "log_"  # a call log's own id (dialnexa-call-logs.txt: "log_abc123" beside "call_abc123")
@@ -319,27 +332,45 @@ def _call_id_on(endpoint: str):
 
 
 _CALL_ID = {endpoint: _call_id_on(endpoint) for endpoint in (CALLS_ENDPOINT, LOGS_ENDPOINT)}
+# The field whose non-blank text is the call id, when it holds one (``_ids``).
+_ID_KEY = {CALLS_ENDPOINT: "id", LOGS_ENDPOINT: "call_id"}
 
 
-def _log_id(record: dict[str, Any]) -> str | None:
-    """A call log's own id, when it carries ``call_id`` beside it (see ``_ids``)."""
-    given = record.get("call_id")
-    if given is None or (isinstance(given, str) and not given.strip()):
-        return None
-    return as_str(record.get("id"))
+def _log_ids(records: list[dict[str, Any]]) -> list[dict[str, str] | None]:
+    """``{"log_id": ...}`` of each call log that carries ``call_id`` beside its own id (see ``_ids``)."""
+    given = column(records, "call_id")
+    own = column(records, "id")
+    return [
+        None
+        if g is None or (type(g) is str and not g.strip()) or (log_id := as_str(o)) is None
+        else {"log_id": log_id}
+        for g, o in zip(given, own, strict=True)
+    ]
 
 
-def _durations(records: list[dict], started_at: pa.Array, ended_at: pa.Array, invalid: Invalid) -> list:
+def _durations(records: list[dict], started_at: pa.Array, ended_at: pa.Array, invalid: Invalid) -> pa.Array:
     """The field is `duration_seconds` in one example and `duration_sec` in another (both pages);
     without either, the time from start to end (when the end is not before the start)."""
-    seconds = take_first(records, [("duration_seconds", as_float), ("duration_sec", as_float)], invalid)
-    if None not in seconds:
+    seconds = number_column(records, "duration_seconds", invalid)
+    if seconds.null_count:  # as ``take_first``: the second spelling only where the first gave none
+        also: Invalid = {}
+        other = number_column(records, "duration_sec", also)
+        if also:
+            missing = seconds.is_null().to_pylist()
+            for i, values in also.items():
+                if missing[i]:
+                    invalid.setdefault(i, {}).update(values)
+        seconds = pc.coalesce(seconds, other)
+    if not seconds.null_count:
         return seconds
-    elapsed = pc.subtract(ended_at, started_at).cast(pa.int64()).to_pylist()  # microseconds
-    return [
-        s if s is not None else (e / 1_000_000 if e is not None and e >= 0 else None)  # as total_seconds()
-        for s, e in zip(seconds, elapsed, strict=True)
-    ]
+    elapsed = pc.subtract(ended_at, started_at).cast(pa.int64())  # microseconds
+    exact = pc.and_(pc.greater_equal(elapsed, 0), pc.less_equal(elapsed, 2**53))  # as an int's / in Python
+    from_times = pc.if_else(exact, pc.divide(elapsed.cast(pa.float64()), 1e6), pa.scalar(None, pa.float64()))
+    beyond = pc.greater(elapsed, 2**53)
+    if pc.any(beyond).as_py():  # centuries: divided as Python divides (as total_seconds())
+        late = zip(elapsed.to_pylist(), beyond.to_pylist(), from_times.to_pylist(), strict=True)
+        from_times = pa.array([e / 1_000_000 if b else s for e, b, s in late], pa.float64())
+    return pc.coalesce(seconds, from_times)
 
 
 def canonical_status(status_raw: str | None) -> str:

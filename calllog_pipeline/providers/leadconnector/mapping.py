@@ -1,7 +1,7 @@
 """HighLevel / LeadConnector Voice AI call logs -> canonical rows.
 
 The page (leadconnector-voice-ai-call-logs.txt) has no call status, sentiment or cost: those columns
-are null, except ``status`` which is derived from the duration (see ``derived_status``).
+are null, except ``status`` which is derived from the duration (see ``derived_statuses``).
 ``trialCall`` marks test calls; ``executedCallActions`` become ``actions`` rows; the ``bot:`` /
 ``human:`` transcript becomes ``interactions`` rows.
 """
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from calllog_pipeline.mapping import (
     Admitted,
@@ -24,19 +25,20 @@ from calllog_pipeline.mapping import (
     TableBuffers,
     admit,
     as_bool,
-    as_float,
     as_list,
     as_object,
     as_str,
     column,
-    e164,
     extra_column,
     iso_times,
     json_column,
     json_redacted_at_ingest,
     mapped_batches,
+    number_column,
+    phone_column,
     take_column,
     take_times,
+    text_column,
 )
 
 PROVIDER = "leadconnector"
@@ -81,7 +83,7 @@ def normalize(raw: RawDay) -> Iterator[TableBatch]:
     seen = SeenIds()
 
     def map_batch(payloads: pa.Array) -> list[TableBatch]:
-        calls = admit(out, ENDPOINT, payloads, seen, _call_id, START, ("id",))
+        calls = admit(out, ENDPOINT, payloads, seen, _call_id, START, ("id",), id_key="id")
         return [*map_calls(out, calls), *out.drain()]  # drain: the quarantined records
 
     with json_redacted_at_ingest(raw, ENDPOINT):
@@ -102,13 +104,13 @@ def map_calls(out: TableBuffers, calls: Admitted) -> Iterator[TableBatch]:
     if not n:
         return
     invalid: Invalid = {}
-    duration_s = take_column(records, "duration", as_float, invalid)
-    agent_id = take_column(records, "agentId", as_str, invalid)
-    from_number = take_column(records, "fromNumber", e164, invalid)
-    to_number = take_column(records, "toNumber", e164, invalid)
-    summary = take_column(records, "summary", as_str, invalid)
-    transcript = take_column(records, "transcript", as_str, invalid)
-    recording_url = take_column(records, "recordingUrl", as_str, invalid)
+    duration_s = number_column(records, "duration", invalid)
+    agent_id = text_column(records, "agentId", invalid)
+    from_number = phone_column(records, "fromNumber", invalid)
+    to_number = phone_column(records, "toNumber", invalid)
+    summary = text_column(records, "summary", invalid)
+    transcript = text_column(records, "transcript", invalid)
+    recording_url = text_column(records, "recordingUrl", invalid)
     is_test = _is_test(records, invalid)
     extracted = _json_objects(records, "extractedData", invalid)
     actions = [as_list(v) for v in column(records, "executedCallActions")]  # a list or its JSON text
@@ -123,7 +125,7 @@ def map_calls(out: TableBuffers, calls: Admitted) -> Iterator[TableBatch]:
             "agent_id": agent_id,
             "started_at": calls.started_at,
             "duration_s": duration_s,
-            "status": [derived_status(d) for d in duration_s],
+            "status": derived_statuses(duration_s),
             "channel": "phone",
             "from_number": from_number,
             "to_number": to_number,
@@ -136,7 +138,7 @@ def map_calls(out: TableBuffers, calls: Admitted) -> Iterator[TableBatch]:
         },
     )
     yield from map_actions(out, calls.call_ids, actions)
-    yield from out.transcript_turns(pa.array(calls.call_ids, pa.string()), pa.array(transcript, pa.string()))
+    yield from out.transcript_turns(pa.array(calls.call_ids, pa.string()), transcript)
 
 
 def _is_test(records: list[dict[str, Any]], invalid: Invalid) -> list[bool | None]:
@@ -152,10 +154,11 @@ def _is_test(records: list[dict[str, Any]], invalid: Invalid) -> list[bool | Non
 CALL_TYPES = {"TRIAL": True, "LIVE": False}
 
 
-def derived_status(duration_s: float | None) -> str:
+def derived_statuses(duration_s: pa.Array) -> pa.Array:
     """LeadConnector reports no status: a call that lasted is ``completed``; otherwise we cannot tell
     a missed call from a failed one, so ``unknown``."""
-    return "completed" if duration_s is not None and duration_s > 0 else "unknown"
+    lasted = pc.fill_null(pc.greater(duration_s, 0.0), False)
+    return pc.if_else(lasted, "completed", "unknown")
 
 
 def map_actions(out: TableBuffers, call_ids: list[str], actions: list[list | None]) -> Iterator[TableBatch]:
