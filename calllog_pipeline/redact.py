@@ -204,6 +204,7 @@ class _InJson:
         if _URL not in self._overlaps:
             self._plain |= {_URL + self._shift}
         self._not_plain = frozenset(range(first_escape + len(_ESCAPES_IN_JSON))) - self._plain
+        self._urls = frozenset({_URL + self._shift})
 
     def find(
         self, data: bytes, lowered: bytes, found: list[tuple[int, int, int]] | None = None
@@ -254,12 +255,9 @@ class _InJson:
         markers, found_at = list(map(_FIRST, found)), list(map(_SECOND, found))
         at = list(itertools.compress(found_at, map(self._not_plain.__contains__, markers)))
         at += _positions(joined, b"=")
-        if b"@" in joined:  # a URL's password: an "@" after a "://" in its string (``_passwords``)
-            at += [
-                a
-                for a in _positions(joined, b"@")
-                if joined.find(b"://", joined.rfind(b'"', 0, a) + 1, a) != -1
-            ]
+        if b"@" in joined:  # a URL's password: an "@" after its "://", in the same string
+            urls = itertools.compress(map(_THIRD, found), map(self._urls.__contains__, markers))
+            at += [end for end in urls if _password_after(lowered, end)]
         if not at:
             return []
         changing = []
@@ -280,6 +278,7 @@ class _InJson:
 
 _FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
+_THIRD = operator.itemgetter(2)
 
 
 def _password_after(lowered: bytes, end: int) -> bool:
