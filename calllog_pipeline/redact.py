@@ -255,9 +255,14 @@ class _InJson:
         markers, found_at = list(map(_FIRST, found)), list(map(_SECOND, found))
         at = list(itertools.compress(found_at, map(self._not_plain.__contains__, markers)))
         at += _positions(joined, b"=")
-        if b"@" in joined:  # a URL's password: an "@" after its "://", in the same string
-            urls = itertools.compress(map(_THIRD, found), map(self._urls.__contains__, markers))
-            at += [end for end in urls if _password_after(lowered, end)]
+        if self._urls.isdisjoint(self._not_plain) and (signs := _positions(joined, b"@")):
+            # A URL's password: an "@" after its "://" in the same string. Looked for from
+            # whichever the page has fewer of (OmniDimension: URLs; LeadConnector: e-mails).
+            if len(signs) < markers.count(_URL + self._shift):
+                at += [a for a in signs if _url_before(joined, a)]
+            else:
+                urls = itertools.compress(map(_THIRD, found), map(self._urls.__contains__, markers))
+                at += [end for end in urls if _password_after(lowered, end)]
         if not at:
             return []
         changing = []
@@ -285,6 +290,11 @@ def _password_after(lowered: bytes, end: int) -> bool:
     """Whether an "@" follows a URL's "://" (ending at ``end``) in the same JSON string."""
     quote = lowered.find(b'"', end)
     return quote != -1 and lowered.find(b"@", end, quote) != -1
+
+
+def _url_before(data: bytes, at: int) -> bool:
+    """Whether a "://" comes before the "@" at ``at`` in the same JSON string."""
+    return data.find(b"://", data.rfind(b'"', 0, at) + 1, at) != -1
 
 
 # "\\u" and "\\/" as serialized JSON shows them (orjson writes no other): a string holding an
