@@ -173,9 +173,15 @@ class ServerBudget:
 
     def _own_room(self, now: float) -> tuple[int, float | None]:
         """Requests the first rule allows now, and when one of ours next leaves the window."""
-        staying = [r for r in self.requests.values() if not self._gone(r, now)]
-        leaving = [r.answered + self.period_s for r in staying if r.answered is not None]
-        return self.limit - len(staying), min(leaving, default=None)
+        # ``_gone`` spelled out: this runs over the window's requests before every request.
+        period, staying, leaving = self.period_s, 0, []
+        for r in self.requests.values():
+            if r.answered is None:
+                staying += 1
+            elif r.answered + period > now:
+                staying += 1
+                leaving.append(r.answered + period)
+        return self.limit - staying, min(leaving, default=None)
 
     def _server_room(self, now: float) -> tuple[int, float | None] | None:
         """Requests the provider's count allows now, and when that next grows; None when the
@@ -200,7 +206,12 @@ class ServerBudget:
     def _forget(self, now: float) -> None:
         """Drop requests that can no longer change either rule."""
         since = self.reported[2] - self.period_s if self.reported else math.inf
-        for number in [n for n, r in self.requests.items() if self._gone(r, now) and r.at <= since]:
+        period = self.period_s
+        for number in [
+            n
+            for n, r in self.requests.items()
+            if r.at <= since and r.answered is not None and r.answered + period <= now  # gone
+        ]:
             del self.requests[number]
 
     async def _wait(self, until: float | None) -> None:

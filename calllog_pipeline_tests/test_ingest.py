@@ -357,3 +357,11 @@ def test_an_unchanged_small_day_is_kept_in_any_timezone(monkeypatch, tmp_path, t
         assert set(stored_ids(tmp_path, "dialnexa", "call_logs")) == sim.truth(
             "dialnexa", "call_logs", *window(timezone=timezone)
         )
+
+
+def test_raw_columns_keep_every_value_and_every_missing_id_in_its_place():
+    from calllog_pipeline.raw.assets import arrow_strings
+
+    assert arrow_strings([b"call-1", "caf\u00e9".encode(), b""]).to_pylist() == ["call-1", "caf\u00e9", ""]
+    with_gaps = [None, b"call-2", None, *[b"x"] * 7, None]  # validity bits across a byte boundary
+    assert arrow_strings(with_gaps).to_pylist() == [None, "call-2", None, *["x"] * 7, None]
