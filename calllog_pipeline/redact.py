@@ -469,6 +469,8 @@ _PEM_BODY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----((?:[A-Za-z0-9+/=\s
 # "name = value": what comes between them (quotes may be escaped once or more: a JSON document
 # inside a string, seen in JSON text), and the value.
 _VALUE = re.compile(r"[^\s\"'\\&,;)\]}]+")
+# A credential's name written as two words, the second "key" (the first holds the marker).
+_KEY_WORD = re.compile(r"[ \t]+key\b")
 _ASSIGNED = re.compile(r"(?:\\*['\"])?[ \t]*[:=][ \t]*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}])")
 
 
@@ -532,7 +534,10 @@ def _query_span(text: str, lowered: str, at: int, end: int) -> tuple[int, int] |
 def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
     # Whether something is assigned first: most markers stand in words ("api.example.com", "API")
     # with nothing assigned, and the name need not be read back.
-    if not (m := _ASSIGNED.match(text, end := _name_end(lowered, end))):
+    m = _ASSIGNED.match(text, end := _name_end(lowered, end))
+    if m is None and (key := _KEY_WORD.match(lowered, end)):  # "API Key: ...", "Secret Key = ..."
+        m = _ASSIGNED.match(text, end := key.end())
+    if m is None:
         return None
     start = _name_start(lowered, start)
     if not is_credential_name(lowered[start:end]):
