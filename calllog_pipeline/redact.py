@@ -204,6 +204,7 @@ class _InJson:
         if _URL not in self._overlaps:
             self._plain |= {_URL + self._shift}
         self._not_plain = frozenset(range(first_escape + len(_ESCAPES_IN_JSON))) - self._plain
+        self._urls = frozenset({_URL + self._shift})
 
     def find(
         self, data: bytes, lowered: bytes, found: list[tuple[int, int, int]] | None = None
@@ -254,12 +255,14 @@ class _InJson:
         markers, found_at = list(map(_FIRST, found)), list(map(_SECOND, found))
         at = list(itertools.compress(found_at, map(self._not_plain.__contains__, markers)))
         at += _positions(joined, b"=")
-        if b"@" in joined:  # a URL's password: an "@" after a "://" in its string (``_passwords``)
-            at += [
-                a
-                for a in _positions(joined, b"@")
-                if joined.find(b"://", joined.rfind(b'"', 0, a) + 1, a) != -1
-            ]
+        if self._urls.isdisjoint(self._not_plain) and (signs := _positions(joined, b"@")):
+            # A URL's password: an "@" after its "://" in the same string. Looked for from
+            # whichever the page has fewer of (OmniDimension: URLs; LeadConnector: e-mails).
+            if len(signs) < markers.count(_URL + self._shift):
+                at += [a for a in signs if _url_before(joined, a)]
+            else:
+                urls = itertools.compress(map(_THIRD, found), map(self._urls.__contains__, markers))
+                at += [end for end in urls if _password_after(lowered, end)]
         if not at:
             return []
         changing = []
@@ -280,12 +283,18 @@ class _InJson:
 
 _FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
+_THIRD = operator.itemgetter(2)
 
 
 def _password_after(lowered: bytes, end: int) -> bool:
     """Whether an "@" follows a URL's "://" (ending at ``end``) in the same JSON string."""
     quote = lowered.find(b'"', end)
     return quote != -1 and lowered.find(b"@", end, quote) != -1
+
+
+def _url_before(data: bytes, at: int) -> bool:
+    """Whether a "://" comes before the "@" at ``at`` in the same JSON string."""
+    return data.find(b"://", data.rfind(b'"', 0, at) + 1, at) != -1
 
 
 # "\\u" and "\\/" as serialized JSON shows them (orjson writes no other): a string holding an
@@ -460,6 +469,8 @@ _PEM_BODY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----((?:[A-Za-z0-9+/=\s
 # "name = value": what comes between them (quotes may be escaped once or more: a JSON document
 # inside a string, seen in JSON text), and the value.
 _VALUE = re.compile(r"[^\s\"'\\&,;)\]}]+")
+# A credential's name written as two words, the second "key" (the first holds the marker).
+_KEY_WORD = re.compile(r"[ \t]+key\b")
 _ASSIGNED = re.compile(r"(?:\\*['\"])?[ \t]*[:=][ \t]*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}])")
 
 
@@ -523,7 +534,10 @@ def _query_span(text: str, lowered: str, at: int, end: int) -> tuple[int, int] |
 def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
     # Whether something is assigned first: most markers stand in words ("api.example.com", "API")
     # with nothing assigned, and the name need not be read back.
-    if not (m := _ASSIGNED.match(text, end := _name_end(lowered, end))):
+    m = _ASSIGNED.match(text, end := _name_end(lowered, end))
+    if m is None and (key := _KEY_WORD.match(lowered, end)):  # "API Key: ...", "Secret Key = ..."
+        m = _ASSIGNED.match(text, end := key.end())
+    if m is None:
         return None
     start = _name_start(lowered, start)
     if not is_credential_name(lowered[start:end]):

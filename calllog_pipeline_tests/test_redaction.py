@@ -252,7 +252,8 @@ def test_a_page_is_redacted_exactly_as_each_record_alone():
     assert all(API_KEY.encode() not in payload for payload in page)
 
 
-def test_a_page_finds_what_only_an_equals_sign_or_an_at_sign_shows_beside_clean_records():
+@pytest.mark.parametrize("mails", [0, 9], ids=["fewer e-mails than URLs", "more e-mails than URLs"])
+def test_a_page_finds_what_only_an_equals_sign_or_an_at_sign_shows_beside_clean_records(mails):
     """A page is scanned joined: a record whose only sign is an "=" (a signed URL's ``sig=``) or
     a URL's "@" (its password) is still looked at, between records that come back untouched."""
     clean = {"id": "c", "total_tokens": 7, "recording_url": "https://rec.example/c.mp3"}
@@ -263,12 +264,18 @@ def test_a_page_finds_what_only_an_equals_sign_or_an_at_sign_shows_beside_clean_
         {"id": "p", "total_tokens": 7, "recording_url": "https://u:pw-0042@rec.example/p.mp3"},
         {"id": "m", "total_tokens": 7, "mail": "ops@example.com", "url": "https://rec.example/m.mp3"},
         {"id": "t", "note": "mail ops@example.com, see https://u:pw-0043@h.example/x"},
+        {"id": "x", "mails": " ".join(f"m{n}@example.com" for n in range(mails))},
     ]
     payloads = [orjson.dumps(record) for record in records]
     page = redact_serialized_many(records, payloads, [API_KEY])
     assert [orjson.loads(out) for out in page] == [redact_value(record, [API_KEY]) for record in records]
     assert b"abcdef123456" not in page[1] and b"pw-0042" not in page[3] and b"pw-0043" not in page[5]
-    assert page[0] is payloads[0] and page[2] is payloads[2] and page[4] is payloads[4]
+    assert (
+        page[0] is payloads[0]
+        and page[2] is payloads[2]
+        and page[4] is payloads[4]
+        and page[6] is payloads[6]
+    )
 
 
 def test_a_page_of_token_counters_and_urls_comes_back_as_the_walk_gives_it():

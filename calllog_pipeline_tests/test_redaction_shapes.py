@@ -202,6 +202,18 @@ SHAPES = [
         "AIzaSyA0019bcdefghijklmnopqrstuvwxyz123",
         {"id": "s19"},
     ),
+    (
+        "a key's name in two words in a note (API Key: ...)",
+        {"id": "s20", "note": "Caller read out their API Key: plain-words-key-0020 twice"},
+        "plain-words-key-0020",
+        {"id": "s20"},
+    ),
+    (
+        "a secret key assigned in a tool call's arguments (Secret Key=...)",
+        {"id": "s21", "arguments": "crm=hubspot Secret Key=plain-words-key-0021"},
+        "plain-words-key-0021",
+        {"id": "s21"},
+    ),
 ]
 
 # Values that only look like credentials and must come back exactly as sent.
@@ -259,6 +271,8 @@ def test_words_that_only_look_like_credentials_are_kept_everywhere():
         "sk-desk-2",
         "xoxo from the team",
         "eyJust kidding",
+        "the api key ring: blue",  # "key ring", not "key"
+        "press the API key button",
     ):
         assert redact_text(text) == text
 
@@ -281,7 +295,8 @@ PIECES = st.sampled_from(
         " ", "\n", "\t", "=", ":", ": ", "&", "?", "%3D", "%26", "%253D", "%3A%2F%2F", "%40", "@", "/",
         '"', "'", "\\", "\\n", '\\"', "\\/", "\\u0041", "\\u005f", "ü", "Straße", "密码",
         "token", "tokens", "Bearer ", "basic ", "Token ", "password", "passenger", "secret_key_",
-        "api_key", "auth", "session", "sig", "https://", "user:pw123456@", "https:\\/\\/u:p4ssw0rd99@h",
+        "api_key", "API Key", " key", "auth", "session", "sig", "https://", "user:pw123456@",
+        "https:\\/\\/u:p4ssw0rd99@h",
         "?access_token=", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.", "sk_live_", "sk-proj-", "xoxb-",
         "-----BEGIN PRIVATE KEY-----", "-----END", "abcdef123456", "QWxhZGRpbjpvcGVu", "42",
         "{", "}", "[", "]", API_KEY,
