@@ -97,6 +97,9 @@ def run(
     return result
 
 
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+
+
 def _backfill(first: date, days: int, chunks: int, workdir: Path, timeout_s: float) -> BackfillResult:
     import dagster as dg
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
@@ -157,11 +160,15 @@ def _backfill(first: date, days: int, chunks: int, workdir: Path, timeout_s: flo
                 BulkActionStatus.COMPLETED_FAILED,
                 BulkActionStatus.CANCELED,
             }
+            # A backfill may be done while a run it launched is still starting (a loaded machine).
+            unfinished = [s for s in dg.DagsterRunStatus if s.value not in FINISHED]
             while True:
                 in_progress = instance.get_runs_count(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
                 max_at_once = max(max_at_once, in_progress)
                 statuses = [instance.get_backfill(i).status for i in ids]
-                if all(s in done for s in statuses) and in_progress == 0:
+                if all(s in done for s in statuses) and not instance.get_runs_count(
+                    dg.RunsFilter(statuses=unfinished)
+                ):
                     break
                 if time.monotonic() - started > timeout_s:
                     raise TimeoutError(f"backfills not done after {timeout_s:.0f} s: {statuses}")
