@@ -301,6 +301,39 @@ def test_a_page_of_token_counters_and_urls_comes_back_as_the_walk_gives_it():
     assert API_KEY.encode() not in page[5]
 
 
+def test_custom_actions_and_webhook_payloads_come_back_from_a_page_as_the_walk_gives_them():
+    """LeadConnector custom actions hold markers in short values with nothing assigned ("external
+    API", an API's URL) beside assignments, header entries and pairs that hold a credential;
+    OmniDimension payloads hold ``secret_key_...`` beside URLs with no "@" in the record. Each is
+    read as the walk reads it, in any case and beside letters that are not ASCII."""
+    action = {
+        "description": "Checks order status via external API",
+        "apiDetails": {"url": "https://api.example.com/orders", "authenticationRequired": True},
+    }
+    records = [
+        {"id": "a1", "action": action},
+        {"id": "a2", "action": {**action, "authenticationValue": "sk_live_0123456789abcdef"}},
+        {"id": "a3", "action": action, "note": "api_key=abc123456", "hint": "API Key: zz-998877"},
+        {"id": "a4", "action": action, "headers": [{"key": "Authorization", "value": "Bearer tok-1234567"}]},
+        {"id": "a5", "action": action, "pairs": [["X-Api-Key", "pair-7654321"], ["Accept", "text/plain"]]},
+        {"id": "a6", "action": action, "text": "Session: s-42, sessions per api user"},
+        {"id": "o1", "url": "https://rec.example/1.wav", "payload": '{"call_sid": "secret_key_ab12_CD-34"}'},
+        {"id": "o2", "url": "https://u:pw-0051@rec.example/2.wav", "sid": "SECRET_KEY_zz99"},
+        {"id": "o3", "sid": "Grüße secret_key_ab12\u212a and Secret_Key_x9 ünd"},
+    ]
+    payloads = [orjson.dumps(record) for record in records]
+    page = redact_serialized_many(records, payloads, [API_KEY])
+    for record, out in zip(records, page, strict=True):
+        assert orjson.loads(out) == redact_value(record, [API_KEY])
+    assert page[0] is payloads[0]  # nothing to redact: the same bytes
+    text = b"".join(page).decode()
+    for secret in ("0123456789abcdef", "abc123456", "zz-998877", "tok-1234567", "pair-7654321", "ab12_CD-34"):
+        assert secret not in text
+    assert "pw-0051" not in text and "zz99" not in text and "x9" not in text
+    assert "\u212a" not in orjson.loads(page[8])["sid"]  # the Kelvin sign is a "k" to a case-blind match
+    assert "external API" in text and "https://api.example.com/orders" in text
+
+
 @pytest.mark.parametrize(
     "record",
     [
