@@ -227,10 +227,12 @@ class _InJson:
             return [], []
         # URLs without an "@" after them hold no password (``_triage`` drops them): dropped here
         # too where the payload has none, unless a secret may begin inside their "://".
-        url = self._url if b"@" not in data else -1
-        if self._shift or url != -1:
-            shift = self._shift  # counters dropped (``_triage`` keeps them), markers renumbered
+        shift = self._shift  # counters dropped (``_triage`` keeps them), markers renumbered
+        if self._url != -1 and b"@" not in data:
+            url = self._url
             found = [(m - shift, start, end) for m, start, end in found if m >= shift and m != url]
+        elif shift:
+            found = [(m - shift, start, end) for m, start, end in found if m >= shift]
         special = self._special.intersection(map(_FIRST, found))  # C-level: most records have none
         if not special or (special.isdisjoint(self._secret_markers) and not self._hidden(lowered, found)):
             return found, []
