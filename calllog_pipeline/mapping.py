@@ -1053,9 +1053,9 @@ def _in_millisecond_layout(text: pa.Array) -> pa.BooleanArray | None:
     if np.count_nonzero(sized) * 10 < (len(text) - text.null_count) * 9:
         return None
     data = np.frombuffer(text.buffers()[2], np.uint8)
-    chars = data[np.minimum(offsets[:-1, None] + np.arange(size), len(data) - 1)] if len(data) else None
-    if chars is None:
+    if not len(data):
         return None
+    chars = data[np.minimum(offsets[:-1, None] + np.arange(size), len(data) - 1)]
     month, day, hour = (
         chars[:, i].astype(np.int16) * 10 + chars[:, i + 1] - 11 * ord("0") for i in (5, 8, 11)
     )

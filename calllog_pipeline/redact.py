@@ -204,8 +204,7 @@ class _InJson:
         if _URL not in self._overlaps:
             self._plain |= {_URL + self._shift}
         self._not_plain = frozenset(range(first_escape + len(_ESCAPES_IN_JSON))) - self._plain
-        self._urls = frozenset({_URL + self._shift})
-        self._url = -1 if _URL in self._overlaps else _URL + self._shift
+        self._url = -1 if _URL in self._overlaps else _URL + self._shift  # -1: no URL hit is plain
 
     def find(
         self, data: bytes, lowered: bytes, found: list[tuple[int, int, int]] | None = None
@@ -261,13 +260,13 @@ class _InJson:
         markers, found_at = list(map(_FIRST, found)), list(map(_SECOND, found))
         at = list(itertools.compress(found_at, map(self._not_plain.__contains__, markers)))
         at += _positions(joined, b"=")
-        if self._urls.isdisjoint(self._not_plain) and (signs := _positions(joined, b"@")):
+        if (url := self._url) != -1 and (signs := _positions(joined, b"@")):
             # A URL's password: an "@" after its "://" in the same string. Looked for from
             # whichever the page has fewer of (OmniDimension: URLs; LeadConnector: e-mails).
-            if len(signs) < markers.count(_URL + self._shift):
+            if len(signs) < markers.count(url):
                 at += [a for a in signs if _url_before(joined, a)]
             else:
-                urls = itertools.compress(map(_THIRD, found), map(self._urls.__contains__, markers))
+                urls = itertools.compress(map(_THIRD, found), map(url.__eq__, markers))
                 at += [end for end in urls if _password_after(lowered, end)]
         if not at:
             return []
@@ -402,12 +401,7 @@ def _hits(lowered: str) -> list[tuple[int, int, int]]:
 
 def _equals(text: str) -> list[tuple[int, int, int]]:
     """Every "=" (its URL-encoded form is one of the ``_MARKERS``)."""
-    found = []
-    at = text.find("=")
-    while at != -1:
-        found.append((_EQUALS, at, at + 1))
-        at = text.find("=", at + 1)
-    return found
+    return [(_EQUALS, at, at + 1) for at in _positions(text, "=")]
 
 
 _NAME_END = re.compile(r"[\w.\-]*")  # names (keys, parameters, assignment targets)
@@ -1034,7 +1028,7 @@ def redact_serialized_many(
     return out
 
 
-def _positions(data: bytes, byte: bytes) -> list[int]:
+def _positions(data: bytes | str, byte: bytes | str) -> list[int]:
     """Every offset of ``byte`` in ``data``."""
     found = []
     at = data.find(byte)

@@ -85,8 +85,17 @@ def write_provider_day(
 # table's write (10,000 calls). The other tables are written with dictionaries for every column: their
 # repetitive columns (call ids, speakers, action types) are most of them.
 DICTIONARY = {
-    "calls": ["agent_id", "agent_name", "status", "status_raw", "end_reason", "direction", "channel"]
-    + ["sentiment", "is_test"],
+    "calls": [
+        "agent_id",
+        "agent_name",
+        "status",
+        "status_raw",
+        "end_reason",
+        "direction",
+        "channel",
+        "sentiment",
+        "is_test",
+    ],
 }
 
 GROUP_ROWS = 5_000  # rows per Parquet row group: mappings emit ~1,000-row batches, and every
