@@ -387,9 +387,10 @@ class ApiClient:
             except ShapeChanged as exc:
                 raise ProviderResponseError(
                     f"{self.settings.provider_title} {path} answered {response.status} with a response "
-                    f"whose shape changed: {exc}. The pipeline reads this endpoint as documented; the "
-                    "API may have changed. Not retried: check the provider's changelog and update "
-                    "this provider's endpoint definition (providers/<name>/api.py)."
+                    f"whose shape changed: {exc} (it answered {self._safe(_outline(response.body))}). "
+                    "The pipeline reads this endpoint as documented; the API may have changed. Not "
+                    "retried: check the provider's changelog and update this provider's endpoint "
+                    "definition (providers/<name>/api.py)."
                 ) from None
             except FlakyAnswer as exc:
                 raise self._retry(self._safe(str(exc))[:120]) from None
@@ -815,3 +816,24 @@ def _well_formed(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _outline(body: Any) -> str:
+    """A body's top level for a message: its keys, short scalars shown (an error such as
+    ``{"success": false, "message": "Invalid API key"}`` says what went wrong), lists and objects
+    only named (they may hold call records, which do not belong in messages and alerts)."""
+    if isinstance(body, list):
+        return f"a JSON list of {len(body)}"
+    if not isinstance(body, dict):
+        return f"a JSON {type(body).__name__}"
+
+    def shown(value: Any) -> str:
+        if isinstance(value, list):
+            return f"[{len(value)} items]"
+        if isinstance(value, dict):
+            return "{...}"
+        if isinstance(value, str) and len(value) > 80:
+            return repr(value[:80] + "...")
+        return repr(value) if isinstance(value, str) else json.dumps(value)
+
+    return "{" + ", ".join(f"{key!r}: {shown(value)}" for key, value in list(body.items())[:12]) + "}"

@@ -196,3 +196,22 @@ def test_a_start_time_sent_as_epoch_text_is_read(normalize, name, endpoint, fiel
     provider = "dialnexa" if normalize is dialnexa else "leadconnector"
     for k, text in EPOCH_TEXT.items():  # the fetch files the record under the same day
         assert REGISTRY[provider].endpoint(endpoint).record_time({field: text}, {}) == EXPECTED[k]
+
+
+# --- an error answered 200 in a shape no page documents ------------------------------------------------
+
+
+def test_an_unknown_error_answered_200_fails_showing_what_the_server_said(tmp_path):
+    """``{"success": false, "message": ...}`` is not an error object the pages document: the day
+    fails at once as a changed shape, and the message shows the answer's short top-level values
+    (what went wrong) but neither its lists (they may hold calls) nor the API key."""
+
+    def quirk(number, path, query, body):
+        return {"success": False, "message": f"Invalid API key {contract.KEY}", "calls": [{"id": "c1"}]}
+
+    result, server = contract.run_day("omnidimension", "call_logs", quirk, tmp_path)
+    assert not result.success and len(server.queries) == 1  # not retried
+    said = contract.failure(result)
+    assert "'call_log_data': missing" in said and "'success': false" in said
+    assert "'message': 'Invalid API key [REDACTED]'" in said and "'calls': [1 items]" in said
+    assert contract.KEY not in said
