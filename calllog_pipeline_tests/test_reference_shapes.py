@@ -21,6 +21,7 @@ from calllog_pipeline.normalized.privacy import Privacy
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
 from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
+from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
 from calllog_pipeline.raw.assets import build_raw_asset
 
 RECORDS_KEYS = ("data", "callLogs", "call_log_data")
@@ -215,3 +216,26 @@ def test_an_unknown_error_answered_200_fails_showing_what_the_server_said(tmp_pa
     assert "'call_log_data': missing" in said and "'success': false" in said
     assert "'message': 'Invalid API key [REDACTED]'" in said and "'calls': [1 items]" in said
     assert contract.KEY not in said
+
+
+# --- OmniDimension hang-up words in the page's own spellings ---------------------------------------------
+
+
+# The page shows `hangup_source`/`hangup_reason` only as null; its own vocabulary writes `no-answer`
+# with a hyphen (call_status) and calls the agent `LLM` (call_conversation). A server filling them
+# in would use those spellings, in any case.
+@pytest.mark.usefixtures("fixed_ingestion_time")
+@pytest.mark.parametrize(
+    ("changes", "end_reason"),
+    [
+        ({"hangup_source": "LLM"}, "agent_disconnected"),
+        ({"hangup_source": " User "}, "user_disconnected"),
+        ({"hangup_source": "system", "hangup_reason": "No-Answer"}, "user_did_not_pick_up"),
+        ({"hangup_source": "system", "hangup_reason": "voicemail detected"}, "voicemail_detected"),
+        ({"hangup_source": "system", "hangup_reason": "BUSY"}, "user_busy"),
+    ],
+)
+def test_omnidimension_hang_up_words_in_any_spelling(changes, end_reason):
+    record = fixture("omnidimension_call_logs.json")[0] | changes
+    (row,) = run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})["calls"]
+    assert row["end_reason"] == end_reason
