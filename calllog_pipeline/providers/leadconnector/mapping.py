@@ -156,6 +156,8 @@ def _is_test(records: list[dict[str, Any]], invalid: Invalid) -> list[bool | Non
     """``trialCall``; a record that only carries the ``callType`` the page filters on (``LIVE`` /
     ``TRIAL``) says the same."""
     trial = take_column(records, "trialCall", as_bool, invalid)
+    if None not in trial:
+        return trial
     return [
         t if t is not None else CALL_TYPES.get((as_str(r.get("callType")) or "").strip().upper())
         for t, r in zip(trial, records, strict=True)
