@@ -17,6 +17,7 @@ import base64
 import codecs
 import contextlib
 import email.utils
+import json
 import logging
 import math
 import time
@@ -55,7 +56,11 @@ class ProviderConfigError(ProviderError):
 
 
 class ProviderRequestError(ProviderError):
-    pass
+    """The provider refused the request itself (a 4xx other than auth and rate limits)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status, when an answer said it
 
 
 class ProviderUnavailable(ProviderError):
@@ -382,9 +387,10 @@ class ApiClient:
             except ShapeChanged as exc:
                 raise ProviderResponseError(
                     f"{self.settings.provider_title} {path} answered {response.status} with a response "
-                    f"whose shape changed: {exc}. The pipeline reads this endpoint as documented; the "
-                    "API may have changed. Not retried: check the provider's changelog and update "
-                    "this provider's endpoint definition (providers/<name>/api.py)."
+                    f"whose shape changed: {exc} (it answered {self._safe(_outline(response.body))}). "
+                    "The pipeline reads this endpoint as documented; the API may have changed. Not "
+                    "retried: check the provider's changelog and update this provider's endpoint "
+                    "definition (providers/<name>/api.py)."
                 ) from None
             except FlakyAnswer as exc:
                 raise self._retry(self._safe(str(exc))[:120]) from None
@@ -432,13 +438,15 @@ class ApiClient:
             raise ProviderRequestError(
                 f"{self.settings.provider_title} has no {path} at {self._safe(self.settings.base_url)} "
                 f"(HTTP 404: {self._safe(raw.text)[:200].strip()}): check {self.settings.base_url_env} "
-                "against the provider's API reference. Not retried."
+                "against the provider's API reference. Not retried.",
+                status,
             )
         if status >= 300:  # 304 and followed redirects are handled above
             raise ProviderRequestError(
                 f"{self.settings.provider_title} rejected the request {path} with HTTP {status}: "
                 f"{self._safe(raw.text)[:300]}. This is a bug or a changed API, not a transient error; "
-                "not retried."
+                "not retried.",
+                status,
             )
         content = raw.content
         if content.startswith(UTF8_BOM):  # some server stacks start UTF-8 JSON with a byte-order mark
@@ -450,6 +458,8 @@ class ApiClient:
                 with contextlib.suppress(orjson.JSONDecodeError, LookupError, ValueError):
                     # JSON is UTF-8 by its RFC, but a server may say it sends another charset.
                     return Response(status, orjson.loads(raw.text), raw.headers, len(raw.content))
+            if (body := _lenient_json(raw.text)) is not None:
+                return Response(status, body, raw.headers, len(raw.content))
             # Its type says what answered: a proxy's or a maintenance page's text/html, or cut-off JSON.
             kind = raw.headers.get("content-type", "no content type").split(";")[0]
             raise self._retry(f"unreadable JSON body ({self._safe(kind)[:40]})") from None
@@ -782,3 +792,48 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value >= 0 else None
+
+
+def _lenient_json(text: str) -> Any:
+    """JSON that orjson refuses but is still what the server meant, or None: a lone UTF-16
+    surrogate escape (``"\\ud83d"``: a JavaScript server cutting a text in the middle of an emoji
+    writes one) becomes U+FFFD, and ``NaN``/``Infinity`` (Python's ``json.dumps`` writes them) become
+    null, as orjson writes them. Only on orjson's failure path: a well-formed body never gets here."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    return _well_formed(body)
+
+
+def _well_formed(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_well_formed(v) for v in value]
+    if isinstance(value, dict):
+        return {_well_formed(k): _well_formed(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _outline(body: Any) -> str:
+    """A body's top level for a message: its keys, short scalars shown (an error such as
+    ``{"success": false, "message": "Invalid API key"}`` says what went wrong), lists and objects
+    only named (they may hold call records, which do not belong in messages and alerts)."""
+    if isinstance(body, list):
+        return f"a JSON list of {len(body)}"
+    if not isinstance(body, dict):
+        return f"a JSON {type(body).__name__}"
+
+    def shown(value: Any) -> str:
+        if isinstance(value, list):
+            return f"[{len(value)} items]"
+        if isinstance(value, dict):
+            return "{...}"
+        if isinstance(value, str) and len(value) > 80:
+            return repr(value[:80] + "...")
+        return repr(value) if isinstance(value, str) else json.dumps(value)
+
+    return "{" + ", ".join(f"{key!r}: {shown(value)}" for key, value in list(body.items())[:12]) + "}"

@@ -51,12 +51,15 @@ import logging
 import operator
 import os
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, MatchKind
 
 REDACTED = "[REDACTED]"
@@ -254,7 +257,7 @@ class _InJson:
         matches are those it has alone."""
         starts = list(itertools.accumulate((len(data) + 1 for data in payloads), initial=0))
         joined = b"\n".join(payloads)
-        lowered = joined.lower()
+        lowered = _ascii_lower(joined)
         found = self._scan.find_matches_as_indexes(lowered)
         # Filtered at C speed (an OmniDimension record has seven hits, most of them plain).
         markers, found_at = list(map(_FIRST, found)), list(map(_SECOND, found))
@@ -284,6 +287,21 @@ class _InJson:
                 if lowered.startswith(secret, end - size):
                     return True
         return False
+
+
+def _ascii_lower(data: bytes) -> bytes:
+    """``data.lower()`` (ASCII letters only), by Arrow's vectorized kernel where ``data`` is a
+    page: ``bytes.lower`` goes a byte at a time (about six instructions a byte: a quarter of
+    an OmniDimension record's redaction), Arrow's a vector at a time, and a call costs a few
+    microseconds, which a page repays."""
+    if len(data) < _ARROW_LOWER_FROM:
+        return data.lower()
+    offsets = pa.py_buffer(struct.pack("<2q", 0, len(data)))
+    strings = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    return pc.ascii_lower(strings).buffers()[2].to_pybytes()
+
+
+_ARROW_LOWER_FROM = 8192
 
 
 _FIRST = operator.itemgetter(0)

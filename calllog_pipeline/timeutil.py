@@ -15,6 +15,9 @@ LATER_PASS_IDS = "repeated_hour_later_ids"
 # An API that sends epoch numbers instead of ISO text sends seconds or milliseconds; only numbers
 # within these years are read as times, so a stray 0 or -1 is refused rather than taken for 1970.
 _EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01 UTC
+# Nine digits or more: fromisoformat reads eight (``20240301``) as a date, and no epoch second of
+# those years has fewer.
+_EPOCH_TEXT = re.compile(r"[0-9]{9,13}(\.[0-9]+)?")
 
 
 def parse_iso_utc(value: object) -> datetime | None:
@@ -27,6 +30,8 @@ def parse_iso_utc(value: object) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
+        if _EPOCH_TEXT.fullmatch(value):  # the epoch number sent as text, as numbers often are
+            return from_epoch(float(value))
         try:  # RFC 3339 allows a lower-case "t" and "z"; fromisoformat does not (rare: tried last)
             moment = datetime.fromisoformat(value.upper())
         except ValueError:

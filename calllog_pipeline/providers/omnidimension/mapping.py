@@ -78,6 +78,7 @@ HANGUP_SOURCE = {
     "agent": "agent_disconnected",
     "bot": "agent_disconnected",
     "assistant": "agent_disconnected",
+    "llm": "agent_disconnected",  # the agent's own label in call_conversation
 }
 # hangup_reason when hangup_source is "system" (neither side hung up).
 HANGUP_REASON = {
@@ -258,21 +259,25 @@ def minutes_seconds(value: Any) -> float | None:
 
 
 def _status(status_raw: str | None) -> str:
-    if status_raw is None:
-        return "unknown"
-    return STATUS.get(status_raw.strip().lower().replace("-", "_").replace(" ", "_"), "unknown")
+    return STATUS.get(_word(status_raw), "unknown")
+
+
+def _word(value: Any) -> str | None:
+    """A vocabulary word in any case and with ``-`` or a space for ``_`` (the page's own
+    ``no-answer`` beside ``no_answer``); None for anything but text."""
+    if not isinstance(value, str):
+        return None
+    return value.strip().lower().replace("-", "_").replace(" ", "_")
 
 
 def _end_reason(record: dict[str, Any], status_raw: str | None) -> str | None:
     """DialNexa's end-reason words, where OmniDimension's fields say the same thing."""
     if record.get("is_voicemail") is True or _machine_answered(record):
         return "voicemail_detected"
-    source = record.get("hangup_source")
-    if isinstance(source, str) and source.strip().lower() in HANGUP_SOURCE:
-        return HANGUP_SOURCE[source.strip().lower()]
-    reason = record.get("hangup_reason")
-    if isinstance(reason, str) and reason.strip().lower() in HANGUP_REASON:
-        return HANGUP_REASON[reason.strip().lower()]
+    if (source := _word(record.get("hangup_source"))) in HANGUP_SOURCE:
+        return HANGUP_SOURCE[source]
+    if (reason := _word(record.get("hangup_reason"))) in HANGUP_REASON:
+        return HANGUP_REASON[reason]
     status = _status(status_raw)
     if status == "no_answer":
         return "user_did_not_pick_up"
