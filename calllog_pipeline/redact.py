@@ -422,6 +422,9 @@ def _equals(text: str) -> list[tuple[int, int, int]]:
     return [(_EQUALS, at, at + 1) for at in _positions(text, "=")]
 
 
+# Name markers whose hit ``_span_at`` reads for more than an assignment: "secret" (OmniDimension's
+# ``secret_key_...``) and "token" (an Authorization scheme).
+_READ_AROUND = frozenset({_SECRET, _TOKEN})
 _NAME_END = re.compile(r"[\w.\-]*")  # names (keys, parameters, assignment targets)
 
 
@@ -490,8 +493,15 @@ _PEM_BODY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----((?:[A-Za-z0-9+/=\s
 # inside a string, seen in JSON text), and the value.
 _VALUE = re.compile(r"[^\s\"'\\&,;)\]}]+")
 # A credential's name written as two words, the second "key" (the first holds the marker).
-_KEY_WORD = re.compile(r"[ \t]+key\b")
-_ASSIGNED = re.compile(r"(?:\\*['\"])?[ \t]*[:=][ \t]*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}])")
+# A space or a tab between a name and what is assigned to it; a tab comes JSON-escaped ("\t")
+# where the patterns run over JSON text, and a text may hold one escaped again.
+_BLANK = r"(?:[ \t]|\\+t)"
+_KEY_WORD = re.compile(rf"{_BLANK}+key\b")
+_ASSIGNED = re.compile(rf"(?:\\*['\"])?{_BLANK}*[:=]{_BLANK}*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}}])")
+# Whether ``_assignment_span`` can find anything after a marker: the rest of its name (as
+# ``_name_end`` reads it, at most _LONGEST_NAME characters), "key" as a second word, an
+# assignment; one match where a word holds a marker with nothing assigned (most such hits).
+_ASSIGNABLE = re.compile(r"[\w.\-]{0,64}+(?:" + _KEY_WORD.pattern + ")?" + _ASSIGNED.pattern)
 
 
 def _continues_word(text: str, start: int) -> bool:
@@ -554,6 +564,8 @@ def _query_span(text: str, lowered: str, at: int, end: int) -> tuple[int, int] |
 def _assignment_span(text: str, lowered: str, start: int, end: int) -> tuple[int, int] | None:
     # Whether something is assigned first: most markers stand in words ("api.example.com", "API")
     # with nothing assigned, and the name need not be read back.
+    if _ASSIGNABLE.match(lowered, end) is None:
+        return None
     m = _ASSIGNED.match(text, end := _name_end(lowered, end))
     if m is None and (key := _KEY_WORD.match(lowered, end)):  # "API Key: ...", "Secret Key = ..."
         m = _ASSIGNED.match(text, end := key.end())
@@ -760,6 +772,8 @@ def _triage(
             if span[1] > span[0]:  # an empty string stays empty
                 values.append(span)
             continue
+        if marker not in _READ_AROUND and _ASSIGNABLE.match(text, end) is None:
+            continue  # a word with nothing assigned after it ("external API", an API's host)
         left.append(hit)
     return left, values
 

@@ -62,3 +62,47 @@ def test_the_page_lower_casing_is_bytes_lower(data):
 def test_the_page_lower_casing_above_the_threshold_is_bytes_lower():
     data = bytes(range(256)) * (2 * redaction._ARROW_LOWER_FROM // 256 + 1)
     assert redaction._ascii_lower(data) == data.lower()
+
+
+# A credential's name inside a text, before what is assigned to it, in the forms ``_triage`` now
+# checks before handing a hit on to ``_scrub`` (a word with nothing assigned after it is dropped).
+ASSIGNMENTS = [
+    "api_key=k1-secret-0001",
+    "API-KEY: k1-secret-0002",
+    "Api Key = k1-secret-0003",
+    "api  key \t:\t k1-secret-0004",
+    "api_key\t=\tk1-secret-0015",
+    "password\t:\tk1-secret-0016",
+    "X-Api-Key:k1-secret-0005",
+    "password: 'k1-secret-0006'",
+    'PassWord="k1-secret-0007"',
+    "db.pwd = k1-secret-0008",
+    "auth_header = k1-secret-0009",
+    "Session.Cookie=k1-secret-0010",
+    "client_credentials: k1-secret-0011",
+    "PRIVATE_KEY_PATH=k1-secret-0012",
+    "request.signature = k1-secret-0013",
+    "a_very_long_" + "x" * 40 + "_apikey=k1-secret-0014",
+]
+
+
+@pytest.mark.parametrize("form", CASE_FORMS)
+@pytest.mark.parametrize("where", ["alone", "after words", "in a JSON text"])
+def test_an_assignment_after_a_marker_is_redacted_and_a_bare_word_kept(form, where):
+    records = []
+    for n, assignment in enumerate(ASSIGNMENTS):
+        said = CASE_FORMS[form](assignment)
+        if where == "after words":
+            said = f"Checks order status via external API, then {said}, see https://api.example.com"
+        elif where == "in a JSON text":
+            said = orjson.dumps({"note": said, "api": "v2"}).decode()
+        records.append({"id": f"a{n}", "description": "external API", "note": said})
+    records += [FILLER] * 30
+    payloads = [orjson.dumps(record) for record in records]
+    page = redact_serialized_many(records, payloads, [API_KEY])
+    for record, out in zip(records, page, strict=True):
+        assert orjson.loads(out) == redaction.redact_value(record, [API_KEY])
+    text = b"".join(page).decode().lower()
+    for n in range(1, len(ASSIGNMENTS) + 1):
+        assert f"k1-secret-{n:04d}" not in text
+    assert "external api" in text
