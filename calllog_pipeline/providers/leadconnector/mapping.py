@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -104,6 +105,7 @@ def map_calls(out: TableBuffers, calls: Admitted) -> Iterator[TableBatch]:
     if not n:
         return
     invalid: Invalid = {}
+    call_ids = pa.array(calls.call_ids, pa.string())
     duration_s = number_column(records, "duration", invalid)
     agent_id = text_column(records, "agentId", invalid)
     from_number = phone_column(records, "fromNumber", invalid)
@@ -113,15 +115,16 @@ def map_calls(out: TableBuffers, calls: Admitted) -> Iterator[TableBatch]:
     recording_url = text_column(records, "recordingUrl", invalid)
     is_test = _is_test(records, invalid)
     extracted = _json_objects(records, "extractedData", invalid)
-    actions = [as_list(v) for v in column(records, "executedCallActions")]  # a list or its JSON text
-    for i, (value, found) in enumerate(zip(column(records, "executedCallActions"), actions, strict=True)):
-        if value is not None and found is None:
-            invalid.setdefault(i, {})["executedCallActions"] = value
+    listed = column(records, "executedCallActions")
+    actions = [
+        v if type(v) is list else None if v is None else as_list(v) for v in listed
+    ]  # or its JSON text
+    _refused(listed, actions, "executedCallActions", invalid)
     yield out.batch(
         "calls",
         n,
         {
-            "call_id": calls.call_ids,
+            "call_id": call_ids,
             "agent_id": agent_id,
             "started_at": calls.started_at,
             "duration_s": duration_s,
@@ -137,14 +140,24 @@ def map_calls(out: TableBuffers, calls: Admitted) -> Iterator[TableBatch]:
             "extra": extra_column(records, MAPPED, invalid),
         },
     )
-    yield from map_actions(out, calls.call_ids, actions)
-    yield from out.transcript_turns(pa.array(calls.call_ids, pa.string()), transcript)
+    yield from map_actions(out, call_ids, actions)
+    yield from out.transcript_turns(call_ids, transcript)
+
+
+def _refused(values: list[Any], found: list[Any], key: str, invalid: Invalid) -> None:
+    """Keep in ``invalid`` each value that is present but was not taken (``found`` None)."""
+    if found.count(None) != values.count(None):
+        for i, (value, taken) in enumerate(zip(values, found, strict=True)):
+            if value is not None and taken is None:
+                invalid.setdefault(i, {})[key] = value
 
 
 def _is_test(records: list[dict[str, Any]], invalid: Invalid) -> list[bool | None]:
     """``trialCall``; a record that only carries the ``callType`` the page filters on (``LIVE`` /
     ``TRIAL``) says the same."""
     trial = take_column(records, "trialCall", as_bool, invalid)
+    if None not in trial:
+        return trial
     return [
         t if t is not None else CALL_TYPES.get((as_str(r.get("callType")) or "").strip().upper())
         for t, r in zip(trial, records, strict=True)
@@ -161,36 +174,32 @@ def derived_statuses(duration_s: pa.Array) -> pa.Array:
     return pc.if_else(lasted, "completed", "unknown")
 
 
-def map_actions(out: TableBuffers, call_ids: list[str], actions: list[list | None]) -> Iterator[TableBatch]:
-    """``executedCallActions`` of a batch's calls, column by column (entries that are not objects
-    are skipped)."""
-    pairs = [
-        (call_id, action)
-        for call_id, listed in zip(call_ids, actions, strict=True)
-        if listed
-        for action in listed
-        if isinstance(action, dict)
-    ]
-    if not pairs:
+def map_actions(out: TableBuffers, call_ids: pa.Array, actions: list[list | None]) -> Iterator[TableBatch]:
+    """``executedCallActions`` of a batch's calls (``call_ids``), column by column (entries that are
+    not objects are skipped)."""
+    records = [action for listed in actions if listed for action in listed if isinstance(action, dict)]
+    if not records:
         return
-    owners, records = [p[0] for p in pairs], [p[1] for p in pairs]
+    counts = [len(listed) if listed else 0 for listed in actions]
+    if sum(counts) != len(records):  # some entries are not objects: count the objects only
+        counts = [sum(isinstance(a, dict) for a in listed) if listed else 0 for listed in actions]
+    owners = np.repeat(np.arange(len(actions)), counts)
     invalid: Invalid = {}
-    type_raw = take_column(records, "actionType", as_str, invalid)
+    type_raw = text_column(records, "actionType", invalid)
     given = column(records, "actionParameters")
-    parameters = [None if v is None else as_object(v) for v in given]  # an object or its JSON text
-    for i, (value, found) in enumerate(zip(given, parameters, strict=True)):
-        if value is not None and found is None:
-            invalid.setdefault(i, {})["actionParameters"] = value
-    action_id = take_column(records, "actionId", as_str, invalid)
-    name = take_column(records, "actionName", as_str, invalid)
+    # An object, or its JSON text.
+    parameters = [v if type(v) is dict else None if v is None else as_object(v) for v in given]
+    _refused(given, parameters, "actionParameters", invalid)
+    action_id = text_column(records, "actionId", invalid)
+    name = text_column(records, "actionName", invalid)
     executed_at = take_times(records, "executedAt", invalid)
     yield out.batch(
         "actions",
         len(records),
         {
-            "call_id": owners,
+            "call_id": call_ids.take(pa.array(owners)),
             "action_id": action_id,
-            "action_type": [ACTION_TYPES.get((t or "").strip().upper(), "other") for t in type_raw],
+            "action_type": _action_types(type_raw),
             "action_type_raw": type_raw,
             "name": name,
             "executed_at": executed_at,
@@ -200,11 +209,17 @@ def map_actions(out: TableBuffers, call_ids: list[str], actions: list[list | Non
     )
 
 
+def _action_types(type_raw: pa.Array) -> pa.Array:
+    """``ACTION_TYPES`` of each raw type (trimmed, upper-cased; ``other`` if unknown or null), read
+    once per distinct value."""
+    types = pc.dictionary_encode(type_raw)
+    known = [ACTION_TYPES.get(t.strip().upper(), "other") for t in types.dictionary.to_pylist()]
+    return pc.fill_null(pa.array(known, pa.string()).take(types.indices), "other")
+
+
 def _json_objects(records: list[dict[str, Any]], key: str, invalid: Invalid) -> list[str | None]:
     """An object (or its JSON text) as JSON text; anything else is invalid."""
     values = column(records, key)
-    found = [None if v is None else as_object(v) for v in values]
-    for i, (value, obj) in enumerate(zip(values, found, strict=True)):
-        if value is not None and obj is None:
-            invalid.setdefault(i, {})[key] = value
+    found = [v if type(v) is dict else None if v is None else as_object(v) for v in values]
+    _refused(values, found, key, invalid)
     return json_column(found)
