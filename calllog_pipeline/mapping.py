@@ -614,7 +614,7 @@ class SeenIds:
     def check_all(self, call_ids: list[str], digests: list[int]) -> list[bool | Reject]:
         """``check`` of each (id, digest) in order: True, False or the ``Reject`` it raises. A batch
         of ids new to the day and to each other (the usual one) is recorded at once."""
-        keys = [hash(call_id) for call_id in call_ids]
+        keys = list(map(hash, call_ids))
         fresh = len(set(keys)) == len(keys) and not self._recent.keys() & keys
         if fresh and len(self._keys) and len(keys):
             at = np.minimum(self._keys.searchsorted(np.array(keys, np.int64)), len(self._keys) - 1)
@@ -733,7 +733,7 @@ def admit(
     other records: most records take no call).
     """
     texts = payloads.to_pylist()
-    records = [orjson.loads(text) for text in texts]
+    records = list(map(orjson.loads, texts))
     if id_key is None:
         ids = [call_id(r) if type(r) is dict else _NOT_AN_OBJECT for r in records]
     else:
@@ -747,14 +747,22 @@ def admit(
     started_at = parse(values)
     unparsed = started_at.is_null().to_pylist() if started_at.null_count else None
     rejected: dict[int, Reject] = {}
-    for i, call in enumerate(ids):
-        if type(call) is not str:
-            rejected[i] = call if call is not _NOT_AN_OBJECT else _wrong_shape(records[i])
-        elif unparsed is not None and unparsed[i]:
-            rejected[i] = _time_reject(values[i], field, unusable)
-    usable = [i for i in range(len(ids)) if i not in rejected] if rejected else range(len(ids))
-    verdicts = seen.check_all([ids[i] for i in usable], [hash(texts[i]) for i in usable])
-    keep = [i for i, verdict in zip(usable, verdicts, strict=True) if verdict is True]
+    if unparsed is not None or set(map(type, ids)) != {str}:  # else every record has an id and a start
+        for i, call in enumerate(ids):
+            if type(call) is not str:
+                rejected[i] = call if call is not _NOT_AN_OBJECT else _wrong_shape(records[i])
+            elif unparsed is not None and unparsed[i]:
+                rejected[i] = _time_reject(values[i], field, unusable)
+    if rejected:
+        usable = [i for i in range(len(ids)) if i not in rejected]
+        verdicts = seen.check_all([ids[i] for i in usable], [hash(texts[i]) for i in usable])
+    else:
+        usable = range(len(ids))
+        verdicts = seen.check_all(ids, list(map(hash, texts)))
+    if verdicts.count(True) == len(verdicts):  # no repeats (the usual batch)
+        keep = usable
+    else:
+        keep = [i for i, verdict in zip(usable, verdicts, strict=True) if verdict is True]
     if len(keep) < len(usable):
         rejected.update((i, v) for i, v in zip(usable, verdicts, strict=True) if isinstance(v, Reject))
     for i in sorted(rejected):  # in batch order, as they were met
@@ -812,9 +820,10 @@ def text_array(values: list[Any], key: str, invalid: Invalid, false_is_null=Fals
     # ``str.strip`` blanks: empty, or only the characters ``str.isspace`` accepts, which are the
     # ones Arrow's ``utf8_is_space`` accepts (test_columnar_mapping checks every code point).
     spaces = pc.utf8_is_space(text)
-    blank = pc.or_(spaces, pc.equal(pc.binary_length(text), 0))
-    if not blank.true_count:
+    empty = pc.equal(text, "")
+    if not spaces.true_count and not empty.true_count:
         return text
+    blank = pc.or_(spaces, empty)
     for i in pc.indices_nonzero(pc.fill_null(spaces, False)).to_pylist():  # not "": refused
         invalid.setdefault(i, {})[key] = values[i]
     return pc.if_else(blank, pa.scalar(None, pa.string()), text)
@@ -1009,7 +1018,7 @@ def take_times(records: list[dict[str, Any]], key: str, invalid: Invalid) -> pa.
     """``take(..., parse_iso_utc_or_none, ...)`` over a column, as an Arrow timestamp array."""
     values = [r.get(key) for r in records]
     times = iso_times(values)
-    if times.null_count:
+    if times.null_count != values.count(None):  # else each null is a missing value: none refused
         refused(values, [None if null else True for null in times.is_null().to_pylist()], key, invalid)
     return times
 
@@ -1046,13 +1055,13 @@ def iso_times(values: list[Any]) -> pa.Array:
     odd = pc.indices_nonzero(pc.and_(text.is_valid(), pc.invert(usual))).to_pylist()
     if not only_text:  # values that are not text (epoch numbers, or junk)
         odd += [i for i, v in enumerate(values) if v is not None and type(v) is not str]
-    if not odd:
+    read = [(i, moment) for i in odd if (moment := timeutil.parse_iso_utc(values[i])) is not None]
+    if not read:  # none of them is a time (the usual odd value: junk): they are null already
         return times
     micros = np.array(pc.fill_null(times.cast(pa.int64()), 0))
     missing = np.array(times.is_null())
-    for i in odd:
-        if (moment := timeutil.parse_iso_utc(values[i])) is not None:
-            micros[i], missing[i] = (moment - _EPOCH) // _MICROSECOND, False
+    for i, moment in read:
+        micros[i], missing[i] = (moment - _EPOCH) // _MICROSECOND, False
     return pa.array(micros, pa.int64(), mask=missing).cast(schemas.TIMESTAMP)
 
 
@@ -1107,9 +1116,13 @@ def datetimes(times: pa.Array) -> list[datetime | None]:
 def json_column(values: list[Any]) -> list[str | None]:
     """``dump_json`` over a column."""
     if _JSON_REDACTED.get():
-        return [
-            None if v is None else orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode() for v in values
-        ]
+        try:  # decoded JSON has only text keys: the same text as with OPT_NON_STR_KEYS, ~25% faster
+            return [None if v is None else orjson.dumps(v).decode() for v in values]
+        except TypeError:  # a key that is not text (or a value JSON cannot hold: raised again below)
+            return [
+                None if v is None else orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode()
+                for v in values
+            ]
     return [dump_json(v) for v in values]
 
 

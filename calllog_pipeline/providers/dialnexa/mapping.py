@@ -258,10 +258,11 @@ def call_columns(calls: Admitted, endpoint: str) -> dict[str, Any]:
     transcript = text_column(records, "transcript", invalid)
     recording_url = text_column(records, "recording_url", invalid)
     given = column(records, "analysis")
-    analysis = [None if v is None else as_object(v) for v in given]
-    for i, (value, found) in enumerate(zip(given, analysis, strict=True)):
-        if value is not None and value != "" and found is None:
-            invalid.setdefault(i, {})["analysis"] = value
+    analysis = [v if type(v) is dict else None if v is None else as_object(v) for v in given]
+    if analysis.count(None) != given.count(None):  # some value is not an object
+        for i, (value, found) in enumerate(zip(given, analysis, strict=True)):
+            if value is not None and value != "" and found is None:
+                invalid.setdefault(i, {})["analysis"] = value
     status, status_direction = _status_columns(status_raw)
     log_ids = _log_ids(records) if endpoint == LOGS_ENDPOINT else None
     return {
@@ -338,13 +339,13 @@ _ID_KEY = {CALLS_ENDPOINT: "id", LOGS_ENDPOINT: "call_id"}
 
 def _log_ids(records: list[dict[str, Any]]) -> list[dict[str, str] | None]:
     """``{"log_id": ...}`` of each call log that carries ``call_id`` beside its own id (see ``_ids``)."""
-    given = column(records, "call_id")
-    own = column(records, "id")
     return [
         None
-        if g is None or (type(g) is str and not g.strip()) or (log_id := as_str(o)) is None
+        if (g := r.get("call_id")) is None
+        or (type(g) is str and not g.strip())
+        or (log_id := as_str(r.get("id"))) is None
         else {"log_id": log_id}
-        for g, o in zip(given, own, strict=True)
+        for r in records
     ]
 
 
