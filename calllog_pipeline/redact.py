@@ -497,7 +497,7 @@ _VALUE = re.compile(r"[^\s\"'\\&,;)\]}]+")
 # where the patterns run over JSON text, and a text may hold one escaped again.
 _BLANK = r"(?:[ \t]|\\+t)"
 _KEY_WORD = re.compile(rf"{_BLANK}+key\b")
-_ASSIGNED = re.compile(rf"(?:\\*['\"])?{_BLANK}*[:=]{_BLANK}*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}}])")
+_ASSIGNED = re.compile(rf"(?:\\*['\"])?{_BLANK}*(?::=|[:=]){_BLANK}*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}}])")
 # Whether ``_assignment_span`` can find anything after a marker: the rest of its name (as
 # ``_name_end`` reads it, at most _LONGEST_NAME characters), "key" as a second word, an
 # assignment; one match where a word holds a marker with nothing assigned (most such hits).

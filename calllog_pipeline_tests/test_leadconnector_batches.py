@@ -5,10 +5,12 @@ are not objects, and transcripts whose only odd characters are ASCII controls sp
 
 from __future__ import annotations
 
+import orjson
 import pyarrow as pa
 import pytest
-from fixtures.memory_raw import fixed_ingestion_time, run  # noqa: F401
+from fixtures.memory_raw import MemoryRawDay, fixed_ingestion_time, run  # noqa: F401
 
+from calllog_pipeline import mapping
 from calllog_pipeline.mapping import split_turns, transcript_turns
 from calllog_pipeline.providers.leadconnector.mapping import (
     ACTION_TYPES,
@@ -16,6 +18,7 @@ from calllog_pipeline.providers.leadconnector.mapping import (
     SPEAKERS,
     normalize,
 )
+from calllog_pipeline.redact import policy_fingerprint
 
 pytestmark = pytest.mark.usefixtures("fixed_ingestion_time")
 
@@ -92,3 +95,16 @@ def test_ascii_transcripts_with_a_control_character_split_as_split_turns(control
             for i, (speaker, text) in enumerate(split_turns(transcript, SPEAKERS, LINE_BREAK))
         ]
     )
+
+
+def test_json_of_records_redacted_at_ingest_is_the_text_any_key_gives():
+    # Decoded JSON has only text keys; a value built otherwise (a number as a key) keeps its text.
+    values = [{"k": [1, {"x": None}], "é": 'ü\n"', "t": True}, None, {1: "a", "b": 2.5}, [], {}]
+    raw = MemoryRawDay({})
+    raw.redacted_under = policy_fingerprint()
+    with mapping.json_redacted_at_ingest(raw, "call_logs") as trusted:
+        assert trusted
+        assert mapping.json_column(values) == [
+            None if v is None else orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode() for v in values
+        ]
+        assert mapping.json_column(values[:2]) == [orjson.dumps(values[0]).decode(), None]

@@ -77,7 +77,7 @@ ASSIGNMENTS = [
     "password: 'k1-secret-0006'",
     'PassWord="k1-secret-0007"',
     "db.pwd = k1-secret-0008",
-    "auth_header = k1-secret-0009",
+    "auth_header := k1-secret-0009",
     "Session.Cookie=k1-secret-0010",
     "client_credentials: k1-secret-0011",
     "PRIVATE_KEY_PATH=k1-secret-0012",

@@ -239,3 +239,23 @@ def test_omnidimension_hang_up_words_in_any_spelling(changes, end_reason):
     record = fixture("omnidimension_call_logs.json")[0] | changes
     (row,) = run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})["calls"]
     assert row["end_reason"] == end_reason
+
+
+# `call_conversation` is HTML (omnidimension-call-logs.txt); a server that escapes what was said in it
+# (as HTML builders do) must not leave entities in the transcript or the turns a user reads.
+@pytest.mark.usefixtures("fixed_ingestion_time")
+def test_omnidimension_conversation_with_html_entities_reads_as_plain_text():
+    conversation = (
+        " <br/> user: I&#x27;m at AT&T &amp; it&#39;s &lt;3 <br/> LLM: Great &quot;deal&quot;! "
+        "See x.example/?a=1&notify=0 <br/>"  # an entity needs its ';' here: no '¬ify'
+    )
+    record = fixture("omnidimension_call_logs.json")[0] | {
+        "interactions": [],
+        "call_conversation": conversation,
+    }
+    tables = run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})
+    (call,) = tables["calls"]
+    said = 'Great "deal"! See x.example/?a=1&notify=0'
+    assert call["transcript"] == f"user: I'm at AT&T & it's <3\nLLM: {said}"
+    turns = [(t["speaker"], t["text"]) for t in tables["interactions"]]
+    assert turns == [("user", "I'm at AT&T & it's <3"), ("agent", said)]

@@ -187,9 +187,8 @@ def map_actions(out: TableBuffers, call_ids: pa.Array, actions: list[list | None
     invalid: Invalid = {}
     type_raw = text_column(records, "actionType", invalid)
     given = column(records, "actionParameters")
-    parameters = [
-        v if type(v) is dict else None if v is None else as_object(v) for v in given
-    ]  # or its JSON text
+    # An object, or its JSON text.
+    parameters = [v if type(v) is dict else None if v is None else as_object(v) for v in given]
     _refused(given, parameters, "actionParameters", invalid)
     action_id = text_column(records, "actionId", invalid)
     name = text_column(records, "actionName", invalid)
