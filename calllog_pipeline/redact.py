@@ -291,9 +291,10 @@ class _InJson:
 
 def _ascii_lower(data: bytes) -> bytes:
     """``data.lower()`` (ASCII letters only), by Arrow's vectorized kernel where ``data`` is a
-    page: ``bytes.lower`` goes a byte at a time (about six instructions a byte: a quarter of
-    an OmniDimension record's redaction), Arrow's a vector at a time, and a call costs a few
-    microseconds, which a page repays."""
+    large page (OmniDimension's, about 650 kB): ``bytes.lower`` goes a byte at a time (about six
+    instructions a byte: a quarter of an OmniDimension record's redaction), Arrow's a vector at
+    a time; but a call costs tens of microseconds, the first in a process about a millisecond,
+    which pages of 50 kB (DialNexa's, LeadConnector's) did not repay in the ingest benchmark."""
     if len(data) < _ARROW_LOWER_FROM:
         return data.lower()
     offsets = pa.py_buffer(struct.pack("<2q", 0, len(data)))
@@ -301,7 +302,7 @@ def _ascii_lower(data: bytes) -> bytes:
     return pc.ascii_lower(strings).buffers()[2].to_pybytes()
 
 
-_ARROW_LOWER_FROM = 8192
+_ARROW_LOWER_FROM = 256 * 1024
 
 
 _FIRST = operator.itemgetter(0)
@@ -497,7 +498,7 @@ _VALUE = re.compile(r"[^\s\"'\\&,;)\]}]+")
 # where the patterns run over JSON text, and a text may hold one escaped again.
 _BLANK = r"(?:[ \t]|\\+t)"
 _KEY_WORD = re.compile(rf"{_BLANK}+key\b")
-_ASSIGNED = re.compile(rf"(?:\\*['\"])?{_BLANK}*[:=]{_BLANK}*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}}])")
+_ASSIGNED = re.compile(rf"(?:\\*['\"])?{_BLANK}*(?::=|[:=]){_BLANK}*(?:\\*['\"])?(?=[^\s\"'\\&,;)\]}}])")
 # Whether ``_assignment_span`` can find anything after a marker: the rest of its name (as
 # ``_name_end`` reads it, at most _LONGEST_NAME characters), "key" as a second word, an
 # assignment; one match where a word holds a marker with nothing assigned (most such hits).

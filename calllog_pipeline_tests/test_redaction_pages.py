@@ -40,7 +40,7 @@ CASE_FORMS = {"as sent": str, "upper": str.upper, "title": str.title, "swapped":
 @pytest.mark.parametrize("form", CASE_FORMS)
 def test_every_shape_in_a_large_page_comes_back_as_it_does_alone(form):
     shaped = [_recased(record, CASE_FORMS[form]) for _, record, _, _ in CASES]
-    filler = [FILLER] * 40
+    filler = [FILLER] * (redaction._ARROW_LOWER_FROM // len(orjson.dumps(FILLER)) // 2 + 1)
     records = shaped + filler + shaped + filler + shaped
     payloads = [orjson.dumps(record) for record in records]
     assert len(b"\n".join(payloads)) > redaction._ARROW_LOWER_FROM  # the Arrow path is taken
@@ -52,11 +52,13 @@ def test_every_shape_in_a_large_page_comes_back_as_it_does_alone(form):
             assert secret.encode() not in text
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.binary(min_size=0, max_size=3 * 8192))
-def test_the_page_lower_casing_is_bytes_lower(data):
-    # Any bytes, not only UTF-8: what a page holds is never trusted to be ASCII.
-    assert redaction._ascii_lower(data) == data.lower()
+@settings(max_examples=40, deadline=None)
+@given(st.binary(min_size=1, max_size=4096), st.integers(min_value=-2, max_value=2))
+def test_the_page_lower_casing_is_bytes_lower(data, beside):
+    # Any bytes, not only UTF-8 (what a page holds is never trusted to be ASCII), just below,
+    # at and above the size where Arrow's kernel takes over.
+    page = (data * (redaction._ARROW_LOWER_FROM // len(data) + 1))[: redaction._ARROW_LOWER_FROM + beside]
+    assert redaction._ascii_lower(page) == page.lower()
 
 
 def test_the_page_lower_casing_above_the_threshold_is_bytes_lower():
@@ -77,7 +79,7 @@ ASSIGNMENTS = [
     "password: 'k1-secret-0006'",
     'PassWord="k1-secret-0007"',
     "db.pwd = k1-secret-0008",
-    "auth_header = k1-secret-0009",
+    "auth_header := k1-secret-0009",
     "Session.Cookie=k1-secret-0010",
     "client_credentials: k1-secret-0011",
     "PRIVATE_KEY_PATH=k1-secret-0012",
