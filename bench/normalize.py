@@ -8,9 +8,11 @@
 * dlt normalize: the ``normalize`` step alone of a dlt ``rest_api`` -> ``filesystem`` (Parquet) run
   over the same day (from dlt's own trace of its second run; its extract and load steps are not
   counted).
-Measured warm on every side: each worker runs its work once unmeasured, then once measured, so
-what a process pays only once (imports, first use of a kernel) counts on neither side (a
-whole-process comparison, imports included, is section 5). Calls of the day per second
+Measured warm on every side: each worker runs its work once unmeasured, so what a process pays
+only once (imports, first use of a kernel) counts on neither side (a whole-process comparison,
+imports included, is section 5), then three times measured, keeping the least wall and CPU time
+(a full garbage collection falling inside one run moved it by a tenth of a second). dlt's step
+is read from one run's trace. Calls of the day per second
 (DialNexa lists each call twice, /calls and /call-logs). CPU ratios are reported beside wall
 ratios: the machine is shared, and CPU moves less with its load.
 """

@@ -259,3 +259,36 @@ def test_omnidimension_conversation_with_html_entities_reads_as_plain_text():
     assert call["transcript"] == f"user: I'm at AT&T & it's <3\nLLM: {said}"
     turns = [(t["speaker"], t["text"]) for t in tables["interactions"]]
     assert turns == [("user", "I'm at AT&T & it's <3"), ("agent", said)]
+
+
+# --- a listing that ignores its page parameter -----------------------------------------------------------
+
+
+# A cache or proxy in front of the API that keys on the path alone, or a paging parameter the
+# provider renamed, answers page 1 to every page number. Each answer looks full and new, so reading
+# on "in case the total counts short" would never end: the run fails at once, saying what to check.
+# Two page numbers may answer the same records (a listing that moved by exactly a page between two
+# reads); three do not.
+def every_page_is_page_one(number, path, query, body):
+    if page_number(query) == 1:
+        every_page_is_page_one.first = body
+    if number >= 20:  # enough to tell; then empty pages, so a fetch that reads on ends (and fails here)
+        return {key: [] if key in RECORDS_KEYS else value for key, value in body.items()}
+    return every_page_is_page_one.first
+
+
+@pytest.mark.parametrize("day_pages", [1.5, None], ids=["a-day-of-one-and-a-half-pages", "the-206-call-day"])
+@pytest.mark.parametrize(("provider", "endpoint"), contract.ENDPOINTS, ids=contract.IDS)
+def test_a_listing_that_ignores_the_page_number_fails_at_once_saying_why(
+    provider, endpoint, day_pages, monkeypatch, tmp_path
+):
+    if day_pages:
+        size = REGISTRY[provider].endpoint(endpoint).page_size
+        short_day = dict(list(contract.DAY_CALLS.items())[: int(size * day_pages)])
+        monkeypatch.setattr(contract, "DAY_CALLS", short_day)
+    result, server = contract.run_day(provider, endpoint, every_page_is_page_one, tmp_path)
+    assert not result.success
+    message = contract.failure(result)
+    assert "ignores the page parameter" in message
+    assert f"{REGISTRY[provider].api().env_prefix}_BASE_URL" in message
+    assert len(server.queries) <= 6

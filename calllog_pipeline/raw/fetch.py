@@ -39,6 +39,9 @@ MAX_SHRINK_PASSES = 4  # readings of a time-filtered listing whose total keeps f
 MAX_TIE_ROUNDS = 20
 # How servers answer a page number past a listing's end, where most send an empty list.
 PAST_END_STATUSES = frozenset({400, 404, 416, 422})
+# Page numbers answering the same records before the listing is taken for one that ignores its page
+# parameter. Two can: a listing that moved by exactly a page between two reads.
+SAME_ANSWER_LIMIT = 3
 # How often a running fetch reports its progress: each line is a Dagster event, one SQLite write
 # (about 10 ms of CPU); every 25 pages cost 86 writes for a 100,000-call DialNexa day.
 PROGRESS_EVERY_S = 30.0
@@ -170,6 +173,8 @@ class WindowFetch:
         self._watch: set[datetime] = set()  # tie times still short, looked for anywhere on a page
         self._shrink_watched = False  # whether a falling total restarts the listing (``_fetch_windowed``)
         self._answered_total = 0  # the largest total any answer gave (the pages past it may be refused)
+        # The page numbers that answered each page (its size, first and last ids): ``_same_answer``.
+        self._answers: dict[tuple, set[int]] = {}
 
     # -- public -----------------------------------------------------------------------------
 
@@ -294,7 +299,30 @@ class WindowFetch:
             )
         records, total = response.body
         self._answered_total = max(self._answered_total, total)
+        self._same_answer(number, records)
         return Page(number, records, total, fetched_at, response.headers.get("etag"))
+
+    def _same_answer(self, number: int, records: list) -> None:
+        """Fail when several page numbers answer the same records: the provider, or a cache in front
+        of it that ignores query strings, ignores the page parameter (or it was renamed). Each such
+        page looks full and new, so reading on in case the total counts short would never end."""
+        first, last = (records[0], records[-1]) if len(records) > 1 else (None, None)
+        if not (isinstance(first, dict) and isinstance(last, dict)):
+            return
+        answer = (len(records), self.endpoint.record_id(first), self.endpoint.record_id(last))
+        if None in answer:
+            return
+        numbers = self._answers.setdefault(answer, set())
+        numbers.add(number)
+        if len(numbers) >= SAME_ANSWER_LIMIT:
+            settings = self.client.settings
+            raise ProviderResponseError(
+                f"{settings.provider_title} {self.endpoint.path} answered pages "
+                f"{', '.join(map(str, sorted(numbers)))} with the same {len(records)} records: it ignores "
+                "the page parameter, so the listing cannot be read to its end. Not retried: check that "
+                f"{settings.base_url_env} points at the API itself, not at a cache or proxy that ignores "
+                "query strings, and the provider's changelog for a renamed paging parameter."
+            )
 
     async def _fetch_all(self, numbers: range) -> None:
         """Fetch pages ``numbers`` in order with bounded concurrency, accepting each as it arrives.
