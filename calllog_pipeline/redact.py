@@ -402,13 +402,13 @@ _SECRET = _MARKERS.index("secret")
 _TOKEN = _MARKERS.index("token")
 _COUNTER_KEY = _MARKERS.index('tokens":')
 _URL = _MARKERS.index("://")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _lower(text: str) -> str:
-    """Lower-cased, position for position (``str.lower`` lengthens a few non-ASCII letters)."""
-    lowered = text.lower()
-    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)
+    """Lower-cased, position for position: "İ", the one letter ``str.lower`` lengthens (to "i"
+    and a combining dot), becomes "i". Every other letter is lowered as ``str.lower`` does, the
+    Kelvin sign to "k" included, whatever else the text (or a joined batch) holds."""
+    return text.replace("\u0130", "i").lower()
 
 
 def _hits(lowered: str) -> list[tuple[int, int, int]]:

@@ -602,9 +602,13 @@ def test_a_column_of_strings_is_redacted_exactly_as_each_string_alone():
 
     column = [s for _, record, _, _ in CASES for s in strings(record)]
     column += [None, "", "hello", "größe=7 Straße", "Bearer abc123def456 ünd", "no = sign", API_KEY]
+    # "İ" is the one letter str.lower lengthens; it once sent the whole joined column to ASCII-only
+    # lower-casing, so a name holding a Kelvin sign ("toKen") lost its match beside it.
+    column += ["İstanbul İZMİR", "to\u212aen: abc123def456"]
     assert redact_strings(column, [API_KEY]) == [
         None if s is None else redact_value(s, [API_KEY]) for s in column
     ]
+    assert redact_strings(["to\u212aen: abc123def456", "İstanbul"])[0] == "to\u212aen: [REDACTED]"
 
 
 def test_encoded_urls_lose_only_their_credential_and_basic_words_stay():
