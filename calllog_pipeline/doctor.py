@@ -128,7 +128,7 @@ async def _first_page(api, endpoint) -> int:
         params.update(endpoint.window_params(Window(now - timedelta(hours=1), now)))
     async with api.client() as client:
         response = await client.get(endpoint.path, params, parse=endpoint.read_page)
-    return response.body[1]
+    return 0 if response.body is None else response.body[1]  # None: 204, nothing listed
 
 
 # --- storage -------------------------------------------------------------------------------------------

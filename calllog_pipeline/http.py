@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 UTF8_BOM = b"\xef\xbb\xbf"
+NO_CONTENT = 204  # an empty listing, as some servers answer it: no body to parse
 
 
 class ProviderError(Exception):
@@ -381,7 +382,7 @@ class ApiClient:
                 await self._budget.answer(request, raw.headers if raw is not None else None)
         self.stats.bytes += len(raw.content)
         response = self._interpret(path, raw)
-        if not response.not_modified:
+        if not response.not_modified and response.status != NO_CONTENT:
             try:
                 response.body = parse(response.body)
             except ShapeChanged as exc:
@@ -402,6 +403,8 @@ class ApiClient:
         status = raw.status
         if status == 304:
             self.stats.not_modified += 1
+            return Response(status, None, raw.headers, len(raw.content))
+        if status == NO_CONTENT:  # nothing to send: the caller reads it as it reads "nothing"
             return Response(status, None, raw.headers, len(raw.content))
         if status == 407:  # a forwarding proxy's answer (an http:// API)
             raise self._proxy_refused()

@@ -292,3 +292,32 @@ def test_a_listing_that_ignores_the_page_number_fails_at_once_saying_why(
     assert "ignores the page parameter" in message
     assert f"{REGISTRY[provider].api().env_prefix}_BASE_URL" in message
     assert len(server.queries) <= 6
+
+
+# --- an empty listing answered 204 No Content --------------------------------------------------------------
+
+
+# A day with no calls (a weekend, a new account) is an empty list on the pages; a server may answer
+# it "204 No Content" instead, with no body. That is an empty day, not an unreadable answer retried
+# until the provider is reported down.
+def no_content_when_empty(number, path, query, body):
+    return Reply(204, b"") if not records_of(body) else body
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), contract.ENDPOINTS, ids=contract.IDS)
+def test_an_empty_day_answered_204_no_content_lands_as_an_empty_day(
+    provider, endpoint, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(contract, "DAY_CALLS", {})
+    monkeypatch.setattr(contract, "AROUND", {})
+    result, server = contract.run_day(provider, endpoint, no_content_when_empty, tmp_path)
+    assert result.success, contract.failure(result)
+    assert contract.landed(provider, endpoint, tmp_path) == []
+    assert len(server.queries) <= 3  # read as an answer, not retried
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), contract.ENDPOINTS, ids=contract.IDS)
+def test_a_page_past_the_end_answered_204_no_content_ends_the_listing(
+    exact_day, provider, endpoint, tmp_path
+):
+    contract.assert_every_call_once(provider, endpoint, no_content_when_empty, tmp_path)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from calllog_pipeline.http import ApiClient, ProviderRequestError, ProviderResponseError, Response
+from calllog_pipeline.http import NO_CONTENT, ApiClient, ProviderRequestError, ProviderResponseError, Response
 from calllog_pipeline.providers.base import Endpoint, Order, Paging, Window
 from calllog_pipeline.raw import repeated_hour
 from calllog_pipeline.raw.coverage import Coverage, Page
@@ -297,6 +297,10 @@ class WindowFetch:
             raise RuntimeError(
                 f"{self.endpoint.path}: page {number} answered 304 to a request without an ETag"
             )
+        if response.status == NO_CONTENT:
+            # "No Content": a listing with nothing (more) in it, as some servers answer an empty
+            # page instead of an empty list. Its total is the largest an answer gave, 0 on page 1.
+            return Page(number, [], self._answered_total, fetched_at, None)
         records, total = response.body
         self._answered_total = max(self._answered_total, total)
         self._same_answer(number, records)
