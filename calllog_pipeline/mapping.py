@@ -836,7 +836,11 @@ def number_column(records: list[dict[str, Any]], key: str, invalid: Invalid, fal
         numbers = pa.array(values)  # inferred: int64, double or null unless something else is there
     except (TypeError, ValueError, OverflowError):
         numbers = None
-    if numbers is None or numbers.type not in _NUMBER_TYPES:  # text, booleans, objects, huge integers
+    if (
+        numbers is None
+        or numbers.type not in _NUMBER_TYPES  # text, booleans, objects, huge integers
+        or (numbers.type == pa.float64() and bool in set(map(type, values)))  # Arrow reads true as 1.0
+    ):
         return pa.array(_coerced(values, key, as_float, invalid, false_is_null), pa.float64())
     return numbers.cast(pa.float64(), safe=False)  # int64 -> double rounds to nearest, as float()
 

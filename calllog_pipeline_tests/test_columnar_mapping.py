@@ -376,7 +376,8 @@ COLUMNS = [
 def test_arrow_columns_read_each_value_as_take_column(column, coerce, arrow_type, value):
     # Alone, among values of the column's usual type, and where the field is missing.
     usual = {pa.string(): "+16174753086", pa.float64(): 30}[arrow_type]
-    for values in ([value], [usual, value, None], [usual, value, "", value]):
+    # After a float too: Arrow reads [0.5, true] as the doubles [0.5, 1.0].
+    for values in ([value], [usual, value, None], [usual, value, "", value], [0.5, value]):
         records = [{"k": v} for v in values] + [{}]
         expected_invalid: mapping.Invalid = {}
         expected = mapping.take_column(records, "k", coerce, expected_invalid)
