@@ -15,6 +15,7 @@ import test_contract_http as contract
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 from loopback import Listing, Reply
 
+from calllog_pipeline.http import ShapeChanged
 from calllog_pipeline.lake import Lake
 from calllog_pipeline.normalized import build_normalized_assets
 from calllog_pipeline.normalized.privacy import Privacy
@@ -321,3 +322,41 @@ def test_a_page_past_the_end_answered_204_no_content_ends_the_listing(
     exact_day, provider, endpoint, tmp_path
 ):
     contract.assert_every_call_once(provider, endpoint, no_content_when_empty, tmp_path)
+
+
+# --- an empty page without a count -----------------------------------------------------------------------
+
+
+# The pages always show a count beside the records; a server may leave it out, or send null, when
+# there is nothing to count. An empty page without a count is an empty listing (a count missing
+# beside records still fails as a changed shape).
+def without_a_count(number, path, query, body):
+    out = {key: value for key, value in body.items() if key not in ("total", "total_records")}
+    if isinstance(out.get("meta"), dict):
+        out["meta"] = {key: value for key, value in out["meta"].items() if key != "total"}
+    return out
+
+
+def null_count(number, path, query, body):
+    out = {key: None if key in ("total", "total_records") else value for key, value in body.items()}
+    if isinstance(out.get("meta"), dict):
+        out["meta"] = {**out["meta"], "total": None}
+    return out
+
+
+@pytest.mark.parametrize("quirk", [without_a_count, null_count], ids=["left-out", "null"])
+@pytest.mark.parametrize(("provider", "endpoint"), contract.ENDPOINTS, ids=contract.IDS)
+def test_an_empty_day_without_a_count_lands_as_an_empty_day(provider, endpoint, quirk, monkeypatch, tmp_path):
+    monkeypatch.setattr(contract, "DAY_CALLS", {})
+    monkeypatch.setattr(contract, "AROUND", {})
+    result, _ = contract.run_day(provider, endpoint, quirk, tmp_path)
+    assert result.success, contract.failure(result)
+    assert contract.landed(provider, endpoint, tmp_path) == []
+
+
+def test_a_count_left_out_beside_records_is_still_a_changed_shape():
+    read_page = REGISTRY["omnidimension"].endpoint("call_logs").read_page
+    assert read_page({"call_log_data": [], "total_records": None}) == ([], 0)
+    for body in ({"call_log_data": [{"id": 1}]}, {"call_log_data": [{"id": 1}], "total_records": None}):
+        with pytest.raises(ShapeChanged, match="total_records"):
+            read_page(body)

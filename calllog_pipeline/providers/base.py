@@ -194,6 +194,8 @@ def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[li
         records = body.get(records_key, _MISSING)
         if records is _MISSING:
             raise ShapeChanged(records_key, "missing")
+        if (records == [] or records is None) and _count_absent(body, total_path):
+            return [], 0  # nothing listed and no count (null or left out): an empty listing
         total: Any = body
         for depth, key in enumerate(total_path):
             if not isinstance(total, dict) or key not in total:
@@ -215,6 +217,16 @@ def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[li
         return records, count
 
     return read_page
+
+
+def _count_absent(body: dict, total_path: tuple[str, ...]) -> bool:
+    """Whether the count at ``total_path`` is null or left out (some servers send no count
+    with an empty page)."""
+    for key in total_path:
+        if not isinstance(body, dict) or body.get(key) is None:
+            return True
+        body = body[key]
+    return False
 
 
 _MISSING = object()
