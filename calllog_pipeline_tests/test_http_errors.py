@@ -132,7 +132,7 @@ def test_an_unreadable_rate_limit_header_falls_back_to_backoff_and_is_logged(hea
     "body,field",
     [
         ({"items": [], "meta": {"total": 0}}, "'data'"),  # the records moved
-        ({"data": [], "meta": {"count": 0}}, "'meta.total'"),  # the total moved
+        ({"data": [{"id": "call_1"}], "meta": {"count": 1}}, "'meta.total'"),  # the total moved
         ({"data": {"id": "call_1"}, "meta": {"total": 1}}, "'data'"),  # an object, not a list
         ([{"id": "call_1"}], "'data'"),  # a bare list
     ],
