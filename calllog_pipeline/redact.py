@@ -713,6 +713,7 @@ def _triage(
     matters (``"Key"`` is left to the walk)."""
     text, left, values = lowered_json, [], []
     cased = text_json or lowered_json
+    decisions = _decisions
     for hit in hits:
         marker, at, end = hit
         if values and values[-1][0] <= at < values[-1][1]:
@@ -723,7 +724,7 @@ def _triage(
             if text[end : end + 1] in _KEPT_STARTS:
                 continue
             marker = _TOKEN
-            hit = (marker, at, at + len("token"))
+            hit = (marker, at, end := at + len("token"))
         if marker == _URL:
             # A URL's password sits before an "@" in the same string: most URLs have none.
             if text.find("@", end, max(text.find('"', end), end)) != -1:
@@ -736,47 +737,95 @@ def _triage(
         if open_quote == -1 or close_quote == -1:
             left.append(hit)
             continue
-        if text[close_quote + 1 : close_quote + 2] == ":":  # a key, as orjson writes them
-            first = text[close_quote + 2 : close_quote + 3]
-        else:
-            first = value.group(1) if (value := _AFTER_KEY.match(text, close_quote + 1)) else None
-        if first is not None:  # the string is a key
-            name = text[open_quote + 1 : close_quote].rstrip("\\")
-            if not is_credential_name(name):
-                continue
-            if first in "tfn" or (first in "-0123456789" and is_counter_name(name)):
-                continue  # true, false, null, or an allow-listed counter: kept
-            if (span := _string_after(text, close_quote, ":")) is None:
-                return None
-            if span[1] > span[0]:  # an empty string stays empty
-                values.append(span)
-            continue
-        # A value: a credential only as the name of a header entry or of a [name, value] pair
-        # (checked first: the string may be a long text, and names are cached).
-        if _PAIR_OPEN.search(text, max(0, open_quote - 8), open_quote) and _PAIR_NAME_END.match(
-            text, close_quote - 1 if text[close_quote - 1] == "\\" else close_quote
+        # A credential-name marker is decided by ``_decide``, which reads only the window below
+        # when a string ends at ``close_quote`` (see ``_decide``): a custom action's keys and
+        # texts repeat from call to call, so their decisions are remembered by that window.
+        if (
+            text[close_quote + 1 : close_quote + 2] in _STRING_ENDS
+            and close_quote - open_quote <= _DECIDED_LENGTH
         ):
-            if is_credential_name(text[open_quote + 1 : close_quote].rstrip("\\")):
-                return None  # the walk tells a list of pairs from any other list
+            start = open_quote - _BEFORE_STRING if open_quote > _BEFORE_STRING else 0
+            key = (marker, at - start, text[start : close_quote + 3], cased[open_quote - 6 : open_quote])
+            if (decision := decisions.get(key)) is None:
+                if len(decisions) >= _DECISIONS:
+                    decisions.clear()
+                decision = decisions[key] = _decide(text, cased, marker, at, end, open_quote, close_quote)
+        else:
+            decision = _decide(text, cased, marker, at, end, open_quote, close_quote)
+        if decision is _DROP:
+            continue
+        if decision is _LEFT:
             left.append(hit)
             continue
-        if _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote) and is_credential_name(
-            text[open_quote + 1 : close_quote].rstrip("\\")
-        ):
-            # Only {"key": <name>, "value": "<string>"} in that order and that case is read here:
-            # other names and a value first are left to the walk.
-            if (
-                cased[open_quote - 6 : open_quote] != '"key":'
-                or (span := _string_after(cased, close_quote, ',"value":')) is None
-            ):
-                return None
-            if span[1] > span[0]:  # an empty string stays empty
-                values.append(span)
-            continue
-        if marker not in _READ_AROUND and _ASSIGNABLE.match(text, end) is None:
-            continue  # a word with nothing assigned after it ("external API", an API's host)
-        left.append(hit)
+        if decision is _WALK:
+            return None
+        # The value's span, read from the text each time (the secret in it changes from call to call).
+        if (
+            span := _string_after(
+                *((text, close_quote, ":") if decision is _KEY_VALUE else (cased, close_quote, ',"value":'))
+            )
+        ) is None:
+            return None
+        if span[1] > span[0]:  # an empty string stays empty
+            values.append(span)
     return left, values
+
+
+# What ``_decide`` says of a credential-name marker's hit.
+_DROP, _LEFT, _WALK = "drop", "left", "walk"  # nothing there; a look inside the string; the walk
+_KEY_VALUE = "key value"  # the value of the key the hit is in goes whole (if a plain string)
+_ENTRY_VALUE = "entry value"  # the "value" of the header entry whose "key" the string is goes whole
+_STRING_ENDS = frozenset(":,}]")  # what follows a string's closing quote in orjson's output
+_BEFORE_STRING = 24  # the most ``_decide`` reads before a string's opening quote
+_DECIDED_LENGTH = 96  # longer strings (texts, a secret in a URL) are decided each time
+_DECISIONS = 4096
+_decisions: dict[tuple[int, int, str, str], str] = {}
+
+
+def _decide(text: str, cased: str, marker: int, at: int, end: int, open_quote: int, close_quote: int) -> str:
+    """What the credential-name marker ``marker`` at ``at:end``, inside the string quoted at
+    ``open_quote`` and ``close_quote``, calls for (``_triage``).
+
+    What it reads: ``text[max(0, open_quote - 24) : close_quote + 3]`` and
+    ``cased[open_quote - 6 : open_quote]``, when the character after ``close_quote`` is one of
+    ":,}]": before the string, the two searches below (8 and 24 characters); the string itself;
+    after it, ``text[close_quote + 1]`` and ``text[close_quote + 2]`` (a key's value's first
+    character). The patterns that could read further stop there: ``_AFTER_KEY`` (and
+    ``_PAIR_NAME_END``) need a blank, a backslash or ":" (a ",") at ``close_quote + 1``, and
+    ``_ASSIGNABLE``, run from ``end`` inside the string, reads name characters and blanks up to the
+    closing quote at the latest, may take that quote, and then needs a blank or a sign at
+    ``close_quote + 1``; no pattern looks behind. So two hits whose ``(marker, at - start, window,
+    cased[open_quote - 6 : open_quote])`` are equal are decided alike (``_triage``'s key;
+    ``test_redaction_pages`` checks it on texts that differ only outside the window). The span of
+    a value that goes whole is not part of the decision: ``_triage`` reads it every time."""
+    if text[close_quote + 1 : close_quote + 2] == ":":  # a key, as orjson writes them
+        first = text[close_quote + 2 : close_quote + 3]
+    else:
+        first = value.group(1) if (value := _AFTER_KEY.match(text, close_quote + 1)) else None
+    if first is not None:  # the string is a key
+        name = text[open_quote + 1 : close_quote].rstrip("\\")
+        if not is_credential_name(name):
+            return _DROP
+        if first in "tfn" or (first in "-0123456789" and is_counter_name(name)):
+            return _DROP  # true, false, null, or an allow-listed counter: kept
+        return _KEY_VALUE
+    # A value: a credential only as the name of a header entry or of a [name, value] pair
+    # (checked first: the string may be a long text, and names are cached).
+    if _PAIR_OPEN.search(text, max(0, open_quote - 8), open_quote) and _PAIR_NAME_END.match(
+        text, close_quote - 1 if text[close_quote - 1] == "\\" else close_quote
+    ):
+        if is_credential_name(text[open_quote + 1 : close_quote].rstrip("\\")):
+            return _WALK  # the walk tells a list of pairs from any other list
+        return _LEFT
+    if _HEADER_NAME_KEY.search(text, max(0, open_quote - 24), open_quote) and is_credential_name(
+        text[open_quote + 1 : close_quote].rstrip("\\")
+    ):
+        # Only {"key": <name>, "value": "<string>"} in that order and that case is read here:
+        # other names and a value first are left to the walk.
+        return _ENTRY_VALUE if cased[open_quote - 6 : open_quote] == '"key":' else _WALK
+    if marker not in _READ_AROUND and _ASSIGNABLE.match(text, end) is None:
+        return _DROP  # a word with nothing assigned after it ("external API", an API's host)
+    return _LEFT
 
 
 def _string_after(text: str, close_quote: int, separator: str) -> tuple[int, int] | None:
