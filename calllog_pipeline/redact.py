@@ -210,20 +210,22 @@ class _InJson:
         self._url = -1 if _URL in self._overlaps else _URL + self._shift  # -1: no URL hit is plain
 
     def find(
-        self, data: bytes, lowered: bytes, found: list[tuple[int, int, int]] | None = None
+        self, data: bytes, lowered: bytes, found: list[tuple[int, int, int]] | None = None, begin: int = 0
     ) -> tuple[list[tuple[int, int, int]], list[str] | None]:
         """The markers in ``lowered`` (``data.lower()``), as ``_SCAN`` finds them, and the secrets
         ``data`` holds, as they appear in it; None for those if a string in ``data`` holds JSON
         escapes of its own (``\\u0041``, ``\\/``), which may hide anything: it is walked.
-        ``found``: this automaton's matches in ``lowered``, if the caller has them already."""
+        ``found``: this automaton's matches in ``lowered``, if the caller has them already, at
+        their offsets plus ``begin`` (in a page, where ``data`` begins at ``begin``: renumbered
+        here in the same pass)."""
         if found is None:
             found = self._scan.find_matches_as_indexes(lowered)
         if not found:
             return found, []
         ids = set(map(_FIRST, found))
         if not self._escapes.isdisjoint(ids):
-            return found, None
-        if ids <= self._plain and not (b"@" in data and self._passwords(lowered, found)):
+            return found, None  # the matches are not read: the value is walked
+        if ids <= self._plain and not (b"@" in data and self._passwords(lowered, found, begin)):
             # Only counters and URLs without a password: all ``_triage`` would drop. Most
             # OmniDimension records (six counters and a recording URL each).
             return [], []
@@ -232,9 +234,9 @@ class _InJson:
         shift = self._shift  # counters dropped (``_triage`` keeps them), markers renumbered
         if self._url != -1 and b"@" not in data:
             url = self._url
-            found = [(m - shift, start, end) for m, start, end in found if m >= shift and m != url]
-        elif shift:
-            found = [(m - shift, start, end) for m, start, end in found if m >= shift]
+            found = [(m - shift, s - begin, e - begin) for m, s, e in found if m >= shift and m != url]
+        elif shift or begin:
+            found = [(m - shift, s - begin, e - begin) for m, s, e in found if m >= shift]
         special = self._special.intersection(map(_FIRST, found))  # C-level: most records have none
         if not special or (special.isdisjoint(self._secret_markers) and not self._hidden(lowered, found)):
             return found, []
@@ -242,15 +244,16 @@ class _InJson:
         present = [text for text, raw in zip(self.texts, self._raw, strict=True) if raw in data]
         return _SCAN.find_matches_as_indexes(lowered), present
 
-    def _passwords(self, lowered: bytes, found: list[tuple[int, int, int]]) -> bool:
+    def _passwords(self, lowered: bytes, found: list[tuple[int, int, int]], begin: int = 0) -> bool:
         """Whether a URL among the matches may hold a password: an "@" after its "://", before
         its string ends (where ``_triage`` looks)."""
         url = _URL + self._shift
-        return any(marker == url and _password_after(lowered, end) for marker, _, end in found)
+        return any(marker == url and _password_after(lowered, end - begin) for marker, _, end in found)
 
-    def changing(self, payloads: Sequence[bytes]) -> list[tuple[int, bytes, list[tuple[int, int, int]]]]:
+    def changing(self, payloads: Sequence[bytes]) -> list[tuple[int, bytes, list[tuple[int, int, int]], int]]:
         """The payloads of a page that ``find`` and ``_redact_scanned`` may change, each with its
-        index, lower-cased, and its matches; the others hold only counters, URLs without a
+        index, lower-cased, its matches and where it begins in the page (the matches' offsets are
+        the page's, for ``find`` to renumber); the others hold only counters, URLs without a
         password and no "=", which those give back as they are. One pass over the page joined (a
         call per payload cost more than the scan of a small one; scanning a few payloads at a time
         was no faster). No pattern holds a newline, so no match spans two payloads and each one's
@@ -277,7 +280,7 @@ class _InJson:
         for i in sorted({bisect.bisect_right(starts, start) - 1 for start in at}):
             begin, end = starts[i], starts[i + 1] - 1
             hits = found[bisect.bisect_left(found_at, begin) : bisect.bisect_left(found_at, end)]
-            changing.append((i, lowered[begin:end], [(m, s - begin, e - begin) for m, s, e in hits]))
+            changing.append((i, lowered[begin:end], hits, begin))
         return changing
 
     def _hidden(self, lowered: bytes, found: list[tuple[int, int, int]]) -> bool:
@@ -1104,9 +1107,11 @@ def redact_serialized_many(
         raise ValueError(f"{len(values)} values for {len(payloads)} payloads")
     plain, in_json = _secrets(known_secrets)
     out = list(payloads)
-    for i, lowered, found in in_json.changing(payloads):
+    for i, lowered, found, begin in in_json.changing(payloads):
         data = payloads[i]
-        out[i] = _redact_scanned(values[i], data, lowered, *in_json.find(data, lowered, found), plain, option)
+        out[i] = _redact_scanned(
+            values[i], data, lowered, *in_json.find(data, lowered, found, begin), plain, option
+        )
     return out
 
 
