@@ -740,21 +740,31 @@ def _triage(
         if open_quote == -1 or close_quote == -1:
             left.append(hit)
             continue
-        # A credential-name marker is decided by ``_decide``, which reads only the window below
-        # when a string ends at ``close_quote`` (see ``_decide``): a custom action's keys and
-        # texts repeat from call to call, so their decisions are remembered by that window.
+        # A credential-name marker is decided by ``_decide``, which reads only a window around
+        # the string when a string ends at ``close_quote`` (see ``_decide``): a custom action's
+        # keys and texts repeat from call to call, so their decisions are remembered by it.
         if (
             text[close_quote + 1 : close_quote + 2] in _STRING_ENDS
             and close_quote - open_quote <= _DECIDED_LENGTH
         ):
             start = open_quote - _BEFORE_STRING if open_quote > _BEFORE_STRING else 0
-            key = (marker, at - start, text[start : close_quote + 3], cased[open_quote - 6 : open_quote])
-            if (decision := decisions.get(key)) is None:
+            window, entry_key = text[start : close_quote + 3], cased[open_quote - 6 : open_quote]
+            if (decision := decisions.get(key := (marker, at - start, window, entry_key))) is None:
                 if len(decisions) >= _DECISIONS:
                     decisions.clear()
-                decision = decisions[key] = _decide(text, cased, marker, at, end, open_quote, close_quote)
+                decision = decisions[key] = _decide(
+                    window,
+                    marker,
+                    at - start,
+                    end - start,
+                    open_quote - start,
+                    close_quote - start,
+                    entry_key,
+                )
         else:
-            decision = _decide(text, cased, marker, at, end, open_quote, close_quote)
+            decision = _decide(
+                text, marker, at, end, open_quote, close_quote, cased[open_quote - 6 : open_quote]
+            )
         if decision is _DROP:
             continue
         if decision is _LEFT:
@@ -785,22 +795,25 @@ _DECISIONS = 4096
 _decisions: dict[tuple[int, int, str, str], str] = {}
 
 
-def _decide(text: str, cased: str, marker: int, at: int, end: int, open_quote: int, close_quote: int) -> str:
+def _decide(
+    text: str, marker: int, at: int, end: int, open_quote: int, close_quote: int, entry_key: str
+) -> str:
     """What the credential-name marker ``marker`` at ``at:end``, inside the string quoted at
-    ``open_quote`` and ``close_quote``, calls for (``_triage``).
+    ``open_quote`` and ``close_quote`` of the lower-cased ``text``, calls for (``_triage``).
+    ``entry_key``: the six characters before the string as written (``"key":`` or not).
 
-    What it reads: ``text[max(0, open_quote - 24) : close_quote + 3]`` and
-    ``cased[open_quote - 6 : open_quote]``, when the character after ``close_quote`` is one of
-    ":,}]": before the string, the two searches below (8 and 24 characters); the string itself;
-    after it, ``text[close_quote + 1]`` and ``text[close_quote + 2]`` (a key's value's first
-    character). The patterns that could read further stop there: ``_AFTER_KEY`` (and
-    ``_PAIR_NAME_END``) need a blank, a backslash or ":" (a ",") at ``close_quote + 1``, and
-    ``_ASSIGNABLE``, run from ``end`` inside the string, reads name characters and blanks up to the
-    closing quote at the latest, may take that quote, and then needs a blank or a sign at
-    ``close_quote + 1``; no pattern looks behind. So two hits whose ``(marker, at - start, window,
-    cased[open_quote - 6 : open_quote])`` are equal are decided alike (``_triage``'s key;
-    ``test_redaction_pages`` checks it on texts that differ only outside the window). The span of
-    a value that goes whole is not part of the decision: ``_triage`` reads it every time."""
+    Where the character after ``close_quote`` is one of ":,}]" (as after every string orjson
+    writes), it reads nothing outside ``text[max(0, open_quote - 24) : close_quote + 3]``, the
+    window: before the string, two searches of 8 and 24 characters that end at its quote; the
+    string; after it, ``close_quote + 1`` and ``+ 2`` (a key's value's first character). The
+    patterns that could read further stop at ``close_quote + 1``: ``_AFTER_KEY`` and
+    ``_PAIR_NAME_END`` go on only over blanks and backslashes, and ``_ASSIGNABLE``, run from
+    ``end``, reads name characters and blanks up to the closing quote at the latest, may take
+    that quote, and then needs a blank or a sign. No pattern looks behind where it starts. So
+    the window decides (the one place it is not: a value's span, which ``_triage`` reads each
+    time): ``_triage`` remembers a decision by ``(marker, at, window, entry_key)``, the window's
+    offsets counted from its start, and decides it on the window alone
+    (``test_redaction_pages.test_a_window_decides_as_the_whole_text`` holds the two alike)."""
     if text[close_quote + 1 : close_quote + 2] == ":":  # a key, as orjson writes them
         first = text[close_quote + 2 : close_quote + 3]
     else:
@@ -825,7 +838,7 @@ def _decide(text: str, cased: str, marker: int, at: int, end: int, open_quote: i
     ):
         # Only {"key": <name>, "value": "<string>"} in that order and that case is read here:
         # other names and a value first are left to the walk.
-        return _ENTRY_VALUE if cased[open_quote - 6 : open_quote] == '"key":' else _WALK
+        return _ENTRY_VALUE if entry_key == '"key":' else _WALK
     if marker not in _READ_AROUND and _ASSIGNABLE.match(text, end) is None:
         return _DROP  # a word with nothing assigned after it ("external API", an API's host)
     return _LEFT
@@ -1140,6 +1153,8 @@ def _redact_scanned(
         return _dumps(_redact_document(value, plain), plain, option)
     if not hits and not present and b"=" not in data:
         return data  # nothing to redact
+    if not present and (spans := _decided_spans(data, lowered_bytes, hits)) is not None:
+        return _replaced(data, spans) if spans else data
     if data.isascii():  # byte offsets are character offsets
         lowered = lowered_bytes.decode()
         hits = hits + _equals(lowered)
@@ -1152,6 +1167,106 @@ def _redact_scanned(
         return data
     scrubbed = _scrub(text, present, (lowered, left), values)  # only the secrets it holds: each is a search
     return data if scrubbed is text else scrubbed.encode()
+
+
+def _decided_spans(
+    data: bytes, lowered: bytes, hits: list[tuple[int, int, int]]
+) -> list[tuple[int, int]] | None:
+    """What ``_triage`` and then ``_scrub`` replace in ``data``, read from its bytes, for the
+    payloads where every hit is decided by its window (``_decide``, remembered) or skipped, and
+    what is left to read is an OmniDimension ``secret_key_...``: most custom actions
+    (``"authenticationValue":"sk_..."``, an ``Authorization`` header entry), OmniDimension's
+    webhook payloads. None for the others (a hit left to ``_scrub`` otherwise, "=", a text that
+    is not ASCII, a value ``_triage`` would walk), which take the text path. The steps are
+    ``_triage``'s, in its order; without the decoding, lower-casing and scanning of the text
+    path, and the copies, a payload costs half as much."""
+    if b"=" in data or not data.isascii():  # "=" hits are read by ``_scrub``; offsets must be characters'
+        return None
+    decisions, values, spans = _decisions, [], []
+    for marker, at, end in hits:
+        if values and values[-1][0] <= at < values[-1][1]:
+            continue  # inside a string that goes whole
+        if marker == _COUNTER_KEY:
+            if lowered[end : end + 1] in _KEPT_STARTS_BYTES:
+                continue
+            marker, end = _TOKEN, at + len("token")
+        if marker == _URL:
+            if lowered.find(b"@", end, max(lowered.find(b'"', end), end)) != -1:
+                return None  # a URL's password: read by ``_scrub``
+            continue
+        if marker >= _NAME_MARKERS:
+            return None
+        open_quote, close_quote = lowered.rfind(b'"', 0, at), lowered.find(b'"', at)
+        if (
+            open_quote == -1
+            or close_quote == -1
+            or lowered[close_quote + 1 : close_quote + 2] not in _STRING_ENDS_BYTES
+            or close_quote - open_quote > _DECIDED_LENGTH
+        ):
+            return None
+        start = open_quote - _BEFORE_STRING if open_quote > _BEFORE_STRING else 0
+        window, entry_key = lowered[start : close_quote + 3], data[open_quote - 6 : open_quote]
+        if (decision := decisions.get(key := (marker, at - start, window, entry_key))) is None:
+            if len(decisions) >= _DECISIONS:
+                decisions.clear()
+            decision = decisions[key] = _decide(
+                window.decode(),
+                marker,
+                at - start,
+                end - start,
+                open_quote - start,
+                close_quote - start,
+                entry_key.decode(),
+            )
+        if decision is _DROP:
+            continue
+        if decision is _KEY_VALUE:
+            span = _bytes_string_after(lowered, close_quote, b":")
+        elif decision is _ENTRY_VALUE:
+            span = _bytes_string_after(data, close_quote, b',"value":')
+        elif decision is _LEFT and marker == _SECRET and (m := _SECRET_KEY_VALUE_BYTES.match(data, at)):
+            spans.append(m.span())  # as ``_span_at`` reads it (a match never begins "[REDACTED]")
+            continue
+        else:
+            return None
+        if span is None:
+            return None  # walked
+        if span[1] > span[0]:
+            values.append(span)
+    return values + spans
+
+
+_KEPT_STARTS_BYTES = frozenset(bytes([c]) for c in b"-0123456789tfn")
+_STRING_ENDS_BYTES = frozenset(bytes([c]) for c in b":,}]")
+_SECRET_KEY_VALUE_BYTES = re.compile(_SECRET_KEY_VALUE_ASCII.pattern.encode())
+
+
+def _bytes_string_after(text: bytes, close_quote: int, separator: bytes) -> tuple[int, int] | None:
+    """``_string_after`` over bytes."""
+    if text[close_quote - 1] == 0x5C or not text.startswith(separator + b'"', close_quote + 1):
+        return None
+    start = end = close_quote + 1 + len(separator) + 1
+    while (end := text.find(b'"', end)) != -1:
+        before = end
+        while text[before - 1] == 0x5C:  # a backslash
+            before -= 1
+        if (end - before) % 2 == 0:  # not escaped
+            return start, end
+        end += 1
+    return None
+
+
+def _replaced(data: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """``data`` with each span replaced by ``[REDACTED]``, as ``_scrub`` replaces them."""
+    parts, done = [], 0
+    for start, negative_end in sorted((start, -end) for start, end in spans):  # the longest first
+        if start >= done:
+            parts += (data[done:start], _REDACTED_BYTES)
+            done = -negative_end
+    return b"".join(parts) + data[done:]
+
+
+_REDACTED_BYTES = REDACTED.encode()
 
 
 def _dumps(document: Any, secrets: Sequence[str], option: int = 0) -> bytes:
