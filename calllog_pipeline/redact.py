@@ -53,7 +53,7 @@ import os
 import re
 import struct
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +258,10 @@ class _InJson:
         call per payload cost more than the scan of a small one; scanning a few payloads at a time
         was no faster). No pattern holds a newline, so no match spans two payloads and each one's
         matches are those it has alone."""
-        starts = list(itertools.accumulate((len(data) + 1 for data in payloads), initial=0))
+        # Where each payload begins in the page (each is followed by a newline): at C speed.
+        starts = list(
+            itertools.accumulate(map(operator.add, map(len, payloads), itertools.repeat(1)), initial=0)
+        )
         joined = b"\n".join(payloads)
         lowered = _ascii_lower(joined)
         found = self._scan.find_matches_as_indexes(lowered)
@@ -266,18 +269,19 @@ class _InJson:
         markers, found_at = list(map(_FIRST, found)), list(map(_SECOND, found))
         at = list(itertools.compress(found_at, map(self._not_plain.__contains__, markers)))
         at += _positions(joined, b"=")
-        if (url := self._url) != -1 and (signs := _positions(joined, b"@")):
+        if (url := self._url) != -1 and (urls := markers.count(url)) and b"@" in joined:
             # A URL's password: an "@" after its "://" in the same string. Looked for from
             # whichever the page has fewer of (OmniDimension: URLs; LeadConnector: e-mails).
-            if len(signs) < markers.count(url):
+            if len(signs := _positions(joined, b"@", urls)) < urls:
                 at += [a for a in signs if _url_before(joined, a)]
             else:
-                urls = itertools.compress(map(_THIRD, found), map(url.__eq__, markers))
-                at += [end for end in urls if _password_after(lowered, end)]
+                ends = itertools.compress(map(_THIRD, found), map(url.__eq__, markers))
+                at += [end for end in ends if _password_after(lowered, end)]
         if not at:
             return []
         changing = []
-        for i in sorted({bisect.bisect_right(starts, start) - 1 for start in at}):
+        for i in sorted(set(map(partial(bisect.bisect_right, starts), at))):
+            i -= 1
             begin, end = starts[i], starts[i + 1] - 1
             hits = found[bisect.bisect_left(found_at, begin) : bisect.bisect_left(found_at, end)]
             changing.append((i, lowered[begin:end], hits, begin))
@@ -1128,11 +1132,11 @@ def redact_serialized_many(
     return out
 
 
-def _positions(data: bytes | str, byte: bytes | str) -> list[int]:
-    """Every offset of ``byte`` in ``data``."""
+def _positions(data: bytes | str, byte: bytes | str, most: int = -1) -> list[int]:
+    """Every offset of ``byte`` in ``data`` (the first ``most`` of them, if ``most`` is given)."""
     found = []
     at = data.find(byte)
-    while at != -1:
+    while at != -1 and len(found) != most:
         found.append(at)
         at = data.find(byte, at + 1)
     return found
