@@ -1176,18 +1176,21 @@ def _redact_scanned(
 def _decided_spans(
     data: bytes, lowered: bytes, hits: list[tuple[int, int, int]]
 ) -> list[tuple[int, int]] | None:
-    """What ``_triage`` and then ``_scrub`` replace in ``data``, read from its bytes, for the
-    payloads where every hit is decided by its window (``_decide``, remembered) or skipped, and
-    what is left to read is an OmniDimension ``secret_key_...``: most custom actions
-    (``"authenticationValue":"sk_..."``, an ``Authorization`` header entry), OmniDimension's
-    webhook payloads. None for the others (a hit left to ``_scrub`` otherwise, "=", a text that
-    is not ASCII, a value ``_triage`` would walk), which take the text path. The steps are
-    ``_triage``'s, in its order; without the decoding, lower-casing and scanning of the text
-    path, and the copies, a payload costs half as much."""
-    if b"=" in data or not data.isascii():  # "=" hits are read by ``_scrub``; offsets must be characters'
+    """What ``_triage`` and then ``_scrub`` replace in ``data``, an ASCII JSON text holding no
+    known secret, read from its bytes: ``_triage``'s steps in its order, each credential-name hit
+    decided by its window (``_decide``, remembered), and each hit left for ``_scrub`` read by
+    ``_span_at`` in the string holding it alone (``_left_span``; an OmniDimension
+    ``secret_key_...`` by its pattern over the bytes). None where that cannot be told so (text
+    not ASCII, a hit outside a string, or in one followed by other than ":,}]", a value
+    ``_triage`` would walk): the text path reads it. Custom actions (``"authenticationValue"``,
+    ``Authorization`` header entries) and OmniDimension's webhook payloads take this way: no
+    decoding, lower-casing, scanning and re-encoding of the whole text, and a configuration's
+    keys and texts, the same from call to call, are not read again."""
+    if not data.isascii():  # offsets must be characters'
         return None
-    decisions, values, spans = _decisions, [], []
-    for marker, at, end in hits:
+    decisions, values, spans, left = _decisions, [], [], []
+    signs = _positions(data, b"=")  # "=" hits come after the others, as ``_equals`` adds them
+    for marker, at, end in itertools.chain(hits, ((_EQUALS, at, at + 1) for at in signs)) if signs else hits:
         if values and values[-1][0] <= at < values[-1][1]:
             continue  # inside a string that goes whole
         if marker == _COUNTER_KEY:
@@ -1196,10 +1199,11 @@ def _decided_spans(
             marker, end = _TOKEN, at + len("token")
         if marker == _URL:
             if lowered.find(b"@", end, max(lowered.find(b'"', end), end)) != -1:
-                return None  # a URL's password: read by ``_scrub``
+                left.append((marker, at, end))  # a URL's password
             continue
         if marker >= _NAME_MARKERS:
-            return None
+            left.append((marker, at, end))
+            continue
         open_quote, close_quote = lowered.rfind(b'"', 0, at), lowered.find(b'"', at)
         if (
             open_quote == -1
@@ -1228,8 +1232,8 @@ def _decided_spans(
             span = _bytes_string_after(lowered, close_quote, b":")
         elif decision is _ENTRY_VALUE:
             span = _bytes_string_after(data, close_quote, b',"value":')
-        elif decision is _LEFT and marker == _SECRET and (m := _SECRET_KEY_VALUE_BYTES.match(data, at)):
-            spans.append(m.span())  # as ``_span_at`` reads it (a match never begins "[REDACTED]")
+        elif decision is _LEFT:
+            left.append((marker, at, end))
             continue
         else:
             return None
@@ -1237,7 +1241,45 @@ def _decided_spans(
             return None  # walked
         if span[1] > span[0]:
             values.append(span)
+    for marker, at, end in left:
+        if marker == _SECRET and (m := _SECRET_KEY_VALUE_BYTES.match(data, at)):
+            spans.append(m.span())  # as ``_span_at`` reads it (no match begins "[REDACTED]")
+        elif (span := _left_span(data, lowered, marker, at, end)) is _UNTOLD:
+            return None
+        elif span is not None:
+            spans.append(span)
     return values + spans
+
+
+_UNTOLD = (-1, -1)
+
+
+def _left_span(data: bytes, lowered: bytes, marker: int, at: int, end: int) -> tuple[int, int] | None:
+    """``_span_at`` for a hit of the ASCII JSON text ``data``, read in the string holding it
+    alone; ``_UNTOLD`` where the hit is not inside a string followed by one of ":,}]".
+
+    ``_span_at`` reads nothing before that string's opening quote (a name is read back over
+    name characters, and then the one character before it), nor past the character after its
+    closing quote: every pattern it runs forward stops at a quote, but ``_ASSIGNED``, which
+    may take one and then needs a blank or a sign where one of ":,}]" stands; and
+    ``_run_end`` remembers runs of the text it is given only. So the string and the character
+    after it decide (``test_redaction_pages`` holds the two alike)."""
+    open_quote, close_quote = lowered.rfind(b'"', 0, at), lowered.find(b'"', at)
+    if (
+        open_quote == -1
+        or close_quote == -1
+        or lowered[close_quote + 1 : close_quote + 2] not in _STRING_ENDS_BYTES
+    ):
+        return _UNTOLD
+    stop = close_quote + 2
+    span = _span_at(
+        data[open_quote:stop].decode(),
+        lowered[open_quote:stop].decode(),
+        marker,
+        at - open_quote,
+        end - open_quote,
+    )
+    return None if span is None else (span[0] + open_quote, span[1] + open_quote)
 
 
 _KEPT_STARTS_BYTES = frozenset(bytes([c]) for c in b"-0123456789tfn")
