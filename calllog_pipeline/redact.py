@@ -1255,20 +1255,21 @@ _UNTOLD = (-1, -1)
 
 
 def _left_span(data: bytes, lowered: bytes, marker: int, at: int, end: int) -> tuple[int, int] | None:
-    """``_span_at`` for a hit of the ASCII JSON text ``data``, read in the string holding it
-    alone; ``_UNTOLD`` where the hit is not inside a string followed by one of ":,}]".
+    """``_span_at`` for a hit of the ASCII JSON text ``data``, read in the string value holding
+    it alone; ``_UNTOLD`` where the hit is not inside a string followed by one of ",}]".
 
     ``_span_at`` reads nothing before that string's opening quote (a name is read back over
-    name characters, and then the one character before it), nor past the character after its
-    closing quote: every pattern it runs forward stops at a quote, but ``_ASSIGNED``, which
-    may take one and then needs a blank or a sign where one of ":,}]" stands; and
-    ``_run_end`` remembers runs of the text it is given only. So the string and the character
-    after it decide (``test_redaction_pages`` holds the two alike)."""
+    name characters, then the one character before it), nor past the character after its
+    closing quote: every pattern it runs forward stops at a quote, but ``_ASSIGNED``, which may
+    take one and then needs a blank or a sign where one of ",}]" stands (after a key's quote a
+    ":" would let it read the key's value); and ``_run_end`` remembers runs of the text it is
+    given only. So the string and the character after it decide (``test_redaction_pages``
+    holds the two alike)."""
     open_quote, close_quote = lowered.rfind(b'"', 0, at), lowered.find(b'"', at)
     if (
         open_quote == -1
         or close_quote == -1
-        or lowered[close_quote + 1 : close_quote + 2] not in _STRING_ENDS_BYTES
+        or lowered[close_quote + 1 : close_quote + 2] not in _VALUE_ENDS_BYTES
     ):
         return _UNTOLD
     stop = close_quote + 2
@@ -1284,6 +1285,7 @@ def _left_span(data: bytes, lowered: bytes, marker: int, at: int, end: int) -> t
 
 _KEPT_STARTS_BYTES = frozenset(bytes([c]) for c in b"-0123456789tfn")
 _STRING_ENDS_BYTES = frozenset(bytes([c]) for c in b":,}]")
+_VALUE_ENDS_BYTES = frozenset(bytes([c]) for c in b",}]")  # after a value, not a key
 _SECRET_KEY_VALUE_BYTES = re.compile(_SECRET_KEY_VALUE_ASCII.pattern.encode())
 
 

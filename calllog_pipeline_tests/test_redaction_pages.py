@@ -108,3 +108,119 @@ def test_an_assignment_after_a_marker_is_redacted_and_a_bare_word_kept(form, whe
     for n in range(1, len(ASSIGNMENTS) + 1):
         assert f"k1-secret-{n:04d}" not in text
     assert "external api" in text
+
+
+# --- decisions read from a window, remembered from call to call ---------------------------------
+
+# Pieces of the text around a JSON string and inside it: markers in several cases, names, signs,
+# quotes and escapes, blanks, brackets (ASCII only: the bytes path reads ASCII payloads alone).
+AROUND = st.sampled_from(
+    [
+        '{"key":', '"name":', '{"Key":', '[', '[ ', '\\"', '"', ',', ':', '{', '}', ']', ' ', '\\t',
+        '"value":"v"', 'api', 'x', '"headers":[', '"apiDetails":', '\\\\', '=', '?', '&',
+    ]
+)  # fmt: skip
+INSIDE = st.sampled_from(
+    [
+        "api", "API", "Api", "token", "Token", "tokens", "secret", "auth", "Authorization", "pass",
+        "pwd", "session", "cookie", "credential", "signature", "private", "key", " key", "_key",
+        "=", ":=", ":", " ", "\\t", "\\\\", '\\"', "x", "_", "-", ".", "%3d", "%253d", "://",
+        "u:pw123456@", "@", "secret_key_ab12", "Bearer ", "basic ", "abc123456789", "sk_live_abcdef123456",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.", "external ", "?", "&", "[REDACTED]",
+    ]
+)  # fmt: skip
+
+
+def _string_hits(text: str):
+    """The hits of ``text`` as the bytes path meets them (counters read as "token"), each with
+    the string holding it when a character of ":,}]" follows that string."""
+    lowered = text.lower()
+    hits = redaction._SCAN.find_matches_as_indexes(lowered.encode())
+    hits += [(redaction._EQUALS, at, at + 1) for at in redaction._positions(lowered, "=")]
+    for marker, at, end in hits:
+        if marker == redaction._COUNTER_KEY:
+            marker, end = redaction._TOKEN, at + len("token")
+        open_quote, close_quote = lowered.rfind('"', 0, at), lowered.find('"', at)
+        after = lowered[close_quote + 1 : close_quote + 2] if close_quote != -1 else ""
+        if open_quote != -1 and after and after in ":,}]":
+            yield lowered, marker, at, end, open_quote, close_quote
+
+
+@settings(max_examples=600, derandomize=True, deadline=None, database=None)
+@given(
+    st.lists(AROUND, max_size=6).map("".join),
+    st.lists(INSIDE, min_size=1, max_size=6).map("".join),
+    st.sampled_from(":,}]"),
+    st.lists(st.one_of(AROUND, INSIDE), max_size=6).map("".join),
+)
+def test_a_window_decides_as_the_whole_text(before, inside, after_quote, after):
+    """A hit in a JSON string followed by one of ":,}]" is decided by ``_decide`` from the string
+    and a few characters around it (24 before, 2 after), and, in a value (followed by one of
+    ",}]"), read by ``_span_at`` from the string alone: the bytes path decides, remembers and
+    reads them so. Whatever stands outside, the window gives what the whole text gives."""
+    text = f'{before}"{inside}"{after_quote}{after}'
+    for lowered, marker, at, end, open_quote, close_quote in _string_hits(text):
+        if marker < redaction._NAME_MARKERS:
+            entry_key = text[open_quote - 6 : open_quote]
+            whole = redaction._decide(lowered, marker, at, end, open_quote, close_quote, entry_key)
+            start = max(0, open_quote - redaction._BEFORE_STRING)
+            window = lowered[start : close_quote + 3]
+            shifted = (at - start, end - start, open_quote - start, close_quote - start)
+            assert redaction._decide(window, marker, *shifted, entry_key) == whole, (text, marker, at)
+        alone = redaction._left_span(text.encode(), lowered.encode(), marker, at, end)
+        if after_quote == ":" and close_quote == len(before) + 1 + len(inside):
+            assert alone is redaction._UNTOLD  # a key: what is assigned to it is read in the text
+        elif alone is not redaction._UNTOLD:
+            assert alone == redaction._span_at(text, lowered, marker, at, end), (text, marker, at)
+
+
+def _custom_action(secret: str, header: bool, token: bool, case=str) -> dict:
+    url = "https://api.example.com/orders" + (f"?token={secret[:12]}" if token else "")
+    headers = [{"key": "Content-Type", "value": "application/json"}]
+    if header:
+        headers.append({"key": "Authorization", "value": f"Bearer {secret}"})
+    return _recased(
+        {
+            "actionType": "CUSTOM_ACTION",
+            "description": "Checks order status via external API",
+            "actionParameters": {
+                "apiDetails": {
+                    "url": url,
+                    "authenticationRequired": True,
+                    "authenticationValue": f"sk_live_{secret}",
+                    "headers": headers,
+                }
+            },
+        },
+        case,
+    )
+
+
+@pytest.mark.parametrize("form", CASE_FORMS)
+def test_a_configuration_sent_again_and_again_is_redacted_as_the_walk_redacts_it(form):
+    """A custom action's configuration comes back in call after call with other secrets: its keys'
+    and texts' decisions are remembered, never its values. Each call is redacted as the walk
+    redacts it, whether the decisions were remembered or not, beside the same words where they
+    decide otherwise (a key holding an object, a text with something assigned)."""
+    case = CASE_FORMS[form]
+    records = []
+    for n in range(60):
+        secret = f"s{n:03d}cret{n * 7919:08d}"
+        action = _custom_action(secret, header=n % 3 == 0, token=n % 4 == 0, case=case)
+        record = {"id": f"c{n}", "executedCallActions": [action], "total_tokens": n}
+        if n % 5 == 0:  # the same key holding an object (walked), and a text with an assignment
+            record["apiDetails"] = {"authenticationValue": {"nested": f"n-{secret}"}}
+            record["note"] = case(f"Checks order status via external API key={secret}")
+        if n % 7 == 0:
+            record["payload"] = orjson.dumps(
+                {"call_sid": f"secret_key_{secret}", "url": "https://x.example"}
+            ).decode()
+        records.append(record)
+    payloads = [orjson.dumps(record) for record in records]
+    walked = [orjson.dumps(redaction.redact_value(record, [API_KEY])) for record in records]
+    redaction._decisions.clear()
+    assert redact_serialized_many(records, payloads, [API_KEY]) == walked  # decided as they come
+    assert redact_serialized_many(records, payloads, [API_KEY]) == walked  # remembered
+    text = b"".join(walked).decode().lower()
+    for n in range(60):
+        assert f"s{n:03d}cret" not in text
