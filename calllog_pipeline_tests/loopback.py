@@ -2,8 +2,9 @@
 so a test serves the documented shapes (and the readings a page leaves open) without our simulator.
 
 The function returns a JSON body (answered 200 ``application/json``) or a ``Reply`` for anything
-else the HTTP level allows: another status, headers, raw bytes (HTML, a BOM, gzip), or ``None`` to
-drop the connection without an answer. ``ForwardingProxy`` is a proxy to put in front of it."""
+else the HTTP level allows: another status, headers (a ``Content-Length`` of its own: a body cut
+short), raw bytes (HTML, a BOM, gzip), or ``None`` to drop the connection without an answer.
+``ForwardingProxy`` is a proxy to put in front of it."""
 
 from __future__ import annotations
 
@@ -82,7 +83,10 @@ class Listing(_Loopback):
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                if "content-length" not in {name.lower() for name in reply.headers}:
+                    self.send_header("Content-Length", str(len(body)))
+                else:  # a length of the reply's own (a body cut short): nothing more on this connection
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(body)
 

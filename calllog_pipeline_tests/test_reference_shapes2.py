@@ -1,0 +1,138 @@
+"""Shapes an independent implementation of the provider APIs may send, round 2 (round 1:
+``test_reference_shapes``): HTTP habits of real servers and proxies the reference pages
+(shared/provider-api/*.txt) do not rule out, served on loopback by the documented listings of
+``test_contract_http``. Every call of the day lands once, or the run fails saying what to change,
+never showing the API key."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+import pytest
+import test_contract_http as contract
+from aiohttp.compression_utils import HAS_BROTLI
+from loopback import Reply
+
+RECORDS_KEYS = ("data", "callLogs", "call_log_data")
+
+
+def records_of(body: dict) -> list[dict]:
+    return body[next(key for key in RECORDS_KEYS if key in body)]
+
+
+# --- a redirect that leaves the key behind -----------------------------------------------------------
+
+
+# The key is sent only to the base URL's own origin: aiohttp drops it on a redirect to another host,
+# port or scheme. The usual case is a base URL written http:// for an https:// API: the server
+# answers 301 to https://, the same host on another port and scheme. The refusal that follows is no
+# wrong key: the user is told where the API answered and to point the base URL there.
+def test_a_redirect_to_another_port_says_to_fix_the_base_url_not_the_key(tmp_path):
+    def refused(number, path, query, body):
+        return Reply(401, {"error": {"code": "unauthorized", "message": "missing bearer token"}})
+
+    with contract.serve("dialnexa", "calls", refused) as there:
+
+        def moved(number, path, query, body):
+            return Reply(301, b"", {"Location": f"{there.url}{path}?{urlencode(query)}"})
+
+        result, _ = contract.run_day("dialnexa", "calls", moved, tmp_path)
+    assert not result.success
+    said = contract.failure(result)
+    assert f"redirected to {there.url}/calls" in said and "set DIALNEXA_BASE_URL" in said
+    assert "check DIALNEXA_API_KEY" not in said and contract.KEY not in said
+    assert there.requests and all("Authorization" not in headers for _, _, headers in there.requests)
+
+
+# --- a provider too slow for the read timeout --------------------------------------------------------
+
+
+# A large page at a busy hour can take longer than the read timeout on every attempt; that looks
+# like an outage, but the fix is a setting. The failure names the timeout and its variable.
+def test_answers_slower_than_the_read_timeout_fail_naming_the_timeout_setting(tmp_path):
+    def slow(number, path, query, body):
+        time.sleep(1.5)
+        return body
+
+    result, server = contract.run_day(
+        "omnidimension", "call_logs", slow, tmp_path, read_timeout_s=0.5, max_attempts=2
+    )
+    assert not result.success
+    said = contract.failure(result)
+    assert "kept failing (read timeout)" in said
+    assert "waited 0.5 s (OMNIDIM_READ_TIMEOUT_S)" in said and "raise OMNIDIM_READ_TIMEOUT_S" in said
+    assert len(server.queries) == 2
+
+
+# --- bodies that cannot be read as sent -------------------------------------------------------------
+
+
+# A body in an encoding we never asked for (br: brotli is not installed, so our Accept-Encoding
+# names gzip and deflate only; a CDN that compresses regardless) and a body shorter than its
+# Content-Length (a proxy or server cut off mid-answer) are retried, and the failure says which.
+def brotli(number, path, query, body):
+    return Reply(
+        200, b"\x1b\x03\x00\xf8\xa5\x02", {"Content-Type": "application/json", "Content-Encoding": "br"}
+    )
+
+
+def cut_short(number, path, query, body):
+    whole = json.dumps(body).encode()
+    return Reply(
+        200, whole[: len(whole) // 2], {"Content-Type": "application/json", "Content-Length": str(len(whole))}
+    )
+
+
+@pytest.mark.parametrize(
+    ("quirk", "reason"),
+    [(brotli, "undecodable body (Content-Encoding: br"), (cut_short, "body cut short")],
+    ids=["br-unasked", "cut-short"],
+)
+def test_a_body_that_cannot_be_read_as_sent_is_retried_and_named(quirk, reason, tmp_path):
+    if quirk is brotli and HAS_BROTLI:
+        pytest.skip("brotli is installed: aiohttp asks for br and reads it")
+
+    def once(number, path, query, body):
+        return quirk(number, path, query, body) if number == 1 else body
+
+    contract.assert_every_call_once("leadconnector", "call_logs", once, tmp_path)
+    result, server = contract.run_day("leadconnector", "call_logs", quirk, tmp_path / "always")
+    assert not result.success and len(server.queries) == contract.FAST["max_attempts"]
+    assert f"kept failing ({reason}" in contract.failure(result)
+
+
+# --- JSON nested deeper than a parser goes -------------------------------------------------------------
+
+
+# orjson refuses nesting past 1024 levels and the standard library's parser runs out of stack near
+# there: a page that deep (a runaway serializer) is an unreadable answer, retried like a cut-off
+# one, not a crash that names a RecursionError.
+def nested_too_deep_once(number, path, query, body):
+    if number != 1:
+        return body
+    text = json.dumps(body)
+    return Reply(200, (text[:-1] + ', "debug": ' + "[" * 5000 + "]" * 5000 + "}").encode())
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), contract.ENDPOINTS[2:], ids=contract.IDS[2:])
+def test_a_page_nested_too_deep_to_parse_is_retried(provider, endpoint, tmp_path):
+    contract.assert_every_call_once(provider, endpoint, nested_too_deep_once, tmp_path)
+
+
+# --- a total written as a float ------------------------------------------------------------------------
+
+
+# A server that keeps its count in a float column, or writes every number as one, sends the total as
+# 206.0, or as the text "206.0" (some serializers write large numbers as text; round 1 read "206").
+def total_as_float_text(number, path, query, body):
+    holder = body.get("meta", body)
+    key = next(k for k in ("total", "total_records") if k in holder)
+    holder[key] = f"{float(holder[key])}"
+    return body
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), contract.ENDPOINTS, ids=contract.IDS)
+def test_a_total_sent_as_float_text_lands_every_call_once(provider, endpoint, tmp_path):
+    contract.assert_every_call_once(provider, endpoint, total_as_float_text, tmp_path)
