@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 UTF8_BOM = b"\xef\xbb\xbf"
 NO_CONTENT = 204  # an empty listing, as some servers answer it: no body to parse
+# The least a server's asked-for wait is taken for (still capped by ``max_backoff_s``).
+MIN_ASKED_WAIT_S = 1.0
 # Retry reasons the advice after the last attempt recognises.
 CONNECT_TIMEOUT = "connect timeout"
 READ_TIMEOUT = "read timeout"
@@ -536,6 +538,9 @@ class ApiClient:
         """A retry after ``wait`` seconds (capped at ``max_backoff_s``), for which every request of
         this client holds: the server's state is shared by all of them, not just this one."""
         if wait is not None:
+            # "Retry-After: 0" (whole seconds, the rest of a window rounded down) or a reset already
+            # past is no "retry at once": every attempt would land in the same window.
+            wait = max(wait, MIN_ASKED_WAIT_S)
             self._paused_until = max(
                 self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s)
             )

@@ -136,3 +136,28 @@ def total_as_float_text(number, path, query, body):
 @pytest.mark.parametrize(("provider", "endpoint"), contract.ENDPOINTS, ids=contract.IDS)
 def test_a_total_sent_as_float_text_lands_every_call_once(provider, endpoint, tmp_path):
     contract.assert_every_call_once(provider, endpoint, total_as_float_text, tmp_path)
+
+
+# --- a rate limit that says "now" --------------------------------------------------------------------
+
+
+# Retry-After has whole seconds, and a server that rounds the rest of its window down answers
+# "Retry-After: 0" while its window still refuses. Taken as "retry at once", every attempt lands in
+# the same window and the day fails as a provider that is down; the client waits at least a second.
+def window_of_a_second_and_a_half(started: list[float]):
+    def quirk(number, path, query, body):
+        now = time.time()
+        started.append(started[0] if started else now)
+        if now - started[0] < 1.5:
+            headers = {"Retry-After": "0"}
+            return Reply(429, {"error": {"code": "rate_limited"}}, headers)
+        return body
+
+    return quirk
+
+
+@pytest.mark.parametrize("endpoint", ["calls", "call_logs"])
+def test_a_429_asking_to_wait_zero_seconds_is_waited_out_not_retried_at_once(endpoint, tmp_path):
+    contract.assert_every_call_once(
+        "dialnexa", endpoint, window_of_a_second_and_a_half([]), tmp_path, max_backoff_s=5.0
+    )
