@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
 import test_contract_http as contract
 from aiohttp.compression_utils import HAS_BROTLI
+from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 from loopback import Reply
+
+from calllog_pipeline.providers import REGISTRY
+from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
+from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
 
 RECORDS_KEYS = ("data", "callLogs", "call_log_data")
 
@@ -161,3 +167,45 @@ def test_a_429_asking_to_wait_zero_seconds_is_waited_out_not_retried_at_once(end
     contract.assert_every_call_once(
         "dialnexa", endpoint, window_of_a_second_and_a_half([]), tmp_path, max_backoff_s=5.0
     )
+
+
+# --- start times in the forms other stacks write --------------------------------------------------------
+
+
+# The pages write `2024-03-01T10:00:00.000Z`. A server in another stack writes the same instant its
+# own way: Ruby's `Time#to_s` and SQL text casts name the zone after the time ("... UTC"), Go's
+# `Time.String` adds the offset too, JavaScript's `toUTCString` and HTTP dates are RFC 2822, and a
+# template may leave a blank around the value. Each is one instant: it lands in its day, read alike
+# by the raw fetch and the normalized tables, not quarantined as an unreadable time. A zone that a
+# name alone gives (EST, JavaScript's "GMT+0530 (India Standard Time)") is not guessed at.
+OTHER_FORMS = {
+    "zone-named": ("2026-03-02 11:30:00 UTC", datetime(2026, 3, 2, 11, 30, tzinfo=UTC)),
+    "go-string": ("2026-03-02 17:00:00.25 +0530 UTC", datetime(2026, 3, 2, 11, 30, 0, 250_000, tzinfo=UTC)),
+    "rfc-2822": ("Mon, 02 Mar 2026 11:30:00 GMT", datetime(2026, 3, 2, 11, 30, tzinfo=UTC)),
+    "rfc-2822-offset": ("Mon, 02 Mar 2026 17:00:00 +0530", datetime(2026, 3, 2, 11, 30, tzinfo=UTC)),
+    "blanks": (" 2026-03-02T11:30:00.000Z ", datetime(2026, 3, 2, 11, 30, tzinfo=UTC)),
+}
+NOT_GUESSED = ["Mon, 02 Mar 2026 11:30:00 EST", "Mon Mar 02 2026 17:00:00 GMT+0530 (India Standard Time)"]
+
+
+@pytest.mark.usefixtures("fixed_ingestion_time")
+@pytest.mark.parametrize(
+    ("normalize", "name", "endpoint", "field"),
+    [
+        (dialnexa, "dialnexa_calls.json", "calls", "created_at"),
+        (dialnexa, "dialnexa_call_logs.json", "call_logs", "created_at"),
+        (leadconnector, "leadconnector_call_logs.json", "call_logs", "createdAt"),
+    ],
+    ids=["dialnexa-calls", "dialnexa-call_logs", "leadconnector"],
+)
+def test_a_start_time_in_another_stacks_form_is_read(normalize, name, endpoint, field):
+    id_key = "call_id" if endpoint == "call_logs" and normalize is dialnexa else "id"
+    sent = {**{k: text for k, (text, _) in OTHER_FORMS.items()}, **dict(enumerate(NOT_GUESSED))}
+    records = [{**fixture(name)[0], field: text, id_key: f"call_{k}"} for k, text in sent.items()]
+    tables = run(normalize, {endpoint: records}, {"timezone": "UTC"})
+    started = {row["call_id"]: row["started_at"] for row in tables["calls"]}
+    assert started == {f"call_{k}": moment for k, (_, moment) in OTHER_FORMS.items()}
+    assert sorted(row["record_id"] for row in tables["quarantine"]) == ["call_0", "call_1"]
+    provider = "dialnexa" if normalize is dialnexa else "leadconnector"
+    for text, moment in OTHER_FORMS.values():  # the fetch files the record under the same day
+        assert REGISTRY[provider].endpoint(endpoint).record_time({field: text}, {}) == moment
