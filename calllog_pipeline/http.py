@@ -47,6 +47,8 @@ MIN_ASKED_WAIT_S = 1.0
 # Retry reasons the advice after the last attempt recognises.
 CONNECT_TIMEOUT = "connect timeout"
 READ_TIMEOUT = "read timeout"
+HOST_NOT_FOUND = "host name not found (DNS)"
+NO_CONNECTION = "connection refused or host unreachable"
 
 
 class ProviderError(Exception):
@@ -364,6 +366,20 @@ class ApiClient:
                 f"({settings.connect_timeout_env}): check {settings.base_url_env} and that this machine "
                 "can reach that host (firewall, DNS); else re-run the partition once the provider recovers."
             )
+        # A typo in the base URL looks like an outage from here: retried (a resolver or a server
+        # may be down for a moment), then named.
+        if reason.startswith(HOST_NOT_FOUND) and self._proxy is None:
+            return (
+                f"The host of {self._safe(settings.base_url)} was not found (DNS): check "
+                f"{settings.base_url_env} for a typo and this machine's DNS; else re-run the partition "
+                "once the name resolves."
+            )
+        if reason.startswith(NO_CONNECTION) and self._proxy is None:
+            return (
+                f"Nothing accepted a connection at {self._safe(settings.base_url)}: check the host and "
+                f"port in {settings.base_url_env} and that this machine can reach them; else re-run the "
+                "partition once the provider recovers."
+            )
         if asked is None and self._proxy is not None:
             return (
                 f"Requests go through the proxy {self._proxy.address} (from {self._proxy.variable}): if "
@@ -495,6 +511,18 @@ class ApiClient:
         return ProviderConfigError(
             f"{self.settings.provider_title}: the base URL {self._safe(self.settings.base_url)!r} "
             f"does not start with http:// or https://: fix {self.settings.base_url_env}."
+        )
+
+    def _untrusted_certificate(self, host: str, problem: Exception) -> ProviderConfigError:
+        """The server's TLS certificate failed verification: the same on every attempt (an expired
+        or self-signed certificate, a host name it does not cover, or a proxy or firewall that
+        inspects TLS with a certificate authority of its own)."""
+        said = getattr(problem, "verify_message", None) or type(problem).__name__
+        return ProviderConfigError(
+            f"{self.settings.provider_title}: the TLS certificate of {self._safe(host)}{self._via_proxy()} "
+            f"is not trusted ({self._safe(str(said))[:80]}). If a proxy or firewall on this network "
+            "inspects TLS, set SSL_CERT_FILE to its CA certificate (PEM); else check "
+            f"{self.settings.base_url_env}. Not retried."
         )
 
     def _redirect_loop(self, path: str) -> ProviderRequestError:
@@ -650,6 +678,14 @@ class _AiohttpWire:
             raise client._retry(f"proxy error{client._via_proxy()}") from None
         except aiohttp.ClientProxyConnectionError:
             raise client._retry(f"proxy error{client._via_proxy()}") from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise client._untrusted_certificate(exc.host, exc.certificate_error) from None
+        except aiohttp.ClientConnectorDNSError:
+            raise client._retry(f"{HOST_NOT_FOUND}{client._via_proxy()}") from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc, aiohttp.ClientSSLError):
+                raise client._retry(f"TLS error: {type(exc).__name__}{client._via_proxy()}") from None
+            raise client._retry(f"{NO_CONNECTION}{client._via_proxy()}") from None
         except aiohttp.TooManyRedirects:
             raise client._redirect_loop(path) from None
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):

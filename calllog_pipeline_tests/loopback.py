@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 import urllib.error
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -40,10 +42,14 @@ DROP = None  # returned by an answer: close the connection without a response
 class _Loopback:
     """A threaded HTTP server on 127.0.0.1 (``url``), stopped on leaving its ``with`` block."""
 
-    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+    def _serve(self, handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if tls is not None:  # (certificate, key) PEM files: an https:// API
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_port}"
 
     def __enter__(self):
         return self
@@ -56,9 +62,9 @@ class _Loopback:
 class Listing(_Loopback):
     """An API on loopback: ``answer(path, query)`` gives the answer to every GET; ``requests``
     keeps each request's path, query and headers, ``queries`` the queries alone, ``arrived`` the
-    monotonic time each arrived."""
+    monotonic time each arrived. With ``tls`` (certificate and key files) it is served over https."""
 
-    def __init__(self, answer: Callable[[str, dict[str, str]], Any]):
+    def __init__(self, answer: Callable[[str, dict[str, str]], Any], tls: tuple[Path, Path] | None = None):
         self.queries: list[dict[str, str]] = []
         self.arrived: list[float] = []
         # Headers as received, read case-insensitively (``.get("Authorization")``), as HTTP defines
@@ -93,7 +99,7 @@ class Listing(_Loopback):
             def log_message(self, *args):
                 pass
 
-        self._serve(Handler)
+        self._serve(Handler, tls)
 
 
 class ForwardingProxy(_Loopback):

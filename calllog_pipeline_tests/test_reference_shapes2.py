@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import pytest
 import test_contract_http as contract
 from aiohttp.compression_utils import HAS_BROTLI
+from alert_receivers import self_signed_certificate
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 from loopback import Reply
 
@@ -209,3 +210,54 @@ def test_a_start_time_in_another_stacks_form_is_read(normalize, name, endpoint, 
     provider = "dialnexa" if normalize is dialnexa else "leadconnector"
     for text, moment in OTHER_FORMS.values():  # the fetch files the record under the same day
         assert REGISTRY[provider].endpoint(endpoint).record_time({field: text}, {}) == moment
+
+
+# --- a base URL that reaches no API ------------------------------------------------------------------
+
+
+# A typo in the host, or a port nothing listens on, looks like an outage from the client: it is
+# retried (a resolver or a server may be down for a moment), and when the attempts run out the
+# failure says what to check instead of only "the provider looks down".
+@pytest.mark.parametrize(
+    ("base_url", "reason", "advice"),
+    [
+        ("http://api.dialnexa.invalid/v1", "host name not found (DNS)", "check DIALNEXA_BASE_URL for a typo"),
+        (
+            "http://127.0.0.1:9/v1",
+            "connection refused or host unreachable",
+            "check the host and port in DIALNEXA_BASE_URL",
+        ),
+    ],
+    ids=["host-not-found", "nothing-listening"],
+)
+def test_a_base_url_that_reaches_nothing_fails_naming_the_setting(base_url, reason, advice, tmp_path):
+    api = type(REGISTRY["dialnexa"].api())(base_url=base_url, api_key=contract.KEY, **contract.FAST)
+    result = contract.materialize("dialnexa", "calls", api, tmp_path)
+    assert not result.success
+    said = contract.failure(result)
+    assert f"kept failing ({reason})" in said and advice in said and contract.KEY not in said
+
+
+# --- an https API whose certificate is not trusted -------------------------------------------------------
+
+
+# A proxy or firewall that inspects TLS presents a certificate of its own authority, which the
+# client does not trust until SSL_CERT_FILE names it. Every attempt fails the same way, so the day
+# fails at once, saying so, instead of being retried until the provider is reported down; with
+# SSL_CERT_FILE set the same API lands every call.
+def test_an_untrusted_certificate_fails_at_once_naming_ssl_cert_file(monkeypatch, tmp_path):
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    tls = self_signed_certificate(tmp_path)
+    with contract.serve("omnidimension", "call_logs", tls=tls) as server:
+        api = contract.resource("omnidimension", server)
+        result = contract.materialize("omnidimension", "call_logs", api, tmp_path / "untrusted")
+        assert not result.success
+        said = contract.failure(result)
+        assert "TLS certificate of 127.0.0.1 is not trusted" in said and "set SSL_CERT_FILE" in said
+        assert "Not retried" in said and "kept failing" not in said
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls[0]))
+        result = contract.materialize("omnidimension", "call_logs", api, tmp_path)
+    assert result.success, contract.failure(result)
+    assert contract.landed("omnidimension", "call_logs", tmp_path) == sorted(contract.DAY_CALLS)
