@@ -268,7 +268,11 @@ class WindowFetch:
                 self.endpoint.path, self._params(number), headers, parse=self.endpoint.read_page
             )
         except ProviderRequestError as refused:
-            if refused.status not in PAST_END_STATUSES or number <= self._page_count(self._answered_total):
+            if refused.status not in PAST_END_STATUSES:
+                raise
+            if number <= self._page_count(self._answered_total) and not await self._merged_into_previous(
+                number
+            ):
                 raise
             # A page after the last one by the total, asked for in case the total counts short:
             # some servers answer it "Invalid page." (Django REST framework's 404) or "out of
@@ -305,6 +309,17 @@ class WindowFetch:
         self._answered_total = max(self._answered_total, total)
         self._same_answer(number, records)
         return Page(number, records, total, fetched_at, response.headers.get("etag"))
+
+    async def _merged_into_previous(self, number: int) -> bool:
+        """Whether page ``number``, refused though the total counts it, is a short last page that
+        the server listed on the page before it instead: Django's paginator with ``orphans`` does
+        (a last page of few records joins the one before, which then holds more than the page size,
+        and the page number the total implies is "Invalid page."). Asks for that page again."""
+        remainder = self._answered_total - (number - 1) * self.size
+        if number < 2 or not 0 < remainder < self.size:  # only the last page by the total joins
+            return False
+        previous = await self._fetch(number - 1)
+        return (number - 2) * self.size + previous.listed >= self._answered_total
 
     def _same_answer(self, number: int, records: list) -> None:
         """Fail when several page numbers answer the same records: the provider, or a cache in front
