@@ -22,6 +22,7 @@ import logging
 import math
 import time
 import urllib.request
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -496,6 +497,11 @@ class ApiClient:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
+            if (unpacked := _gunzipped(raw.content)) is not None:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    # Gzip that no Content-Encoding announced (a server that forgot the header, or
+                    # a proxy that compressed an already compressed body): what the server meant.
+                    return Response(status, orjson.loads(unpacked), raw.headers, len(raw.content))
             if (charset := raw.charset) and charset.replace("-", "").lower() != "utf8":
                 with contextlib.suppress(orjson.JSONDecodeError, LookupError, ValueError):
                     # JSON is UTF-8 by its RFC, but a server may say it sends another charset.
@@ -877,6 +883,20 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value >= 0 else None
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_GUNZIPPED = 256 * 2**20  # bytes: a page is a few MiB; a "gzip bomb" stops here
+
+
+def _gunzipped(content: bytes) -> bytes | None:
+    """``content`` decompressed when it is gzip (its magic number first), else None."""
+    if not content.startswith(GZIP_MAGIC):
+        return None
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(content, MAX_GUNZIPPED)
+    except zlib.error:
+        return None
 
 
 def _lenient_json(text: str) -> Any:

@@ -6,6 +6,7 @@ never showing the API key."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import time
@@ -292,3 +293,26 @@ def test_a_short_last_page_joined_to_the_one_before_lands_every_call_once(provid
         result = contract.materialize(provider, endpoint, api, tmp_path)
     assert result.success, contract.failure(result)
     assert contract.landed(provider, endpoint, tmp_path) == sorted(contract.DAY_CALLS)
+
+
+# --- gzip that no header announces ---------------------------------------------------------------------
+
+
+# A server that compresses its answers but forgets `Content-Encoding` (or a proxy that compresses a
+# body already compressed, so that one decoding leaves gzip) sends what it meant, gzipped: read, not
+# retried as an unreadable body until the provider is reported down.
+def gzip_unannounced(number, path, query, body):
+    return Reply(200, gzip.compress(json.dumps(body).encode()), {"Content-Type": "application/json"})
+
+
+def gzip_twice(number, path, query, body):
+    twice = gzip.compress(gzip.compress(json.dumps(body).encode()))
+    return Reply(200, twice, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+
+@pytest.mark.parametrize("quirk", [gzip_unannounced, gzip_twice], ids=["unannounced", "twice"])
+@pytest.mark.parametrize(("provider", "endpoint"), contract.ENDPOINTS[1:3], ids=contract.IDS[1:3])
+def test_gzip_that_no_header_announces_lands_every_call_once(provider, endpoint, quirk, tmp_path):
+    server = contract.assert_every_call_once(provider, endpoint, quirk, tmp_path)
+    pages = [query["page"] for query in server.queries]
+    assert len(pages) == len(set(pages))  # each page read at once, not retried
