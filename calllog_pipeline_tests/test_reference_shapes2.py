@@ -10,7 +10,7 @@ import gzip
 import json
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -316,3 +316,34 @@ def test_gzip_that_no_header_announces_lands_every_call_once(provider, endpoint,
     server = contract.assert_every_call_once(provider, endpoint, quirk, tmp_path)
     pages = [query["page"] for query in server.queries]
     assert len(pages) == len(set(pages))  # each page read at once, not retried
+
+
+# --- an unfiltered listing sorted oldest first --------------------------------------------------------------
+
+
+# OmniDimension's page shows no order for `/calls/logs` (one record in its example); the listing is
+# read as newest first, as the provider lists it. A server that lists by id (a query without an
+# ORDER BY) sends the oldest first: searched for at the newest end, the day was read from one page
+# and landed short, as a success (76 of 206 calls lost). Read from its start instead, up to the
+# first page past the day: every call once, whether the day is the listing's newest or not.
+@pytest.mark.parametrize("calls_after_the_day", [0, 400])
+def test_an_unfiltered_listing_sorted_oldest_first_lands_every_call_once(calls_after_the_day, tmp_path):
+    later = {f"m{i:03d}": contract.END + timedelta(hours=2, minutes=i) for i in range(calls_after_the_day)}
+    calls = {**contract.DAY_CALLS, **contract.AROUND, **later}
+    oldest_first = [
+        {"id": name, "time_of_call": moment.strftime("%m/%d/%Y %H:%M:%S"), "call_status": "completed"}
+        for name, moment in sorted(calls.items(), key=lambda item: item[1])
+    ]
+
+    def answer(path: str, query: dict[str, str]) -> dict:
+        number, size = int(query["pageno"]), int(query["pagesize"])
+        return {
+            "call_log_data": oldest_first[(number - 1) * size : number * size],
+            "total_records": len(calls),
+        }
+
+    with Listing(answer) as server:
+        api = contract.resource("omnidimension", server)
+        result = contract.materialize("omnidimension", "call_logs", api, tmp_path)
+    assert result.success, contract.failure(result)
+    assert contract.landed("omnidimension", "call_logs", tmp_path) == sorted(contract.DAY_CALLS)
