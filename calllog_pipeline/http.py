@@ -22,6 +22,7 @@ import logging
 import math
 import time
 import urllib.request
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,13 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 UTF8_BOM = b"\xef\xbb\xbf"
 NO_CONTENT = 204  # an empty listing, as some servers answer it: no body to parse
+# The least a server's asked-for wait is taken for (still capped by ``max_backoff_s``).
+MIN_ASKED_WAIT_S = 1.0
+# Retry reasons the advice after the last attempt recognises.
+CONNECT_TIMEOUT = "connect timeout"
+READ_TIMEOUT = "read timeout"
+HOST_NOT_FOUND = "host name not found (DNS)"
+NO_CONNECTION = "connection refused or host unreachable"
 
 
 class ProviderError(Exception):
@@ -136,6 +144,8 @@ class ClientSettings:
     throttle_wait_s: float | None = None  # wait after a 429 that names no time of its own
     base_url_env: str = "the base URL setting"  # named when the URL finds no API
     max_backoff_env: str = "the maximum backoff setting"  # named when a server asks for longer
+    connect_timeout_env: str = "the connect timeout setting"  # named when connecting keeps timing out
+    read_timeout_env: str = "the read timeout setting"  # named when answers keep timing out
 
 
 @dataclass
@@ -337,12 +347,40 @@ class ApiClient:
                 f"{self.settings.provider_title} {path} kept failing ({exc.reason}) after "
                 f"{self.settings.max_attempts} attempts over {time.monotonic() - started:.0f}s. "
                 "The provider looks down or overloaded; nothing was written for this partition and "
-                f"earlier files are untouched. {self._what_to_do(exc.retry_after)}"
+                f"earlier files are untouched. {self._what_to_do(exc.retry_after, exc.reason)}"
             ) from None
         raise AssertionError("unreachable")
 
-    def _what_to_do(self, asked: float | None) -> str:
+    def _what_to_do(self, asked: float | None, reason: str = "") -> str:
         """Advice once the attempts are spent, with the wait the server last asked for."""
+        settings = self.settings
+        if reason.startswith(READ_TIMEOUT) and self._proxy is None:
+            # A slow provider (a large page at a busy hour) looks the same as one that is down.
+            return (
+                f"Each attempt waited {settings.read_timeout_s:g} s ({settings.read_timeout_env}) for "
+                f"data: if the provider is slow rather than down, raise {settings.read_timeout_env}; "
+                "else re-run the partition once it recovers."
+            )
+        if reason.startswith(CONNECT_TIMEOUT) and self._proxy is None:
+            return (
+                f"No connection to {self._safe(settings.base_url)} within {settings.connect_timeout_s:g} s "
+                f"({settings.connect_timeout_env}): check {settings.base_url_env} and that this machine "
+                "can reach that host (firewall, DNS); else re-run the partition once the provider recovers."
+            )
+        # A typo in the base URL looks like an outage from here: retried (a resolver or a server
+        # may be down for a moment), then named.
+        if reason.startswith(HOST_NOT_FOUND) and self._proxy is None:
+            return (
+                f"The host of {self._safe(settings.base_url)} was not found (DNS): check "
+                f"{settings.base_url_env} for a typo and this machine's DNS; else re-run the partition "
+                "once the name resolves."
+            )
+        if reason.startswith(NO_CONNECTION) and self._proxy is None:
+            return (
+                f"Nothing accepted a connection at {self._safe(settings.base_url)}: check the host and "
+                f"port in {settings.base_url_env} and that this machine can reach them; else re-run the "
+                "partition once the provider recovers."
+            )
         if asked is None and self._proxy is not None:
             return (
                 f"Requests go through the proxy {self._proxy.address} (from {self._proxy.variable}): if "
@@ -425,12 +463,14 @@ class ApiClient:
         if status in (401, 403):
             said = self._safe(raw.text)[:200].strip()
             if raw.moved_to is not None:
-                # The key is not carried to another host: the API has moved, the key may be fine.
+                # The key is not carried to another origin: the API has moved (or the base URL says
+                # http:// where the API is https://), the key may be fine.
                 moved_to = self._safe(raw.moved_to)
                 raise ProviderAuthError(
-                    f"{self.settings.provider_title} {path} redirected to {moved_to}, another host, which "
-                    f"answered HTTP {status} (the API key is not sent to another host): "
-                    f"if the API has moved there, set {self.settings.base_url_env} to it. Not retried."
+                    f"{self.settings.provider_title} {path} redirected to {moved_to}, another host, port or "
+                    f"scheme than {self.settings.base_url_env} names, which answered HTTP {status} (the API "
+                    f"key is sent only to the base URL's own): if the API is there, set "
+                    f"{self.settings.base_url_env} to it. Not retried."
                 )
             raise ProviderAuthError(
                 f"{self.settings.provider_title} refused the credentials for {path} (HTTP {status}"
@@ -457,6 +497,11 @@ class ApiClient:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
+            if (unpacked := _gunzipped(raw.content)) is not None:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    # Gzip that no Content-Encoding announced (a server that forgot the header, or
+                    # a proxy that compressed an already compressed body): what the server meant.
+                    return Response(status, orjson.loads(unpacked), raw.headers, len(raw.content))
             if (charset := raw.charset) and charset.replace("-", "").lower() != "utf8":
                 with contextlib.suppress(orjson.JSONDecodeError, LookupError, ValueError):
                     # JSON is UTF-8 by its RFC, but a server may say it sends another charset.
@@ -472,6 +517,18 @@ class ApiClient:
         return ProviderConfigError(
             f"{self.settings.provider_title}: the base URL {self._safe(self.settings.base_url)!r} "
             f"does not start with http:// or https://: fix {self.settings.base_url_env}."
+        )
+
+    def _untrusted_certificate(self, host: str, problem: Exception) -> ProviderConfigError:
+        """The server's TLS certificate failed verification: the same on every attempt (an expired
+        or self-signed certificate, a host name it does not cover, or a proxy or firewall that
+        inspects TLS with a certificate authority of its own)."""
+        said = getattr(problem, "verify_message", None) or type(problem).__name__
+        return ProviderConfigError(
+            f"{self.settings.provider_title}: the TLS certificate of {self._safe(host)}{self._via_proxy()} "
+            f"is not trusted ({self._safe(str(said))[:80]}). If a proxy or firewall on this network "
+            "inspects TLS, set SSL_CERT_FILE to its CA certificate (PEM); else check "
+            f"{self.settings.base_url_env}. Not retried."
         )
 
     def _redirect_loop(self, path: str) -> ProviderRequestError:
@@ -515,6 +572,9 @@ class ApiClient:
         """A retry after ``wait`` seconds (capped at ``max_backoff_s``), for which every request of
         this client holds: the server's state is shared by all of them, not just this one."""
         if wait is not None:
+            # "Retry-After: 0" (whole seconds, the rest of a window rounded down) or a reset already
+            # past is no "retry at once": every attempt would land in the same window.
+            wait = max(wait, MIN_ASKED_WAIT_S)
             self._paused_until = max(
                 self._paused_until, time.monotonic() + min(wait, self.settings.max_backoff_s)
             )
@@ -547,7 +607,7 @@ class Answer:
     headers: Mapping[str, str]  # looked up case-insensitively
     content: bytes
     charset: str | None  # as the Content-Type names it
-    moved_to: str | None = None  # where a redirect to another host led (no query), if one did
+    moved_to: str | None = None  # where a redirect that dropped the key led (no query), if one did
 
     @property
     def text(self) -> str:
@@ -557,6 +617,11 @@ class Answer:
             codecs.lookup(charset)
             return self.content.decode(charset, errors="replace")
         return self.content.decode("utf-8", errors="replace")
+
+
+def _key_dropped(ours: Mapping[str, str], sent: Mapping[str, str]) -> bool:
+    """Whether a followed redirect left the key behind: ours carry it, the last request did not."""
+    return "authorization" in {k.lower() for k in ours} and "Authorization" not in sent
 
 
 def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -570,7 +635,7 @@ class _AiohttpWire:
     building (its URL is parsed three times a request) cost twice what aiohttp does for a page
     (1.5-1.8 against 0.7-0.9 CPU-ms a 50-record LeadConnector page, body decode included), and a
     100,000-call day reads 2,000-2,200 pages. Redirects are followed (at most 5); aiohttp drops the
-    Authorization header when one leads to another host."""
+    Authorization header when one leads to another origin (host, port or scheme)."""
 
     def __init__(self, settings: ClientSettings, proxy: EnvironmentProxy | None):
         self.settings, self.proxy = settings, proxy
@@ -602,6 +667,7 @@ class _AiohttpWire:
         self, path: str, params: Mapping[str, Any], headers: dict[str, str], client: ApiClient
     ) -> Answer:
         proxy = self.proxy
+        answer = None
         try:
             async with self._open().get(
                 self.base + path,
@@ -618,20 +684,40 @@ class _AiohttpWire:
             raise client._retry(f"proxy error{client._via_proxy()}") from None
         except aiohttp.ClientProxyConnectionError:
             raise client._retry(f"proxy error{client._via_proxy()}") from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise client._untrusted_certificate(exc.host, exc.certificate_error) from None
+        except aiohttp.ClientConnectorDNSError:
+            raise client._retry(f"{HOST_NOT_FOUND}{client._via_proxy()}") from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc, aiohttp.ClientSSLError):
+                raise client._retry(f"TLS error: {type(exc).__name__}{client._via_proxy()}") from None
+            raise client._retry(f"{NO_CONNECTION}{client._via_proxy()}") from None
         except aiohttp.TooManyRedirects:
             raise client._redirect_loop(path) from None
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
             raise client._not_a_url() from None
-        except TimeoutError:  # aiohttp's connect and read timeouts are TimeoutErrors too
-            raise client._retry(f"timeout{client._via_proxy()}") from None
-        except aiohttp.ClientPayloadError as exc:
-            if "content-encoding" in str(exc).lower():
-                # A body its Content-Encoding does not describe (a proxy that decoded it already).
-                raise client._retry("undecodable body (Content-Encoding)") from None
+        except aiohttp.ConnectionTimeoutError:
+            raise client._retry(f"{CONNECT_TIMEOUT}{client._via_proxy()}") from None
+        except TimeoutError:  # aiohttp's read timeout (SocketTimeoutError) is a TimeoutError too
+            raise client._retry(f"{READ_TIMEOUT}{client._via_proxy()}") from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+            said = str(exc)
+            if (at := said.lower().find("content-encoding:")) >= 0:
+                # A body its Content-Encoding does not describe (a proxy that decoded it already),
+                # or in one we do not decode (br, zstd: not asked for in our Accept-Encoding).
+                named = answer.headers.get("content-encoding") if answer is not None else None
+                encoding = named or said[at + len("content-encoding:") :].split(".")[0].strip()
+                raise client._retry(
+                    f"undecodable body (Content-Encoding: {client._safe(encoding)[:24]})"
+                ) from None
+            if "content length" in said.lower() or "not completed" in said.lower():
+                raise client._retry(f"body cut short{client._via_proxy()}") from None
             raise client._retry(f"connection error: {type(exc).__name__}{client._via_proxy()}") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise client._retry(f"connection error: {type(exc).__name__}{client._via_proxy()}") from None
-        moved = answer.history and answer.url.host != answer.history[0].url.host
+        # aiohttp drops the key on a redirect to another origin: another host, port or scheme (an
+        # http:// base URL sent on to https:// too). The last request's own headers say if it did.
+        moved = answer.history and _key_dropped(self.headers, answer.request_info.headers)
         return Answer(
             answer.status,
             answer.headers,
@@ -663,8 +749,10 @@ class _HttpxWire:
     ) -> Answer:
         try:
             raw = await self._http.get(path, params=params, headers=headers)
+        except httpx.ConnectTimeout:
+            raise client._retry(CONNECT_TIMEOUT) from None
         except httpx.TimeoutException:
-            raise client._retry("timeout") from None
+            raise client._retry(READ_TIMEOUT) from None
         except httpx.UnsupportedProtocol:
             raise client._not_a_url() from None
         except httpx.DecodingError:
@@ -673,7 +761,7 @@ class _HttpxWire:
             raise client._redirect_loop(path) from None
         except httpx.TransportError as exc:
             raise client._retry(f"connection error: {type(exc).__name__}") from None
-        moved = raw.history and raw.url.host != raw.history[0].url.host
+        moved = raw.history and _key_dropped(self._http.headers, raw.request.headers)
         return Answer(
             raw.status_code,
             raw.headers,
@@ -797,16 +885,29 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_GUNZIPPED = 256 * 2**20  # bytes: a page is a few MiB; a "gzip bomb" stops here
+
+
+def _gunzipped(content: bytes) -> bytes | None:
+    """``content`` decompressed when it is gzip (its magic number first), else None."""
+    if not content.startswith(GZIP_MAGIC):
+        return None
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(content, MAX_GUNZIPPED)
+    except zlib.error:
+        return None
+
+
 def _lenient_json(text: str) -> Any:
     """JSON that orjson refuses but is still what the server meant, or None: a lone UTF-16
     surrogate escape (``"\\ud83d"``: a JavaScript server cutting a text in the middle of an emoji
     writes one) becomes U+FFFD, and ``NaN``/``Infinity`` (Python's ``json.dumps`` writes them) become
     null, as orjson writes them. Only on orjson's failure path: a well-formed body never gets here."""
     try:
-        body = json.loads(text)
-    except ValueError:
+        return _well_formed(json.loads(text))
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than orjson's 1024 levels
         return None
-    return _well_formed(body)
 
 
 def _well_formed(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -32,15 +33,46 @@ def parse_iso_utc(value: object) -> datetime | None:
     except ValueError:
         if _EPOCH_TEXT.fullmatch(value):  # the epoch number sent as text, as numbers often are
             return from_epoch(float(value))
-        try:  # RFC 3339 allows a lower-case "t" and "z"; fromisoformat does not (rare: tried last)
-            moment = datetime.fromisoformat(value.upper())
-        except ValueError:
+        if (moment := _other_instant(value)) is None:
             return None
     if moment.tzinfo is None:  # a bare ISO string from an API documented as UTC
         moment = moment.replace(tzinfo=UTC)
     try:
         return moment.astimezone(UTC)
     except OverflowError:  # a valid time that is before year 1 or after 9999 in UTC
+        return None
+
+
+# A zone written as its name after the time: Ruby's ``Time#to_s`` ("... UTC"), Go's ``Time.String``
+# ("... +0000 UTC"), SQL engines' text casts.
+_ZONE_NAME = re.compile(r"\s*(?:UTC|GMT)$")
+# A blank before the offset (Go's "... +0530"), which fromisoformat takes only after some layouts.
+_BLANK_OFFSET = re.compile(r"\s+([+-][0-9]{2}:?[0-9]{2})$")
+# RFC 2822 with a numeric zone or GMT/UTC (``email.utils`` reads "GMT+0530" as GMT, so only these).
+_RFC_2822 = re.compile(
+    r"(?:[A-Za-z]{3}, )?[0-9]{1,2} [A-Za-z]{3} [0-9]{4} [0-9]{2}:[0-9]{2}(?::[0-9]{2})? "
+    r"(?:GMT|UTC|[+-][0-9]{4})"
+)
+
+
+def _other_instant(value: str) -> datetime | None:
+    """The instant forms ``fromisoformat`` refuses that still say one thing (rare: tried last):
+    RFC 3339's lower-case ``t`` and ``z``, blanks around the text, a zone named UTC or GMT after the
+    time, and RFC 2822 (``Mon, 02 Mar 2026 10:00:00 GMT``: JavaScript's ``toUTCString``)."""
+    text = _BLANK_OFFSET.sub(r"\1", _ZONE_NAME.sub("", value.strip().upper()))
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)  # naive (no offset, or the zone named UTC): read as UTC
+    except ValueError:
+        pass
+    if _EPOCH_TEXT.fullmatch(text):
+        return from_epoch(float(text))
+    if not _RFC_2822.fullmatch(value.strip()):  # the parser below guesses at anything else
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
         return None
 
 

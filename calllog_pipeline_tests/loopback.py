@@ -2,13 +2,15 @@
 so a test serves the documented shapes (and the readings a page leaves open) without our simulator.
 
 The function returns a JSON body (answered 200 ``application/json``) or a ``Reply`` for anything
-else the HTTP level allows: another status, headers, raw bytes (HTML, a BOM, gzip), or ``None`` to
-drop the connection without an answer. ``ForwardingProxy`` is a proxy to put in front of it."""
+else the HTTP level allows: another status, headers (a ``Content-Length`` of its own: a body cut
+short), raw bytes (HTML, a BOM, gzip), or ``None`` to drop the connection without an answer.
+``ForwardingProxy`` is a proxy to put in front of it."""
 
 from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 import urllib.error
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,10 +42,14 @@ DROP = None  # returned by an answer: close the connection without a response
 class _Loopback:
     """A threaded HTTP server on 127.0.0.1 (``url``), stopped on leaving its ``with`` block."""
 
-    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+    def _serve(self, handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if tls is not None:  # (certificate, key) PEM files: an https:// API
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_port}"
 
     def __enter__(self):
         return self
@@ -55,9 +62,9 @@ class _Loopback:
 class Listing(_Loopback):
     """An API on loopback: ``answer(path, query)`` gives the answer to every GET; ``requests``
     keeps each request's path, query and headers, ``queries`` the queries alone, ``arrived`` the
-    monotonic time each arrived."""
+    monotonic time each arrived. With ``tls`` (certificate and key files) it is served over https."""
 
-    def __init__(self, answer: Callable[[str, dict[str, str]], Any]):
+    def __init__(self, answer: Callable[[str, dict[str, str]], Any], tls: tuple[Path, Path] | None = None):
         self.queries: list[dict[str, str]] = []
         self.arrived: list[float] = []
         # Headers as received, read case-insensitively (``.get("Authorization")``), as HTTP defines
@@ -82,14 +89,17 @@ class Listing(_Loopback):
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                if "content-length" not in {name.lower() for name in reply.headers}:
+                    self.send_header("Content-Length", str(len(body)))
+                else:  # a length of the reply's own (a body cut short): nothing more on this connection
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
 
-        self._serve(Handler)
+        self._serve(Handler, tls)
 
 
 class ForwardingProxy(_Loopback):

@@ -119,7 +119,7 @@ LISTINGS = {
 Quirk = Callable[[int, str, dict[str, str], dict], Any]
 
 
-def serve(provider: str, endpoint: str, quirk: Quirk | None = None) -> Listing:
+def serve(provider: str, endpoint: str, quirk: Quirk | None = None, tls=None) -> Listing:
     listing, path = LISTINGS[provider, endpoint], REGISTRY[provider].endpoint(endpoint).path
     count = iter(range(10**9))
 
@@ -131,7 +131,7 @@ def serve(provider: str, endpoint: str, quirk: Quirk | None = None) -> Listing:
             return body if asked.endswith(path) else Reply(404, {"detail": "Not Found"})
         return quirk(number, asked, query, body)
 
-    return Listing(answer)
+    return Listing(answer, tls)
 
 
 def resource(provider: str, server: Listing, **settings):

@@ -8,6 +8,7 @@ records become canonical rows. Nothing outside that package knows a provider's q
 from __future__ import annotations
 
 import enum
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -117,6 +118,8 @@ class ProviderApi(dg.ConfigurableResource):
                 api_key_env=self.env_var("api_key"),
                 base_url_env=self.env_var("base_url"),
                 max_backoff_env=self.env_var("max_backoff_s"),
+                connect_timeout_env=self.env_var("connect_timeout_s"),
+                read_timeout_env=self.env_var("read_timeout_s"),
                 rate_limit_requests=self.rate_limit_requests,
                 rate_limit_period_s=self.rate_limit_period_s,
                 max_concurrency=self.max_concurrency,
@@ -203,10 +206,8 @@ def json_listing(records_key: str, *total_path: str) -> Callable[[Any], tuple[li
             total = total[key]
         if isinstance(total, bool) or not isinstance(total, int | float | str):
             raise ShapeChanged(".".join(total_path), f"not a count: {total!r}"[:80])
-        try:
-            count = int(total)
-        except ValueError:
-            raise ShapeChanged(".".join(total_path), f"not a count: {total!r}"[:80]) from None
+        if (count := _whole_number(total)) is None:
+            raise ShapeChanged(".".join(total_path), f"not a count: {total!r}"[:80])
         # A negative count ("unknown") or one no listing holds (a placeholder) is only a hint: the
         # fetch reads pages until they end, and the footer and metadata need a 64-bit integer.
         count = min(max(count, 0), MAX_TOTAL)
@@ -227,6 +228,21 @@ def _count_absent(body: dict, total_path: tuple[str, ...]) -> bool:
             return True
         body = body[key]
     return False
+
+
+def _whole_number(value: int | float | str) -> int | None:
+    """A count as the JSON number or text it is sent as: ``150``, ``150.0``, ``"150"``, ``"150.0"``
+    (a total from a float column, or serialized by a server that writes every number as a float);
+    None for anything else (``"n/a"``, ``"150.5"``, ``"1e400"``)."""
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return int(number) if math.isfinite(number) and number.is_integer() else None
 
 
 _MISSING = object()

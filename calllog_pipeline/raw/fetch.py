@@ -163,7 +163,11 @@ class WindowFetch:
         self.stored_page = stored_page
         self.progress = progress
         self.stats = FetchStats()
-        self.coverage = Coverage(endpoint.order, self.size)
+        # How the listing is read: as the endpoint declares it, unless an unfiltered listing turns
+        # out to be sorted the other way (``_sorted_oldest_first``).
+        self.order = endpoint.order
+        self.bounded = endpoint.paging is Paging.WINDOWED  # read from one end to the other
+        self.coverage = Coverage(self.order, self.size)
         self._seen: set[str] = set()
         self._held: list[repeated_hour.Held] = []
         self._listed: dict[int, int] = {}  # records each page number listed, as last read
@@ -182,7 +186,19 @@ class WindowFetch:
         started = time.monotonic()
         first = await self._fetch(1)
         self._fit_page_size(first)
-        if self.endpoint.paging is Paging.WINDOWED:
+        if not self.bounded and self._sorted_oldest_first(first):
+            # An unfiltered listing the provider sorts oldest first (OmniDimension's page shows no
+            # order; a server without an ORDER BY lists by id): searched as if newest first, the
+            # window would be looked for at the wrong end and the day land short, successfully.
+            # Read from its start instead, up to the first page past the window: every record, at
+            # the cost of the pages before the window.
+            self.progress(
+                "the listing is sorted oldest first, not newest first as documented: reading it from "
+                "page 1 to the window's end (every page before the window is read too)"
+            )
+            self.order, self.bounded = Order.OLDEST_FIRST, True
+            self.coverage = Coverage(self.order, self.size)
+        if self.bounded:
             await self._fetch_windowed(first)
             await self._settle_ties()
             if skipped := self.coverage.unread_after_window():
@@ -220,7 +236,7 @@ class WindowFetch:
                     f"the listing's total fell from {shrank.before} to {shrank.after} while it was read "
                     "(records deleted): reading it again from page 1"
                 )
-                self.coverage = Coverage(self.endpoint.order, self.size)
+                self.coverage = Coverage(self.order, self.size)
                 self._listed, self._ties = {}, {}
                 first = await self._fetch(1)
         self.progress(
@@ -233,6 +249,18 @@ class WindowFetch:
         return f"{number}/{self.size}"
 
     # -- paging -----------------------------------------------------------------------------
+
+    def _sorted_oldest_first(self, first: Page) -> bool:
+        """Whether a listing declared newest first lists its first page oldest first: its times
+        mostly rise. Only a listing longer than its first page matters (that page is all of a
+        shorter one), and a falling listing rises once at most, where a DST fall-back repeats an
+        hour of local times."""
+        if self.order is not Order.NEWEST_FIRST or first.total <= first.listed:
+            return False
+        times = self._times(first)
+        rises = sum(later > earlier for earlier, later in itertools.pairwise(times))
+        falls = sum(later < earlier for earlier, later in itertools.pairwise(times))
+        return rises >= 2 and rises > 2 * falls
 
     def _fit_page_size(self, first: Page) -> None:
         """Page by what the provider sends: a server that caps pages below the size asked for (a
@@ -250,7 +278,7 @@ class WindowFetch:
             )
             self.size = first.listed
             self.asked = min(self.asked, first.listed)
-            self.coverage = Coverage(self.endpoint.order, self.size)
+            self.coverage = Coverage(self.order, self.size)
 
     def _params(self, number: int) -> dict[str, Any]:
         params = {**self.default_params, **self.endpoint.page_params(number, self.asked)}
@@ -268,7 +296,11 @@ class WindowFetch:
                 self.endpoint.path, self._params(number), headers, parse=self.endpoint.read_page
             )
         except ProviderRequestError as refused:
-            if refused.status not in PAST_END_STATUSES or number <= self._page_count(self._answered_total):
+            if refused.status not in PAST_END_STATUSES:
+                raise
+            if number <= self._page_count(self._answered_total) and not await self._merged_into_previous(
+                number
+            ):
                 raise
             # A page after the last one by the total, asked for in case the total counts short:
             # some servers answer it "Invalid page." (Django REST framework's 404) or "out of
@@ -305,6 +337,17 @@ class WindowFetch:
         self._answered_total = max(self._answered_total, total)
         self._same_answer(number, records)
         return Page(number, records, total, fetched_at, response.headers.get("etag"))
+
+    async def _merged_into_previous(self, number: int) -> bool:
+        """Whether page ``number``, refused though the total counts it, is a short last page that
+        the server listed on the page before it instead: Django's paginator with ``orphans`` does
+        (a last page of few records joins the one before, which then holds more than the page size,
+        and the page number the total implies is "Invalid page."). Asks for that page again."""
+        remainder = self._answered_total - (number - 1) * self.size
+        if number < 2 or not 0 < remainder < self.size:  # only the last page by the total joins
+            return False
+        previous = await self._fetch(number - 1)
+        return (number - 2) * self.size + previous.listed >= self._answered_total
 
     def _same_answer(self, number: int, records: list) -> None:
         """Fail when several page numbers answer the same records: the provider, or a cache in front
@@ -516,7 +559,7 @@ class WindowFetch:
         """The page's newest record time if the page shows its records oldest first. A server that
         ignored the asked-for order gives None (a single record shows no order), and its listing is
         read to the end."""
-        if self.endpoint.order is not Order.OLDEST_FIRST or len(times) < 2:
+        if self.order is not Order.OLDEST_FIRST or len(times) < 2:
             return None
         if any(later < earlier for earlier, later in itertools.pairwise(times)):
             return None
@@ -525,11 +568,7 @@ class WindowFetch:
     def _ends_after_window(self, page: Page) -> bool:
         """An oldest-first listing filtered by whole days lists past the window's end: once a page
         ends there, later pages hold nothing of the window."""
-        return (
-            self.endpoint.paging is Paging.WINDOWED
-            and page.newest_in_order is not None
-            and page.newest_in_order >= self.window.end
-        )
+        return self.bounded and page.newest_in_order is not None and page.newest_in_order >= self.window.end
 
     def _is_duplicate(self, record: dict) -> bool:
         rid = self.endpoint.record_id(record)
@@ -596,7 +635,7 @@ class WindowFetch:
 
     async def _repair(self) -> None:
         """Fetch again wherever arrivals may have hidden records from the pages we read."""
-        bounded = self.endpoint.paging is Paging.WINDOWED
+        bounded = self.bounded
         short: tuple[int, int] | None = None  # (position, page) a short re-read left uncovered
         for _ in range(MAX_REPAIR_ROUNDS):
             position = self.coverage.missing(bounded_listing=bounded)
