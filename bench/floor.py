@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from calllog_pipeline import schemas
 from calllog_pipeline.lake import Lake
+from calllog_pipeline.mapping import gc_paused
 
 # calls column -> source key, per provider (DialNexa: /calls record, joined to its /call-logs record).
 FIELDS = {
@@ -120,21 +121,30 @@ def run_floor(data_dir: str, provider: str, day: str, out_path: str) -> dict:
     with pq.ParquetWriter(out_path, schema, compression="zstd") as writer:
         path = lake.raw_path(provider, PRIMARY[provider], day)
         for batch in lake.iter_batches(path, columns=["payload"]):
-            records = [orjson.loads(p) for p in batch.column(0).to_pylist()]
-            records_in += len(records)
-            arrays = []
-            for f in schema:
-                if f.name == "provider":
-                    arrays.append(pa.array([provider] * len(records), f.type))
-                elif f.name == "ingested_at":
-                    arrays.append(pa.nulls(len(records), f.type).fill_null(pa.scalar(0, f.type)))
-                else:
-                    key = fields.get(f.name)
-                    values = _pick(records, key, logs) if key else [None] * len(records)
-                    arrays.append(_column(values, f, provider))
-            writer.write_table(_relax(arrays, schema))
-            rows += len(records)
+            # The collector paused while a batch is mapped, as the pipeline maps one
+            # (``mapping.gc_paused``): else the floor's decoded records are traversed again and
+            # again (an OmniDimension day: 0.61 CPU-s with it running, 0.27 paused).
+            with gc_paused():
+                table = _calls(batch.column(0), provider, fields, logs, schema)
+            writer.write_table(table)
+            records_in += table.num_rows
+            rows += table.num_rows
     return {"records_in": records_in, "rows": rows}
+
+
+def _calls(payloads: pa.Array, provider: str, fields: dict, logs: dict, schema: pa.Schema) -> pa.Table:
+    records = [orjson.loads(p) for p in payloads.to_pylist()]
+    arrays = []
+    for f in schema:
+        if f.name == "provider":
+            arrays.append(pa.array([provider] * len(records), f.type))
+        elif f.name == "ingested_at":
+            arrays.append(pa.nulls(len(records), f.type).fill_null(pa.scalar(0, f.type)))
+        else:
+            key = fields.get(f.name)
+            values = _pick(records, key, logs) if key else [None] * len(records)
+            arrays.append(_column(values, f, provider))
+    return _relax(arrays, schema)
 
 
 def _iso(value: str | None) -> datetime | None:

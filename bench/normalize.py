@@ -4,7 +4,8 @@
   without its DuckDB checks): reads the raw Parquet, parses, maps every quirk, writes the four
   tables (calls, actions, interactions, quarantine). Excludes fetching.
 * floor (``bench.floor``): same raw payloads, orjson + plain dict lookups -> the ``calls`` columns
-  -> Parquet. Excludes fetching; writes one table, no quirks.
+  -> Parquet, the garbage collector paused while a batch is mapped as the pipeline pauses it.
+  Excludes fetching; writes one table, no quirks.
 * dlt normalize: the ``normalize`` step alone of a dlt ``rest_api`` -> ``filesystem`` (Parquet) run
   over the same day (from dlt's own trace of its second run; its extract and load steps are not
   counted).
