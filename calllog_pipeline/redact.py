@@ -720,7 +720,6 @@ def _triage(
     matters (``"Key"`` is left to the walk)."""
     text, left, values = lowered_json, [], []
     cased = text_json or lowered_json
-    decisions = _decisions
     for hit in hits:
         marker, at, end = hit
         if values and values[-1][0] <= at < values[-1][1]:
@@ -751,20 +750,7 @@ def _triage(
             text[close_quote + 1 : close_quote + 2] in _STRING_ENDS
             and close_quote - open_quote <= _DECIDED_LENGTH
         ):
-            start = open_quote - _BEFORE_STRING if open_quote > _BEFORE_STRING else 0
-            window, entry_key = text[start : close_quote + 3], cased[open_quote - 6 : open_quote]
-            if (decision := decisions.get(key := (marker, at - start, window, entry_key))) is None:
-                if len(decisions) >= _DECISIONS:
-                    decisions.clear()
-                decision = decisions[key] = _decide(
-                    window,
-                    marker,
-                    at - start,
-                    end - start,
-                    open_quote - start,
-                    close_quote - start,
-                    entry_key,
-                )
+            decision = _window_decision(text, cased, marker, at, end, open_quote, close_quote)
         else:
             decision = _decide(
                 text, marker, at, end, open_quote, close_quote, cased[open_quote - 6 : open_quote]
@@ -796,7 +782,32 @@ _STRING_ENDS = frozenset(":,}]")  # what follows a string's closing quote in orj
 _BEFORE_STRING = 24  # the most ``_decide`` reads before a string's opening quote
 _DECIDED_LENGTH = 96  # longer strings (texts, a secret in a URL) are decided each time
 _DECISIONS = 4096
-_decisions: dict[tuple[int, int, str, str], str] = {}
+_decisions: dict[tuple[int, int, str | bytes, str | bytes], str] = {}
+
+
+def _window_decision(
+    lowered: str | bytes,
+    cased: str | bytes,
+    marker: int,
+    at: int,
+    end: int,
+    open_quote: int,
+    close_quote: int,
+) -> str:
+    """``_decide`` for a hit in a string of at most ``_DECIDED_LENGTH`` characters followed by one
+    of ":,}]", from its window (text or ASCII bytes, lower-cased and as written) and remembered by
+    it: the window is all ``_decide`` reads there."""
+    start = open_quote - _BEFORE_STRING if open_quote > _BEFORE_STRING else 0
+    window, entry_key = lowered[start : close_quote + 3], cased[open_quote - 6 : open_quote]
+    if (decision := _decisions.get(key := (marker, at - start, window, entry_key))) is None:
+        if len(_decisions) >= _DECISIONS:
+            _decisions.clear()
+        if isinstance(window, bytes):
+            window, entry_key = window.decode(), entry_key.decode()
+        decision = _decisions[key] = _decide(
+            window, marker, at - start, end - start, open_quote - start, close_quote - start, entry_key
+        )
+    return decision
 
 
 def _decide(
@@ -1188,7 +1199,7 @@ def _decided_spans(
     keys and texts, the same from call to call, are not read again."""
     if not data.isascii():  # offsets must be characters'
         return None
-    decisions, values, spans, left = _decisions, [], [], []
+    values, spans, left = [], [], []
     signs = _positions(data, b"=")  # "=" hits come after the others, as ``_equals`` adds them
     for marker, at, end in itertools.chain(hits, ((_EQUALS, at, at + 1) for at in signs)) if signs else hits:
         if values and values[-1][0] <= at < values[-1][1]:
@@ -1212,20 +1223,7 @@ def _decided_spans(
             or close_quote - open_quote > _DECIDED_LENGTH
         ):
             return None
-        start = open_quote - _BEFORE_STRING if open_quote > _BEFORE_STRING else 0
-        window, entry_key = lowered[start : close_quote + 3], data[open_quote - 6 : open_quote]
-        if (decision := decisions.get(key := (marker, at - start, window, entry_key))) is None:
-            if len(decisions) >= _DECISIONS:
-                decisions.clear()
-            decision = decisions[key] = _decide(
-                window.decode(),
-                marker,
-                at - start,
-                end - start,
-                open_quote - start,
-                close_quote - start,
-                entry_key.decode(),
-            )
+        decision = _window_decision(lowered, data, marker, at, end, open_quote, close_quote)
         if decision is _DROP:
             continue
         if decision is _KEY_VALUE:
