@@ -96,7 +96,7 @@ def check_provider(name: str) -> Finding:
     # One attempt, short timeouts: the doctor reports a provider that does not answer, never waits it out.
     # EnvVar secrets resolve only when the resource is initialized, as Dagster does for a run.
     api = provider.api().process_config_and_initialize()
-    api = api.model_copy(update={"max_attempts": 1, "read_timeout_s": 15.0})
+    api = api.model_copy(update={"max_attempts": 1, "read_timeout_s": 15.0, "request_timeout_s": 30.0})
     label = f"provider {name}"
     if missing := api.missing_settings():
         return Finding(

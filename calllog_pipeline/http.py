@@ -48,6 +48,7 @@ MIN_ASKED_WAIT_S = 1.0
 # Retry reasons the advice after the last attempt recognises.
 CONNECT_TIMEOUT = "connect timeout"
 READ_TIMEOUT = "read timeout"
+REQUEST_TIME_LIMIT = "answer not finished within the request time limit"
 HOST_NOT_FOUND = "host name not found (DNS)"
 NO_CONNECTION = "connection refused or host unreachable"
 
@@ -146,6 +147,10 @@ class ClientSettings:
     max_backoff_env: str = "the maximum backoff setting"  # named when a server asks for longer
     connect_timeout_env: str = "the connect timeout setting"  # named when connecting keeps timing out
     read_timeout_env: str = "the read timeout setting"  # named when answers keep timing out
+    # Bounds a whole request, connecting to the last byte: the read timeout is between bytes, so a
+    # server (or proxy) trickling a byte now and then would otherwise hold a request forever.
+    request_timeout_s: float | None = None
+    request_timeout_env: str = "the request time limit setting"  # named when answers keep outlasting it
 
 
 @dataclass
@@ -361,6 +366,14 @@ class ApiClient:
                 f"data: if the provider is slow rather than down, raise {settings.read_timeout_env}; "
                 "else re-run the partition once it recovers."
             )
+        if reason.startswith(REQUEST_TIME_LIMIT) and self._proxy is None:
+            # Bytes kept coming, too slowly to finish: a throttled or stuck server, or a page too
+            # large for the limit.
+            return (
+                f"Each attempt was still receiving its answer after {settings.request_timeout_s:g} s "
+                f"({settings.request_timeout_env}): if the provider's pages are that slow to arrive, "
+                f"raise {settings.request_timeout_env}; else re-run the partition once it recovers."
+            )
         if reason.startswith(CONNECT_TIMEOUT) and self._proxy is None:
             return (
                 f"No connection to {self._safe(settings.base_url)} within {settings.connect_timeout_s:g} s "
@@ -415,7 +428,12 @@ class ApiClient:
             self.stats.requests += 1
             raw = None
             try:
-                raw = await self._wire.get(path, params, headers, self)
+                try:
+                    async with asyncio.timeout(self.settings.request_timeout_s):
+                        raw = await self._wire.get(path, params, headers, self)
+                except TimeoutError:
+                    # Only the limit above gets here: the wires turn their own timeouts into retries.
+                    raise self._retry(f"{REQUEST_TIME_LIMIT}{self._via_proxy()}") from None
             finally:
                 await self._budget.answer(request, raw.headers if raw is not None else None)
         self.stats.bytes += len(raw.content)

@@ -65,6 +65,7 @@ class ProviderApi(dg.ConfigurableResource):
     max_concurrency: int = 4  # pages in flight at once
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 30.0
+    request_timeout_s: float = 300.0  # a whole request, first byte sent to last received
     max_attempts: int = 8
     max_backoff_s: float = 60.0
     throttle_wait_s: float | None = None  # how long to back off after a bare 429
@@ -120,11 +121,13 @@ class ProviderApi(dg.ConfigurableResource):
                 max_backoff_env=self.env_var("max_backoff_s"),
                 connect_timeout_env=self.env_var("connect_timeout_s"),
                 read_timeout_env=self.env_var("read_timeout_s"),
+                request_timeout_env=self.env_var("request_timeout_s"),
                 rate_limit_requests=self.rate_limit_requests,
                 rate_limit_period_s=self.rate_limit_period_s,
                 max_concurrency=self.max_concurrency,
                 connect_timeout_s=self.connect_timeout_s,
                 read_timeout_s=self.read_timeout_s,
+                request_timeout_s=self.request_timeout_s,
                 max_attempts=self.max_attempts,
                 max_backoff_s=self.max_backoff_s,
                 throttle_wait_s=self.throttle_wait_s,

@@ -1,0 +1,62 @@
+"""Shapes an independent implementation of the provider APIs may send, round 3 (rounds 1 and 2:
+``test_reference_shapes``, ``test_reference_shapes2``): record-level values the reference pages
+(shared/provider-api/*.txt) show or leave open, and how they become the canonical tables; plus a
+server that never finishes an answer."""
+
+from __future__ import annotations
+
+import time
+from http.server import BaseHTTPRequestHandler
+
+import test_contract_http as contract
+from loopback import _Loopback
+
+# --- a server that trickles its answer -----------------------------------------------------------------
+
+
+class Trickle(_Loopback):
+    """Answers 200 with a large Content-Length, then one byte every 0.1 s: never silent for as long
+    as a read timeout, never finished (a throttling proxy, a stuck server streaming its page)."""
+
+    def __init__(self):
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                outer.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                self.wfile.write(b'{"call_log_data": [')
+                until = time.monotonic() + 30
+                try:
+                    while time.monotonic() < until:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except OSError:  # the client gave up
+                    pass
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self._serve(Handler)
+
+
+# The read timeout is a limit between bytes: a server trickling a byte every 0.1 s never trips it, and
+# used to hold the day (and its run) forever. Each request is bounded as a whole; the attempts run
+# out and the failure names the setting to raise.
+def test_an_answer_trickled_forever_is_cut_off_by_the_request_time_limit(tmp_path):
+    with Trickle() as server:
+        api = contract.resource("omnidimension", server, request_timeout_s=0.6, max_attempts=2)
+        began = time.monotonic()
+        result = contract.materialize("omnidimension", "call_logs", api, tmp_path)
+        took = time.monotonic() - began
+    assert not result.success and server.requests == 2
+    said = contract.failure(result)
+    assert "kept failing (answer not finished within the request time limit)" in said
+    assert "after 0.6 s (OMNIDIM_REQUEST_TIMEOUT_S)" in said and "raise OMNIDIM_REQUEST_TIMEOUT_S" in said
+    assert contract.KEY not in said and took < 20
