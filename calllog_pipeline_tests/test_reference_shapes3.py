@@ -8,8 +8,15 @@ from __future__ import annotations
 import time
 from http.server import BaseHTTPRequestHandler
 
+import pytest
 import test_contract_http as contract
+from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 from loopback import _Loopback
+
+from calllog_pipeline.providers.dialnexa import mapping as dialnexa_mapping
+from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
+from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
+from calllog_pipeline.providers.omnidimension.mapping import normalize as omnidimension
 
 # --- a server that trickles its answer -----------------------------------------------------------------
 
@@ -60,3 +67,40 @@ def test_an_answer_trickled_forever_is_cut_off_by_the_request_time_limit(tmp_pat
     assert "kept failing (answer not finished within the request time limit)" in said
     assert "after 0.6 s (OMNIDIM_REQUEST_TIMEOUT_S)" in said and "raise OMNIDIM_REQUEST_TIMEOUT_S" in said
     assert contract.KEY not in said and took < 20
+
+
+# --- DialNexa: the direction one view gives --------------------------------------------------------------
+
+
+DIALNEXA_AT = "2024-05-01T14:22:00.000Z"
+
+
+# /calls may say a call came in (an explicit `direction`, or the filter enum's `received` status)
+# while its call log has a plain `completed` status and no direction. The log's silence used to be
+# read as DialNexa's default `outbound`, and the log wins a merge: every such inbound call landed as
+# outbound. The default now applies only where neither view says anything; a big day (DuckDB's
+# join of parts) gives the same rows.
+@pytest.mark.usefixtures("fixed_ingestion_time")
+@pytest.mark.parametrize("part_rows", [None, 2], ids=["in-memory", "parts"])
+def test_dialnexa_inbound_said_by_calls_only_is_kept_after_the_merge(part_rows, monkeypatch):
+    if part_rows:
+        monkeypatch.setattr(dialnexa_mapping, "PART_ROWS", part_rows)
+    calls = [
+        {"id": "c_received", "status": "received", "created_at": DIALNEXA_AT},
+        {"id": "c_said", "status": "completed", "direction": "Inbound", "created_at": DIALNEXA_AT},
+        {"id": "c_placed", "status": "completed", "created_at": DIALNEXA_AT},
+        {"id": "c_alone", "status": "received", "created_at": DIALNEXA_AT},  # no log
+    ]
+    logs = [
+        {"id": f"log_{n}", "call_id": f"c_{n}", "status": "completed", "created_at": DIALNEXA_AT}
+        for n in ("received", "said", "placed", "only_log")
+    ]
+    tables = run(dialnexa, {"calls": calls, "call_logs": logs})
+    directions = {row["call_id"]: row["direction"] for row in tables["calls"]}
+    assert directions == {
+        "c_received": "inbound",
+        "c_said": "inbound",
+        "c_placed": "outbound",
+        "c_alone": "inbound",
+        "c_only_log": "outbound",
+    }

@@ -143,7 +143,7 @@ def _normalize_in_memory(raw: RawDay, out: TableBuffers) -> Iterator[TableBatch]
         yield from _transcript_turns(out, merged)
     unmatched = calls.filter(pc.invert(pc.is_in(calls.column("call_id"), value_set=logs.column("call_id"))))
     if unmatched.num_rows:
-        merged = _one_batch(unmatched)
+        merged = placed_unless_said(_one_batch(unmatched))
         yield "calls", merged
         yield from _transcript_turns(out, merged)
 
@@ -215,7 +215,7 @@ def _joined(folder: str, parts: int) -> Iterator[pa.RecordBatch]:
                 yield merge(_calls_columns(pair, ""), _calls_columns(pair, "calls__"))
             unmatched = con.sql(f"SELECT c.* FROM {calls} c ANTI JOIN {logs} l ON l.call_id = c.call_id")
             for batch in unmatched.to_arrow_reader(BATCH_ROWS):
-                yield _calls_columns(batch, "")
+                yield placed_unless_said(_calls_columns(batch, ""))
 
 
 def _calls_columns(batch: pa.RecordBatch, prefix: str) -> pa.RecordBatch:
@@ -289,15 +289,14 @@ def call_columns(calls: Admitted, endpoint: str) -> dict[str, Any]:
 
 
 def _status_columns(status_raw: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """(canonical status, the direction the status implies) of each raw status, each distinct
-    status read once."""
+    """(canonical status, the direction the status implies: ``inbound`` or null) of each raw
+    status, each distinct status read once."""
     codes = status_raw.dictionary_encode()
     raws = codes.dictionary.to_pylist()
     status = pa.array([canonical_status(raw) for raw in raws], pa.string()).take(codes.indices)
     direction = pa.array([_direction_of(raw) for raw in raws], pa.string()).take(codes.indices)
     if codes.indices.null_count:  # no status at all
         status = status.fill_null(canonical_status(None))
-        direction = direction.fill_null(_direction_of(None))
     return status, direction
 
 
@@ -380,10 +379,18 @@ def canonical_status(status_raw: str | None) -> str:
     return STATUS.get(status_raw.strip().lower().replace("-", "_").replace(" ", "_"), "unknown")
 
 
-def _direction_of(status_raw: str | None) -> str:
-    """DialNexa places calls ("Returns every call placed in your workspace", dialnexa-calls.txt);
-    only a ``received`` call came in."""
-    return "inbound" if status_raw and status_raw.strip().lower() in INBOUND_STATUSES else "outbound"
+def _direction_of(status_raw: str | None) -> str | None:
+    """Only a ``received`` call came in; any other status says nothing (``placed_unless_said``)."""
+    return "inbound" if status_raw and status_raw.strip().lower() in INBOUND_STATUSES else None
+
+
+def placed_unless_said(calls: pa.RecordBatch) -> pa.RecordBatch:
+    """``outbound`` where neither view said or implied a direction: DialNexa places calls
+    ("Returns every call placed in your workspace", dialnexa-calls.txt). Filled only once the two
+    views are merged: a default taken earlier would win over the other view's ``direction`` or
+    ``received`` status (the log wins where both have a value)."""
+    at = calls.schema.get_field_index("direction")
+    return calls.set_column(at, calls.schema.field(at), calls.column(at).fill_null("outbound"))
 
 
 def _end_reason(value: Any) -> str | None:
@@ -429,7 +436,7 @@ def merge(logs: pa.RecordBatch, partner: pa.RecordBatch) -> pa.RecordBatch:
             columns.append(pa.array(_merge_objects(mine.to_pylist(), theirs.to_pylist()), type=pa.string()))
         else:
             columns.append(pc.coalesce(mine, theirs))
-    return pa.RecordBatch.from_arrays(columns, schema=schemas.CALLS)
+    return placed_unless_said(pa.RecordBatch.from_arrays(columns, schema=schemas.CALLS))
 
 
 def _merge_objects(primary: list[str | None], secondary: list[str | None]) -> list[str | None]:
