@@ -104,3 +104,65 @@ def test_dialnexa_inbound_said_by_calls_only_is_kept_after_the_merge(part_rows, 
         "c_alone": "inbound",
         "c_only_log": "outbound",
     }
+
+
+# --- LeadConnector: action types in other spellings ---------------------------------------------------
+
+
+# The page writes the eight types in SCREAMING_SNAKE_CASE only; a server that writes them as words
+# or kebab-case (as the statuses of the other pages vary) used to give `other` for every action.
+@pytest.mark.usefixtures("fixed_ingestion_time")
+def test_leadconnector_action_types_in_other_spellings_keep_their_type():
+    spellings = {
+        "call-transfer": "transfer",
+        "Call Transfer": "transfer",
+        " in_call_data_extraction ": "data_extraction",
+        "Knowledge-Base": "knowledge_base",
+        "VOICEMAIL_DROP": "other",  # a type the page does not list: other, kept as sent
+    }
+    actions = [{"actionId": f"a{i}", "actionType": t} for i, t in enumerate(spellings)]
+    record = fixture("leadconnector_call_logs.json")[0] | {"executedCallActions": actions}
+    rows = run(leadconnector, {"call_logs": [record]})["actions"]
+    assert {row["action_type_raw"]: row["action_type"] for row in rows} == spellings
+
+
+# --- transcripts labelled as other voice stacks label them -------------------------------------------------
+
+
+# The pages say transcripts "look like" `Agent:`/`User:` (DialNexa), `bot:`/`human:` (LeadConnector),
+# `user:`/`LLM:` (OmniDimension). A transcript whose labels are another stack's words for the same two
+# sides (`Assistant:`, `AI:`, `Customer:`) used to give no turns at all (lines before the first
+# known label are dropped) or fold the user's words into the agent's turn.
+TRANSCRIPT = (
+    "Assistant: Hello, how can I help?\r\ncustomer: Book me in: 2 PM\n\nplease\nAI: Done.\nHuman: thanks"
+)
+TURNS = [
+    ("agent", "Hello, how can I help?"),
+    ("user", "Book me in: 2 PM\nplease"),
+    ("agent", "Done."),
+    ("user", "thanks"),
+]
+
+
+@pytest.mark.usefixtures("fixed_ingestion_time")
+@pytest.mark.parametrize(
+    ("normalize", "endpoint", "record"),
+    [
+        (dialnexa, "calls", {"id": "c1", "created_at": DIALNEXA_AT, "transcript": TRANSCRIPT}),
+        (leadconnector, "call_logs", {"id": "c1", "createdAt": DIALNEXA_AT, "transcript": TRANSCRIPT}),
+        (
+            omnidimension,
+            "call_logs",
+            {
+                "id": "c1",
+                "time_of_call": "05/01/2024 14:22:00",
+                "interactions": [],
+                "call_conversation": TRANSCRIPT.replace("\r\n", "<br/>").replace("\n", "<br/>"),
+            },
+        ),
+    ],
+    ids=["dialnexa", "leadconnector", "omnidimension"],
+)
+def test_transcript_labels_of_other_stacks_give_the_turns(normalize, endpoint, record):
+    rows = run(normalize, {endpoint: [record]}, {"timezone": "UTC"})["interactions"]
+    assert [(row["speaker"], row["text"]) for row in rows] == TURNS

@@ -99,8 +99,13 @@ MAPPED = frozenset(
     }
 )
 
-# "Agent: ..." / "User: ..." lines (README, "Facts from the providers' public documentation").
-SPEAKERS = {"agent": "agent", "user": "user"}
+# "Agent: ..." / "User: ..." lines (README, "Facts from the providers' public documentation"): they
+# "look like" that, no more; the labels other voice stacks write for the same two sides are read too
+# (a transcript in them would otherwise give no turns at all: lines before a known label are dropped).
+SPEAKERS = {
+    **dict.fromkeys(("agent", "assistant", "bot", "ai"), "agent"),
+    **dict.fromkeys(("user", "human", "customer", "caller"), "user"),
+}
 LINE_BREAK = re.compile(r"\r?\n")
 
 BATCH_ROWS = 5_000

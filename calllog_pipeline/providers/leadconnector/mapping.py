@@ -75,7 +75,12 @@ MAPPED = frozenset(
 )
 ACTION_MAPPED = frozenset({"actionId", "actionType", "actionName", "actionParameters", "executedAt"})
 
-SPEAKERS = {"bot": "agent", "human": "user"}
+# The page's "bot:" / "human:", and the labels other voice stacks write for the same two sides (a
+# transcript in them would otherwise give no turns at all: lines before a known label are dropped).
+SPEAKERS = {
+    **dict.fromkeys(("bot", "agent", "assistant", "ai"), "agent"),
+    **dict.fromkeys(("human", "user", "customer", "caller"), "user"),
+}
 LINE_BREAK = re.compile(r"\r?\n")
 
 
@@ -210,11 +215,15 @@ def map_actions(out: TableBuffers, call_ids: pa.Array, actions: list[list | None
 
 
 def _action_types(type_raw: pa.Array) -> pa.Array:
-    """``ACTION_TYPES`` of each raw type (trimmed, upper-cased; ``other`` if unknown or null), read
-    once per distinct value."""
+    """``ACTION_TYPES`` of each raw type (trimmed, upper-cased, ``-`` or a space read as ``_``:
+    ``call-transfer``, ``Call Transfer``; ``other`` if unknown or null), read once per distinct value."""
     types = pc.dictionary_encode(type_raw)
-    known = [ACTION_TYPES.get(t.strip().upper(), "other") for t in types.dictionary.to_pylist()]
+    known = [ACTION_TYPES.get(_type_word(t), "other") for t in types.dictionary.to_pylist()]
     return pc.fill_null(pa.array(known, pa.string()).take(types.indices), "other")
+
+
+def _type_word(raw: str) -> str:
+    return "_".join(raw.replace("-", " ").replace("_", " ").split()).upper()
 
 
 def _json_objects(records: list[dict[str, Any]], key: str, invalid: Invalid) -> list[str | None]:

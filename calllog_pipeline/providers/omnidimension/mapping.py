@@ -130,7 +130,11 @@ WEBHOOK_MAPPED = frozenset(
     {"id", "name", "webhook_url", "webhook_method", "payload", "create_date", "response_body"}
 )
 
-SPEAKERS = {"user": "user", "llm": "agent", "bot": "agent", "assistant": "agent", "agent": "agent"}
+# The page's "user:" / "LLM:", and the labels other voice stacks write for the same two sides.
+SPEAKERS = {
+    **dict.fromkeys(("llm", "agent", "assistant", "bot", "ai"), "agent"),
+    **dict.fromkeys(("user", "human", "customer", "caller"), "user"),
+}
 HTML_BREAK = re.compile(r"<br\s*/?>|\r?\n", re.IGNORECASE)
 
 
