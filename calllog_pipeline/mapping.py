@@ -113,6 +113,17 @@ def as_bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
+def direction_word(value: str) -> str | None:
+    """``inbound`` / ``outbound`` from a direction as telephony stacks spell it: any case, also
+    ``incoming`` / ``outgoing``, and Twilio's ``outbound-api`` / ``outbound-dial``; else None."""
+    word = value.strip().lower()
+    if word.startswith(("inbound", "incoming")):
+        return "inbound"
+    if word.startswith(("outbound", "outgoing")):
+        return "outbound"
+    return None
+
+
 def as_object(value: Any) -> dict | None:
     """A JSON object, also when sent as JSON text (as OmniDimension's webhook ``payload`` is).
 

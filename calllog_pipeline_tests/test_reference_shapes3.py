@@ -166,3 +166,37 @@ TURNS = [
 def test_transcript_labels_of_other_stacks_give_the_turns(normalize, endpoint, record):
     rows = run(normalize, {endpoint: [record]}, {"timezone": "UTC"})["interactions"]
     assert [(row["speaker"], row["text"]) for row in rows] == TURNS
+
+
+# --- directions as telephony stacks spell them ---------------------------------------------------------
+
+
+# The pages write `outbound` (OmniDimension's call_direction; DialNexa's `direction` is not on its
+# pages at all). Telephony stacks also write `incoming`/`outgoing` and Twilio's `outbound-api` /
+# `outbound-dial`: those used to be refused (OmniDimension: no direction; DialNexa: the default
+# `outbound`, so an `incoming` call landed as outbound).
+DIRECTION_SPELLINGS = {
+    "INBOUND": "inbound",
+    "Incoming": "inbound",
+    " outgoing ": "outbound",
+    "outbound-api": "outbound",
+    "outbound-dial": "outbound",
+}
+
+
+@pytest.mark.usefixtures("fixed_ingestion_time")
+def test_directions_in_other_spellings_are_read():
+    omni = [
+        fixture("omnidimension_call_logs.json")[0] | {"id": i, "call_direction": sent}
+        for i, sent in enumerate([*DIRECTION_SPELLINGS, "sideways"])
+    ]
+    rows = run(omnidimension, {"call_logs": omni}, {"timezone": "UTC"})["calls"]
+    assert [row["direction"] for row in rows] == [*DIRECTION_SPELLINGS.values(), None]
+    assert rows[-1]["extra"]["_invalid"] == {"call_direction": "sideways"}
+
+    calls = [
+        {"id": f"c{i}", "status": "completed", "direction": sent, "created_at": DIALNEXA_AT}
+        for i, sent in enumerate(DIRECTION_SPELLINGS)
+    ]
+    rows = run(dialnexa, {"calls": calls})["calls"]
+    assert [row["direction"] for row in rows] == list(DIRECTION_SPELLINGS.values())

@@ -38,6 +38,7 @@ from calllog_pipeline.mapping import (
     as_str,
     batches,
     column,
+    direction_word,
     extra_column,
     gc_paused,
     iso_times,
@@ -413,8 +414,7 @@ def _sentiment(value: Any) -> str | None:
 
 def _direction(value: Any) -> str | None:
     word = as_str(value)
-    word = word.strip().lower() if word else None
-    return word if word in schemas.DIRECTIONS else None
+    return direction_word(word) if word else None
 
 
 # --- the /calls + /call-logs join ---------------------------------------------------------------------

@@ -39,6 +39,7 @@ from calllog_pipeline.mapping import (
     as_object,
     as_str,
     column,
+    direction_word,
     dump_json,
     during_calls,
     e164,
@@ -213,7 +214,7 @@ def call_columns(records: list[dict[str, Any]], unreadable: Invalid) -> dict[str
     )
     statuses = {raw: _status(raw) for raw in set(status_raw)}
     end_reason = [_end_reason(r, raw) for r, raw in zip(records, status_raw, strict=True)]
-    direction = _words(records, "call_direction", schemas.DIRECTIONS, invalid)
+    direction = _directions(records, invalid)
     channel = _channels(records, invalid)
     from_number = _phones(records, "from_number", not_phone)
     to_number = _phones(records, "to_number", not_phone)
@@ -310,6 +311,20 @@ def _words(records: list[dict], key: str, vocabulary: tuple[str, ...], invalid: 
             invalid.setdefault(i, {})[key] = value
             word = None
         out.append(word)
+    return out
+
+
+def _directions(records: list[dict], invalid: Invalid) -> list[str | None]:
+    """``call_direction`` (the page's ``outbound``) in any spelling ``direction_word`` reads; other
+    values are kept as invalid."""
+    values = take_column(records, "call_direction", as_str, invalid, false_is_null=True)
+    known = {value: direction_word(value) for value in set(values) if value is not None}
+    out = []
+    for i, value in enumerate(values):
+        direction = None if value is None else known[value]
+        if value is not None and direction is None:
+            invalid.setdefault(i, {})["call_direction"] = value
+        out.append(direction)
     return out
 
 
