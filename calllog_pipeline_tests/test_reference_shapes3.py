@@ -200,3 +200,29 @@ def test_directions_in_other_spellings_are_read():
     ]
     rows = run(dialnexa, {"calls": calls})["calls"]
     assert [row["direction"] for row in rows] == list(DIRECTION_SPELLINGS.values())
+
+
+# --- OmniDimension: call_duration as a number ---------------------------------------------------------
+
+
+# The page's call record writes `call_duration` as "M:S" text beside `call_duration_in_seconds`; the
+# webhook payload on the same page writes `"call_duration": 0`, a number of seconds. A server that
+# sends the number (or its text) without `call_duration_in_seconds` used to lose the duration.
+@pytest.mark.usefixtures("fixed_ingestion_time")
+def test_omnidimension_call_duration_as_a_number_is_seconds():
+    sent = {"n": 145, "text": "145", "float": 92.5, "m_s": "2:25", "h_m_s": "1:02:03", "negative": -1}
+    base = fixture("omnidimension_call_logs.json")[0]
+    del base["call_duration_in_seconds"]
+    records = [base | {"id": k, "call_duration": v} for k, v in sent.items()]
+    rows = run(omnidimension, {"call_logs": records}, {"timezone": "UTC"})["calls"]
+    durations = {row["call_id"]: row["duration_s"] for row in rows}
+    assert durations == {
+        "n": 145.0,
+        "text": 145.0,
+        "float": 92.5,
+        "m_s": 145.0,
+        "h_m_s": 3723.0,
+        "negative": None,
+    }
+    (refused,) = [row for row in rows if row["call_id"] == "negative"]
+    assert refused["extra"]["_invalid"] == {"call_duration": -1}

@@ -11,6 +11,7 @@ file's ``source_context``); ``call_duration`` is an ``M:S`` string beside
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Iterator, Mapping
 from datetime import tzinfo
@@ -252,9 +253,11 @@ def call_columns(records: list[dict[str, Any]], unreadable: Invalid) -> dict[str
 
 
 def minutes_seconds(value: Any) -> float | None:
-    """``"M:S"`` (or ``"H:M:S"``) as seconds; None if it is not that shape."""
-    if not isinstance(value, str):
-        return None
+    """``"M:S"`` (or ``"H:M:S"``) as seconds; None if it is not that shape. A plain number (or its
+    text) is seconds: the page's own webhook payload writes ``"call_duration": 0``, a number."""
+    if not isinstance(value, str) or ":" not in value:
+        seconds = None if isinstance(value, bool) else as_float(value)
+        return seconds if seconds is not None and 0 <= seconds < math.inf else None
     parts = value.strip().split(":")
     if not 2 <= len(parts) <= 3 or not all(p.isascii() and p.isdigit() for p in parts):
         return None
