@@ -226,3 +226,20 @@ def test_omnidimension_call_duration_as_a_number_is_seconds():
     }
     (refused,) = [row for row in rows if row["call_id"] == "negative"]
     assert refused["extra"]["_invalid"] == {"call_duration": -1}
+
+
+# --- OmniDimension: line breaks as HTML writers write them --------------------------------------------
+
+
+# `call_conversation` is HTML with `<br/>` (the page); `<br>`, `<BR />` and the `</br>` slip browsers
+# also read as a break. `</br>` used to stay in the text, joining two speakers' lines into one turn.
+@pytest.mark.usefixtures("fixed_ingestion_time")
+def test_omnidimension_conversation_breaks_as_html_writers_write_them():
+    record = fixture("omnidimension_call_logs.json")[0] | {
+        "interactions": False,
+        "call_conversation": " </br> user: hi <br> LLM: Hello! <BR /> user: bye </br>LLM: Bye.</br>",
+    }
+    tables = run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})
+    assert tables["calls"][0]["transcript"] == "user: hi\nLLM: Hello!\nuser: bye\nLLM: Bye."
+    turns = [(row["speaker"], row["text"]) for row in tables["interactions"]]
+    assert turns == [("user", "hi"), ("agent", "Hello!"), ("user", "bye"), ("agent", "Bye.")]

@@ -137,7 +137,7 @@ SPEAKERS = {
     **dict.fromkeys(("llm", "agent", "assistant", "bot", "ai"), "agent"),
     **dict.fromkeys(("user", "human", "customer", "caller"), "user"),
 }
-HTML_BREAK = re.compile(r"<br\s*/?>|\r?\n", re.IGNORECASE)
+HTML_BREAK = re.compile(r"</?br\s*/?>|\r?\n", re.IGNORECASE)  # also "</br>", a common slip
 
 
 def normalize(raw: RawDay) -> Iterator[TableBatch]:
