@@ -243,3 +243,17 @@ def test_omnidimension_conversation_breaks_as_html_writers_write_them():
     assert tables["calls"][0]["transcript"] == "user: hi\nLLM: Hello!\nuser: bye\nLLM: Bye."
     turns = [(row["speaker"], row["text"]) for row in tables["interactions"]]
     assert turns == [("user", "hi"), ("agent", "Hello!"), ("user", "bye"), ("agent", "Bye.")]
+
+
+# The page's delivery `status` is "sent"; in another case or with blanks around it (a padded enum
+# column) it used to say nothing about whether the delivery succeeded.
+@pytest.mark.usefixtures("fixed_ingestion_time")
+def test_omnidimension_delivery_status_with_blanks_is_read():
+    base = fixture("omnidimension_call_logs.json")[0]
+    deliveries = [
+        {"id": n, "status": status, "response_code": False, "error_message": False}
+        for n, status in enumerate([" Sent ", "FAILED ", "delivered"])
+    ]
+    record = base | {"interactions": False, "post_call_actions": {"call_recording_webhook_ids": deliveries}}
+    rows = run(omnidimension, {"call_logs": [record]}, {"timezone": "UTC"})["actions"]
+    assert [row["succeeded"] for row in rows] == [True, False, True]

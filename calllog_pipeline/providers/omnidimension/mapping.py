@@ -628,5 +628,5 @@ def delivery_succeeded(item: dict[str, Any]) -> bool | None:
     if status is None:
         return None
     return {"sent": True, "success": True, "delivered": True, "failed": False, "error": False}.get(
-        status.lower()
+        status.strip().lower()
     )
