@@ -6,6 +6,7 @@ server that never finishes an answer."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -104,6 +105,40 @@ def test_dialnexa_inbound_said_by_calls_only_is_kept_after_the_merge(part_rows, 
         "c_alone": "inbound",
         "c_only_log": "outbound",
     }
+
+
+# /calls is "sorted by start time" and its `created_at` is the call's start; a call log's `created_at`
+# is when the log was made, which a server may stamp at the call's end. The log used to win the merge,
+# so such a call started at its end (its duration after its `ended_at`). The start is /calls' now;
+# the log's own time is kept in `extra` where it differs.
+@pytest.mark.usefixtures("fixed_ingestion_time")
+@pytest.mark.parametrize("part_rows", [None, 1], ids=["in-memory", "parts"])
+def test_dialnexa_start_is_the_calls_view_when_the_log_was_made_later(part_rows, monkeypatch):
+    if part_rows:
+        monkeypatch.setattr(dialnexa_mapping, "PART_ROWS", part_rows)
+    ended = "2024-05-01T14:24:25.000Z"
+    calls = [
+        {"id": "c_late_log", "status": "completed", "created_at": DIALNEXA_AT, "ended_at": ended},
+        {"id": "c_same", "status": "completed", "created_at": DIALNEXA_AT},
+    ]
+    logs = [
+        {
+            "id": "log_1",
+            "call_id": "c_late_log",
+            "status": "completed",
+            "duration_sec": 145,
+            "created_at": ended,
+        },
+        {"id": "log_2", "call_id": "c_same", "status": "completed", "created_at": DIALNEXA_AT},
+        {"id": "log_3", "call_id": "c_log_only", "status": "completed", "created_at": ended},
+    ]
+    rows = {row["call_id"]: row for row in run(dialnexa, {"calls": calls, "call_logs": logs})["calls"]}
+    at, end = datetime(2024, 5, 1, 14, 22, tzinfo=UTC), datetime(2024, 5, 1, 14, 24, 25, tzinfo=UTC)
+    assert rows["c_late_log"]["started_at"] == at and rows["c_late_log"]["ended_at"] == end
+    assert rows["c_late_log"]["duration_s"] == 145.0
+    assert rows["c_late_log"]["extra"] == {"log_id": "log_1", "log_created_at": "2024-05-01T14:24:25Z"}
+    assert rows["c_same"]["started_at"] == at and rows["c_same"]["extra"] == {"log_id": "log_2"}
+    assert rows["c_log_only"]["started_at"] == end
 
 
 # --- LeadConnector: action types in other spellings ---------------------------------------------------

@@ -420,14 +420,19 @@ def _direction(value: Any) -> str | None:
 # --- the /calls + /call-logs join ---------------------------------------------------------------------
 
 _FROM_LOG_ONLY = ("provider", "call_id", "ingested_at")
+# /calls is "sorted by start time" and its created_at is the call's start (dialnexa-calls.txt); a
+# log's created_at is when the log was created (dialnexa-call-logs.txt), which may be the call's end.
+_FROM_CALLS_FIRST = ("started_at",)
 
 
 def merge(logs: pa.RecordBatch, partner: pa.RecordBatch) -> pa.RecordBatch:
     """Call-log rows completed with their ``/calls`` rows (``partner``, aligned; all null where a
     log has none).
 
-    The log (the enriched view) wins where both have a value; ``status``/``status_raw`` are taken as
-    a pair so a log without a status never hides the ``/calls`` status; ``extra`` objects are merged.
+    The log (the enriched view) wins where both have a value, but for the start (``/calls``' own,
+    the log's kept in ``extra.log_created_at`` when it differs); ``status``/``status_raw`` are taken
+    as a pair so a log without a status never hides the ``/calls`` status; ``extra`` objects are
+    merged.
     """
     log_has_status = pc.is_valid(logs.column("status_raw"))
     columns = []
@@ -435,13 +440,29 @@ def merge(logs: pa.RecordBatch, partner: pa.RecordBatch) -> pa.RecordBatch:
         mine, theirs = logs.column(field.name), partner.column(field.name)
         if field.name in _FROM_LOG_ONLY:
             columns.append(mine)
+        elif field.name in _FROM_CALLS_FIRST:
+            columns.append(pc.coalesce(theirs, mine))
         elif field.name in ("status", "status_raw"):
             columns.append(pc.if_else(log_has_status, mine, pc.coalesce(theirs, mine)))
         elif field.name == "extra":
-            columns.append(pa.array(_merge_objects(mine.to_pylist(), theirs.to_pylist()), type=pa.string()))
+            merged = _merge_objects(mine.to_pylist(), theirs.to_pylist())
+            _keep_log_start(merged, logs.column("started_at"), partner.column("started_at"))
+            columns.append(pa.array(merged, type=pa.string()))
         else:
             columns.append(pc.coalesce(mine, theirs))
     return placed_unless_said(pa.RecordBatch.from_arrays(columns, schema=schemas.CALLS))
+
+
+def _keep_log_start(extra: list[str | None], log_start: pa.Array, calls_start: pa.Array) -> None:
+    """``log_created_at`` (ISO 8601, UTC) in ``extra`` of each row whose log names another start
+    than its ``/calls`` record (which the row's ``started_at`` holds)."""
+    differs = pc.fill_null(pc.not_equal(log_start, calls_start), False)
+    if not differs.true_count:
+        return
+    for i in pc.indices_nonzero(differs).to_pylist():
+        fields = orjson.loads(extra[i]) if extra[i] is not None else {}
+        fields["log_created_at"] = log_start[i].as_py().isoformat().replace("+00:00", "Z")
+        extra[i] = orjson.dumps(fields).decode()
 
 
 def _merge_objects(primary: list[str | None], secondary: list[str | None]) -> list[str | None]:
