@@ -28,7 +28,8 @@ The policy:
   (``https://user:password@host``, also URL-encoded), ``name=value`` / ``name: value``
   assignments with a credential name, and credentials known by their shape: JWTs, the body of a
   PEM private key, Stripe (``sk_live_``, ``sk_test_``), ElevenLabs (``sk_<hex>``),
-  OpenAI/Anthropic (``sk-...``), Slack (``xox?-``) and Google (``AIza...``) keys;
+  OpenAI/Anthropic (``sk-...``), Slack (``xox?-``) and Google (``AIza...``) keys, and the path of
+  a Slack or Discord webhook URL (``https://hooks.slack.com/services/[REDACTED]``);
 * a string holding a JSON document is redacted as a document, recursively, and so is a JSON
   document quoted inside a longer text ("HTTP 400: {...}", a traceback); a string holding JSON escapes of
   letters or slashes (``\\u0070assword``, ``https:\\/\\/user:pw@host``) is read with them
@@ -393,6 +394,11 @@ _MARKERS = (
     "sk-",  # OpenAI sk-..., sk-proj-..., Anthropic sk-ant-...
     "xox",  # Slack xoxb-, xoxp-, ...
     "aiza",  # Google API keys
+    # Webhook URLs whose path is the credential (anyone holding one can post to the channel):
+    # an OmniDimension Slack delivery or a tool's configuration carries them.
+    "hooks.slack.com/",
+    "discord.com/api/webhooks/",
+    "discordapp.com/api/webhooks/",
 )
 _NAME_MARKERS = _MARKERS.index("bearer")  # markers before this one are parts of credential names
 _EQUALS = len(_MARKERS)  # "=" (query parameters, assignments) is found with str.find: a one-byte
@@ -494,6 +500,11 @@ _SHAPED = re.compile(
     r"|sk-(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{20,}"
     r"|xox[abeprs]-[A-Za-z0-9\-]{10,}"
     r"|AIza[A-Za-z0-9_\-]{35}"
+)
+# A webhook URL's secret path: Slack's services/workflows/triggers ids and token, Discord's id and token.
+_WEBHOOK_PATH = re.compile(
+    r"(?i)(?:hooks\.slack\.com/(?:services|workflows|triggers)/|(?:discord|discordapp)\.com/api/webhooks/)"
+    r"([A-Za-z0-9_\-]+(?:/[A-Za-z0-9_\-]+)*)"
 )
 # A private key's body, up to its END line (newlines may come JSON-escaped).
 _PEM_BODY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----((?:[A-Za-z0-9+/=\s:,\-]|\\+[nr])+?)-----END")
@@ -617,7 +628,7 @@ def _shaped_span(text: str, start: int) -> tuple[int, int] | None:
     """A credential known by its shape beginning at ``start``, not inside a longer word."""
     if _continues_word(text, start):
         return None
-    if m := _PEM_BODY.match(text, start):
+    if (m := _PEM_BODY.match(text, start)) or (m := _WEBHOOK_PATH.match(text, start)):
         return m.span(1)
     return m.span() if (m := _SHAPED.match(text, start)) else None
 

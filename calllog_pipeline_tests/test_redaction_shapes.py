@@ -214,6 +214,27 @@ SHAPES = [
         "plain-words-key-0021",
         {"id": "s21"},
     ),
+    (
+        "a Slack webhook URL in an OmniDimension delivery (its path is the credential)",
+        {
+            "id": "s22",
+            "post_call_actions": {
+                "slack_service_ids": [
+                    {
+                        "webhook_url": "https://hooks.slack.com/services/T0SLACK22/B0SLACK22/slackWebhook0022xyz"
+                    }
+                ]
+            },
+        },
+        "slackWebhook0022xyz",
+        {"id": "s22"},
+    ),
+    (
+        "a Discord webhook URL in a tool's note, any case",
+        {"id": "s23", "note": "posting to HTTPS://Discord.com/api/webhooks/1230023/discordToken0023-abc now"},
+        "discordToken0023",
+        {"id": "s23"},
+    ),
 ]
 
 # Values that only look like credentials and must come back exactly as sent.
@@ -299,6 +320,7 @@ PIECES = st.sampled_from(
         "https:\\/\\/u:p4ssw0rd99@h",
         "?access_token=", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.", "sk_live_", "sk-proj-", "xoxb-",
         "-----BEGIN PRIVATE KEY-----", "-----END", "abcdef123456", "QWxhZGRpbjpvcGVu", "42",
+        "hooks.slack.com/services/", "Discord.com/api/webhooks/",
         "{", "}", "[", "]", API_KEY,
     ]
 )  # fmt: skip
