@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import tzinfo
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -215,11 +215,11 @@ def call_columns(records: list[dict[str, Any]], unreadable: Invalid) -> dict[str
     )
     statuses = {raw: _status(raw) for raw in set(status_raw)}
     end_reason = [_end_reason(r, raw) for r, raw in zip(records, status_raw, strict=True)]
-    direction = _directions(records, invalid)
-    channel = _channels(records, invalid)
+    direction = _read_words(records, "call_direction", direction_word, invalid)
+    channel = _read_words(records, "channel_type", _channel, invalid)
     from_number = _phones(records, "from_number", not_phone)
     to_number = _phones(records, "to_number", not_phone)
-    sentiment = _words(records, "sentiment_score", schemas.SENTIMENTS, invalid)
+    sentiment = _read_words(records, "sentiment_score", _sentiment, invalid)
     summary = take_column(records, "sentiment_analysis_details", as_str, invalid, false_is_null=True)
     transcript = [conversation_text(v) for v in column(records, "call_conversation")]
     recording_url = take_column(records, "recording_url", as_str, invalid, false_is_null=True)
@@ -304,43 +304,26 @@ def _machine_answered(record: dict[str, Any]) -> bool:
     )
 
 
-def _words(records: list[dict], key: str, vocabulary: tuple[str, ...], invalid: Invalid) -> list[str | None]:
-    """A lower-cased vocabulary word ("Positive" -> "positive"); other values are kept as invalid."""
+def _read_words(
+    records: list[dict], key: str, read: Callable[[str], str | None], invalid: Invalid
+) -> list[str | None]:
+    """``read`` of each text of ``key`` (a direction in any spelling ``direction_word`` reads, a
+    channel, a sentiment word), once per distinct text; one it cannot read is kept as invalid."""
     values = take_column(records, key, as_str, invalid, false_is_null=True)
-    words = [None if v is None else v.strip().lower() for v in values]
+    known = {value: read(value) for value in set(values) if value is not None}
     out = []
-    for i, (value, word) in enumerate(zip(values, words, strict=True)):
-        if word is not None and word not in vocabulary:
+    for i, value in enumerate(values):
+        word = None if value is None else known[value]
+        if value is not None and word is None:
             invalid.setdefault(i, {})[key] = value
-            word = None
         out.append(word)
     return out
 
 
-def _directions(records: list[dict], invalid: Invalid) -> list[str | None]:
-    """``call_direction`` (the page's ``outbound``) in any spelling ``direction_word`` reads; other
-    values are kept as invalid."""
-    values = take_column(records, "call_direction", as_str, invalid, false_is_null=True)
-    known = {value: direction_word(value) for value in set(values) if value is not None}
-    out = []
-    for i, value in enumerate(values):
-        direction = None if value is None else known[value]
-        if value is not None and direction is None:
-            invalid.setdefault(i, {})["call_direction"] = value
-        out.append(direction)
-    return out
-
-
-def _channels(records: list[dict], invalid: Invalid) -> list[str | None]:
-    values = take_column(records, "channel_type", as_str, invalid, false_is_null=True)
-    known = {value: _channel(value) for value in set(values) if value is not None}
-    out = []
-    for i, value in enumerate(values):
-        channel = None if value is None else known[value]
-        if value is not None and channel is None:
-            invalid.setdefault(i, {})["channel_type"] = value
-        out.append(channel)
-    return out
+def _sentiment(value: str) -> str | None:
+    """A sentiment word in any case ("Positive" -> "positive")."""
+    word = value.strip().lower()
+    return word if word in schemas.SENTIMENTS else None
 
 
 def _channel(value: str) -> str | None:
