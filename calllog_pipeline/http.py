@@ -358,42 +358,8 @@ class ApiClient:
 
     def _what_to_do(self, asked: float | None, reason: str = "") -> str:
         """Advice once the attempts are spent, with the wait the server last asked for."""
-        settings = self.settings
-        if reason.startswith(READ_TIMEOUT) and self._proxy is None:
-            # A slow provider (a large page at a busy hour) looks the same as one that is down.
-            return (
-                f"Each attempt waited {settings.read_timeout_s:g} s ({settings.read_timeout_env}) for "
-                f"data: if the provider is slow rather than down, raise {settings.read_timeout_env}; "
-                "else re-run the partition once it recovers."
-            )
-        if reason.startswith(REQUEST_TIME_LIMIT) and self._proxy is None:
-            # Bytes kept coming, too slowly to finish: a throttled or stuck server, or a page too
-            # large for the limit.
-            return (
-                f"Each attempt was still receiving its answer after {settings.request_timeout_s:g} s "
-                f"({settings.request_timeout_env}): if the provider's pages are that slow to arrive, "
-                f"raise {settings.request_timeout_env}; else re-run the partition once it recovers."
-            )
-        if reason.startswith(CONNECT_TIMEOUT) and self._proxy is None:
-            return (
-                f"No connection to {self._safe(settings.base_url)} within {settings.connect_timeout_s:g} s "
-                f"({settings.connect_timeout_env}): check {settings.base_url_env} and that this machine "
-                "can reach that host (firewall, DNS); else re-run the partition once the provider recovers."
-            )
-        # A typo in the base URL looks like an outage from here: retried (a resolver or a server
-        # may be down for a moment), then named.
-        if reason.startswith(HOST_NOT_FOUND) and self._proxy is None:
-            return (
-                f"The host of {self._safe(settings.base_url)} was not found (DNS): check "
-                f"{settings.base_url_env} for a typo and this machine's DNS; else re-run the partition "
-                "once the name resolves."
-            )
-        if reason.startswith(NO_CONNECTION) and self._proxy is None:
-            return (
-                f"Nothing accepted a connection at {self._safe(settings.base_url)}: check the host and "
-                f"port in {settings.base_url_env} and that this machine can reach them; else re-run the "
-                "partition once the provider recovers."
-            )
+        if self._proxy is None and (advice := self._network_advice(reason)):
+            return advice
         if asked is None and self._proxy is not None:
             return (
                 f"Requests go through the proxy {self._proxy.address} (from {self._proxy.variable}): if "
@@ -411,6 +377,47 @@ class ApiClient:
                 f"retries may do it), or raise {self.settings.max_backoff_env} to wait that long."
             )
         return f"{said}. Re-run the partition once the provider recovers."
+
+    def _network_advice(self, reason: str) -> str | None:
+        """What to check when the attempts failed for a reason on the way to the server (a timeout,
+        a host not found, no connection), where no proxy stands between; else None."""
+        settings = self.settings
+        if reason.startswith(READ_TIMEOUT):
+            # A slow provider (a large page at a busy hour) looks the same as one that is down.
+            return (
+                f"Each attempt waited {settings.read_timeout_s:g} s ({settings.read_timeout_env}) for "
+                f"data: if the provider is slow rather than down, raise {settings.read_timeout_env}; "
+                "else re-run the partition once it recovers."
+            )
+        if reason.startswith(REQUEST_TIME_LIMIT):
+            # Bytes kept coming, too slowly to finish: a throttled or stuck server, or a page too
+            # large for the limit.
+            return (
+                f"Each attempt was still receiving its answer after {settings.request_timeout_s:g} s "
+                f"({settings.request_timeout_env}): if the provider's pages are that slow to arrive, "
+                f"raise {settings.request_timeout_env}; else re-run the partition once it recovers."
+            )
+        if reason.startswith(CONNECT_TIMEOUT):
+            return (
+                f"No connection to {self._safe(settings.base_url)} within {settings.connect_timeout_s:g} s "
+                f"({settings.connect_timeout_env}): check {settings.base_url_env} and that this machine "
+                "can reach that host (firewall, DNS); else re-run the partition once the provider recovers."
+            )
+        # A typo in the base URL looks like an outage from here: retried (a resolver or a server
+        # may be down for a moment), then named.
+        if reason.startswith(HOST_NOT_FOUND):
+            return (
+                f"The host of {self._safe(settings.base_url)} was not found (DNS): check "
+                f"{settings.base_url_env} for a typo and this machine's DNS; else re-run the partition "
+                "once the name resolves."
+            )
+        if reason.startswith(NO_CONNECTION):
+            return (
+                f"Nothing accepted a connection at {self._safe(settings.base_url)}: check the host and "
+                f"port in {settings.base_url_env} and that this machine can reach them; else re-run the "
+                "partition once the provider recovers."
+            )
+        return None
 
     def _wait(self, retry_state) -> float:
         exc = retry_state.outcome.exception()

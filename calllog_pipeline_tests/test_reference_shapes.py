@@ -175,8 +175,8 @@ EXPECTED = {
 }
 
 
-@pytest.mark.usefixtures("fixed_ingestion_time")
-@pytest.mark.parametrize(
+# Each endpoint with a start time in text, its fixture and field (also used by test_reference_shapes2).
+EACH_START_FIELD = pytest.mark.parametrize(
     ("normalize", "name", "endpoint", "field"),
     [
         (dialnexa, "dialnexa_calls.json", "calls", "created_at"),
@@ -185,6 +185,10 @@ EXPECTED = {
     ],
     ids=["dialnexa-calls", "dialnexa-call_logs", "leadconnector"],
 )
+
+
+@pytest.mark.usefixtures("fixed_ingestion_time")
+@EACH_START_FIELD
 def test_a_start_time_sent_as_epoch_text_is_read(normalize, name, endpoint, field):
     id_key = "call_id" if endpoint == "call_logs" and normalize is dialnexa else "id"
     records = [{**fixture(name)[0], field: text, id_key: f"epoch_{k}"} for k, text in EPOCH_TEXT.items()]

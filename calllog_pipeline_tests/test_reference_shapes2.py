@@ -19,10 +19,10 @@ from aiohttp.compression_utils import HAS_BROTLI
 from alert_receivers import self_signed_certificate
 from fixtures.memory_raw import fixed_ingestion_time, fixture, run  # noqa: F401
 from loopback import Listing, Reply
+from test_reference_shapes import EACH_START_FIELD
 
 from calllog_pipeline.providers import REGISTRY
 from calllog_pipeline.providers.dialnexa.mapping import normalize as dialnexa
-from calllog_pipeline.providers.leadconnector.mapping import normalize as leadconnector
 
 RECORDS_KEYS = ("data", "callLogs", "call_log_data")
 
@@ -192,15 +192,7 @@ NOT_GUESSED = ["Mon, 02 Mar 2026 11:30:00 EST", "Mon Mar 02 2026 17:00:00 GMT+05
 
 
 @pytest.mark.usefixtures("fixed_ingestion_time")
-@pytest.mark.parametrize(
-    ("normalize", "name", "endpoint", "field"),
-    [
-        (dialnexa, "dialnexa_calls.json", "calls", "created_at"),
-        (dialnexa, "dialnexa_call_logs.json", "call_logs", "created_at"),
-        (leadconnector, "leadconnector_call_logs.json", "call_logs", "createdAt"),
-    ],
-    ids=["dialnexa-calls", "dialnexa-call_logs", "leadconnector"],
-)
+@EACH_START_FIELD
 def test_a_start_time_in_another_stacks_form_is_read(normalize, name, endpoint, field):
     id_key = "call_id" if endpoint == "call_logs" and normalize is dialnexa else "id"
     sent = {**{k: text for k, (text, _) in OTHER_FORMS.items()}, **dict(enumerate(NOT_GUESSED))}
